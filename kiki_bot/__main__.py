@@ -1,0 +1,3 @@
+from kiki_bot.cli import main
+
+main()

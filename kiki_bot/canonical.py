@@ -1,0 +1,21 @@
+"""Canonical JSON and the hashes built on it (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte form used for every hash: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON without `_provenance`: what the ledger keeps instead of content."""
+    return sha256_hex(canonical_json({k: v for k, v in record.items() if k != "_provenance"}))

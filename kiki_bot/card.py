@@ -1,0 +1,635 @@
+"""The card record (`card.json`): the whole PST template plus appendices, built from data, never typed.
+
+Pure: takes the project, the data figures, removal statistics, the training run's facts and the
+previous card, and returns one `Card`. Both README.md and CHANGELOG.md render from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiki_bot.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
+from kiki_bot.project import Adapter, Category, Modality, Project, Source
+
+SCHEMA = "kiki-bot/card/1"
+TEMPLATE_EDITION = (
+    "European Commission, Template for the Public Summary of Training Content for general-purpose AI models "
+    "(Art. 53(1)(d) of Regulation (EU) 2024/1689), C(2025) 8311 final of 5 December 2025 "
+    "(same text as C(2025) 5235 final of 24 July 2025)"
+)
+SYSTEMIC_RISK_FLOP = 1e25
+FALLBACK_BASE_FLOP = {"systemic": 1e25, "other": 1e23}
+LARGE_SHARE = 0.03
+LANGUAGE_NAMES = {
+    "bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French", "ga": "Irish", "hr": "Croatian",
+    "hu": "Hungarian", "it": "Italian", "lt": "Lithuanian", "lv": "Latvian", "mt": "Maltese", "nl": "Dutch",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish",
+}
+BINS: dict[Modality, tuple[str, float, float, tuple[str, str, str]]] = {
+    Modality.TEXT: ("tokens", 1e9, 1e13, (
+        "Less than 1 billion tokens", "1 billion to 10 trillion tokens", "More than 10 trillion tokens")),
+    Modality.IMAGE: ("images", 1e6, 1e9, (
+        "Less than 1 million images", "1 million to 1 billion images", "More than 1 billion images")),
+    Modality.AUDIO: ("hours", 1e4, 1e6, (
+        "Less than 10 000 hours", "10 000 to 1 million hours", "More than 1 million hours")),
+    Modality.VIDEO: ("hours", 1e4, 1e6, (
+        "Less than 10 000 hours", "10 000 to 1 million hours", "More than 1 million hours")),
+}
+
+
+class M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- the record
+class VersionLink(M):
+    version: str
+    date: dt.date
+    url: str
+
+
+class Header(M):
+    version: str
+    last_update: dt.date
+    previous_versions: list[VersionLink]
+    template_edition: str
+    latest_url: str
+
+
+class ModalityRow(M):
+    modality: Modality
+    bin: str
+    bins: tuple[str, str, str]
+    amount: int
+    unit: str
+    size_note: str
+    content_types: list[str]
+
+
+class Section1(M):
+    provider: str
+    provider_website: str
+    provider_contact: str
+    representative: str
+    model_name: str
+    model_url: str
+    dependencies: list[dict[str, str | None]]
+    placement_date: dt.date
+    modalities: list[ModalityRow]
+    latest_collection: str
+    continuous_training: bool
+    languages: list[str]
+    other_characteristics: str
+    comments: str
+
+
+class LargeDataset(M):
+    name: str
+    url: str | None
+    modality: Modality
+    share_percent: float
+    selection: str
+
+
+class Section21(M):
+    used: bool
+    modalities: list[Modality]
+    large: list[LargeDataset]
+    other_description: str
+    comments: str
+
+
+class Section22(M):
+    licensed_used: bool
+    licensed_modalities: list[Modality]
+    private_used: bool
+    private_modalities: list[Modality]
+    private_listed: list[str]
+    private_description: str
+    comments: str
+
+
+class Domain(M):
+    domain: str
+    bytes: int
+
+
+class Section23(M):
+    used: bool
+    crawlers: list[str]
+    purposes: str
+    behaviour: str
+    period: str
+    content_description: str
+    modalities: list[Modality]
+    domain_count: int
+    domains_listed: int
+    domain_rule: str
+    domains: list[Domain]
+    comments: str
+
+
+class Section24to26(M):
+    user_interactions: bool
+    user_other_services: bool
+    synthetic: bool
+    other: bool
+    other_description: str
+
+
+class Removals(M):
+    received: int
+    approved: int
+    rejected: int
+    records_removed: int
+    median_days_to_release: float | None
+    longest_days_to_release: float | None
+
+
+class Section3(M):
+    signatory: bool
+    opt_out_measures: str
+    opt_outs: list[str]
+    removals: Removals
+    copyright_policy_url: str
+    removal_channel: str
+    illegal_content_measures: str
+    other_processing: str | None
+
+
+class SourceRow(M):
+    id: str
+    name: str
+    category: Category
+    license: str
+    records: int
+    bytes: int
+    tokens: int
+    no_origin: int
+
+
+class Compute(M):
+    formula: str
+    parameters: float
+    tokens_processed: int
+    tokens_basis: str
+    flop: float
+    systemic_risk_threshold: float
+    base_compute: float | None
+    provider_threshold: float
+    provider_case: str
+
+
+class Evaluation(M):
+    benchmark: str
+    metric: str
+    base: float | None
+    adapter: float | None
+    delta: float | None
+
+
+class RunFacts(M):
+    """What only a training run can tell; carried from the release, never derived from data."""
+
+    trained_tokens: int | None = None
+    iterations: int | None = None
+    wall_time_s: float | None = None
+    hardware: str | None = None
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    eval_score: float | None = None
+
+
+class ChangelogEntry(M):
+    version: str
+    date: dt.date
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    security: list[str] = Field(default_factory=list)
+
+
+class Fingerprint(M):
+    """The compact facts the next version's changelog entry is computed against."""
+
+    sources: dict[str, tuple[int, int]]
+    licenses: list[str]
+    size_bins: list[str]
+    latest_collection: str
+    period: str
+    domains: list[str]
+    large: list[str]
+    removals: int
+    training: dict[str, str]
+
+
+class Previous(M):
+    version: str
+    date: dt.date
+    fingerprint: Fingerprint
+
+
+class Card(M):
+    schema_: Literal["kiki-bot/card/1"] = Field(SCHEMA, alias="schema")
+    adapter: str
+    header: Header
+    section1: Section1
+    section21: Section21
+    section22: Section22
+    section23: Section23
+    section24_26: Section24to26
+    section3: Section3
+    sources: list[SourceRow]
+    token_method: str
+    compute: Compute
+    training: dict[str, str]
+    run: RunFacts
+    evaluation: Evaluation | None
+    intended_use: str
+    limitations: str
+    citation: str
+    hub: dict[str, object]
+    fingerprint: Fingerprint
+    previous: Previous | None
+    changelog: list[ChangelogEntry]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# ---------------------------------------------------------------- pure helpers
+def mm_yyyy(day: dt.date | None) -> str:
+    return day.strftime("%m/%Y") if day else "not applicable"
+
+
+def size_bin(modality: Modality, amount: float) -> str:
+    """Bins are [lower, upper): the template does not define the edges, the card says so."""
+    _, lower, upper, names = BINS[modality]
+    return names[0] if amount < lower else names[1] if amount < upper else names[2]
+
+
+def domain_cut(count: int, sme: bool) -> tuple[int, str]:
+    """How many top domains to list: 10 % of the count; SMEs 5 % or 1 000, whichever is lower; rounded up."""
+    if count == 0:
+        return 0, "No domains were crawled."
+    if sme:
+        n = min(math.ceil(count * 0.05), 1000)
+        rule = (f"As an SME the provider lists the top 5 % of the {count} domains or 1 000 domains, whichever is "
+                f"lower: {n}. The template does not define rounding; 5 % is rounded up.")
+    else:
+        n = math.ceil(count * 0.10)
+        rule = f"Top 10 % of the {count} domains: {n}. The template does not define rounding; 10 % is rounded up."
+    return n, rule
+
+
+def large_datasets(public: list[tuple[Source, int]], threshold: float = LARGE_SHARE) -> list[LargeDataset]:
+    """A public dataset is large when it exceeds 3 % of all public datasets' size in its modality."""
+    totals: dict[Modality, int] = {}
+    for src, amount in public:
+        totals[src.modality] = totals.get(src.modality, 0) + amount
+    out = []
+    for src, amount in public:
+        total = totals[src.modality]
+        share = amount / total if total else 0.0
+        if share > threshold:
+            out.append(LargeDataset(name=src.name, url=str(src.url) if src.url else None, modality=src.modality,
+                                    share_percent=round(share * 100, 2), selection=src.selection))
+    return out
+
+
+def compute_estimate(adapter: Adapter, tokens_processed: int, basis: str) -> Compute:
+    """C ≈ 6·N·D, compared with the systemic-risk line and the one-third-of-base test for provider status."""
+    n = adapter.base_model.parameters
+    flop = 6 * n * tokens_processed
+    base = adapter.base_model.training_compute_flop
+    threshold = (base if base else FALLBACK_BASE_FLOP["other"]) / 3
+    basis_text = "one third of the base model's published training compute" if base else (
+        "the Commission guidelines' fallback of 10^23/3 FLOP, because the base model's training compute is not published"
+    )
+    if flop > threshold:
+        case = (f"The estimate exceeds {basis_text} ({threshold:.2e} FLOP): under the Commission's indicative "
+                "criterion the fine-tuner is the provider of a modified general-purpose AI model, and this "
+                "summary is required.")
+    else:
+        case = (f"The estimate is below {basis_text} ({threshold:.2e} FLOP): under the Commission's indicative "
+                "criterion the fine-tuner does not become the provider of a new general-purpose AI model; this "
+                "summary of the modification's data is published voluntarily.")
+    return Compute(formula="C ≈ 6 × N × D (N parameters of the base model, D tokens processed in training; an upper "
+                   "bound for LoRA, whose frozen weights need no weight gradients)",
+                   parameters=n, tokens_processed=tokens_processed, tokens_basis=basis, flop=flop,
+                   systemic_risk_threshold=SYSTEMIC_RISK_FLOP, base_compute=base, provider_threshold=threshold,
+                   provider_case=case)
+
+
+def languages(codes: list[str]) -> list[str]:
+    return [f"{LANGUAGE_NAMES.get(c, c)} ({c})" for c in sorted(set(codes))]
+
+
+def hub_revision_url(repo: str, version: str) -> str:
+    return f"https://huggingface.co/{repo}/blob/v{version}/README.md"
+
+
+# ---------------------------------------------------------------- the builder
+def build(
+    project: Project,
+    adapter: Adapter,
+    figures: DataFigures,
+    removals: Removals,
+    version: str,
+    date: dt.date,
+    run: RunFacts,
+    previous_card: Card | None,
+) -> Card:
+    """Assemble the whole card; a re-render of the same version reproduces the same bytes."""
+    cfg = project.config
+    srcs = project.adapter_sources(adapter)
+    rows = [_source_row(s, figures) for s in srcs]
+    by_cat = {c: [s for s in srcs if s.category is c] for c in Category}
+    tokens_by_source = {r.id: r.tokens for r in rows}
+    modalities = _modality_rows(srcs, figures)
+    all_last = [figures.sources[s.id].last_access for s in srcs if figures.sources[s.id].last_access]
+    crawled = by_cat[Category.CRAWLED]
+    crawl_first = [figures.sources[s.id].first_access for s in crawled if figures.sources[s.id].first_access]
+    crawl_last = [figures.sources[s.id].last_access for s in crawled if figures.sources[s.id].last_access]
+    domains = merged_domains(figures.sources[s.id] for s in crawled)
+    listed, rule = domain_cut(len(domains), cfg.provider.sme)
+    ranked = sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))[:listed]
+    public = [(s, tokens_by_source[s.id]) for s in by_cat[Category.PUBLIC]]
+    large = large_datasets(public)
+    total_tokens = sum(r.tokens for r in rows)
+    total_records = sum(r.records for r in rows) or 1
+    if run.trained_tokens:
+        processed, basis = run.trained_tokens, "tokens processed in the training run (mlx-lm trained_tokens)"
+    else:
+        t = adapter.training
+        processed = round(total_tokens * t.iters * t.batch_size / total_records)
+        basis = (f"dataset tokens × iterations × batch size ÷ records ({t.iters} × {t.batch_size} ÷ "
+                 f"{total_records}); no training run recorded yet")
+    training = _training_facts(adapter)
+    period = f"From {mm_yyyy(min(crawl_first))} to {mm_yyyy(max(crawl_last))}" if crawl_first else "not applicable"
+    fingerprint = Fingerprint(
+        sources={r.id: (r.records, r.tokens) for r in rows},
+        licenses=sorted({lic for s in srcs for lic in figures.sources[s.id].licenses}),
+        size_bins=[f"{m.modality.value}: {m.bin}" for m in modalities],
+        latest_collection=mm_yyyy(max(all_last) if all_last else None),
+        period=period,
+        domains=[d for d, _ in ranked],
+        large=[d.name for d in large],
+        removals=removals.records_removed,
+        training=training,
+    )
+    previous = _previous(previous_card, version)
+    history = _history(previous_card, version, adapter.hub_repo)
+    entry = changelog_entry(version, date, fingerprint, previous, removals, previous_card)
+    older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version]
+    ev = adapter.eval
+    evaluation = None if ev is None else Evaluation(
+        benchmark=ev.benchmark, metric=ev.metric, base=ev.base_score, adapter=run.eval_score,
+        delta=None if ev.base_score is None or run.eval_score is None else round(run.eval_score - ev.base_score, 2))
+    return Card(
+        adapter=adapter.name,
+        header=Header(version=version, last_update=date, previous_versions=history,
+                      template_edition=TEMPLATE_EDITION, latest_url=f"https://huggingface.co/{adapter.hub_repo}"),
+        section1=Section1(
+            provider=f"{cfg.provider.name} ({cfg.provider.country})",
+            provider_website=str(cfg.provider.website), provider_contact=cfg.provider.contact,
+            representative=(cfg.provider.authorised_representative if not cfg.provider.established_in_eu else
+                            f"Not applicable: the provider is established in the Union ({cfg.provider.country})."),
+            model_name=f"{adapter.hub_repo} v{version}",
+            model_url=f"https://huggingface.co/{adapter.hub_repo}",
+            dependencies=[{"name": adapter.base_model.id, "url": f"https://huggingface.co/{adapter.base_model.id}",
+                           "summary_url": str(adapter.base_model.summary_url) if adapter.base_model.summary_url else None}],
+            placement_date=adapter.placed_on_market,
+            modalities=modalities,
+            latest_collection=fingerprint.latest_collection,
+            continuous_training=adapter.continuous_training,
+            languages=languages([lang for s in srcs for lang in s.languages]),
+            other_characteristics=_other_characteristics(rows, figures),
+            comments=_token_comment(figures),
+        ),
+        section21=Section21(
+            used=bool(public), modalities=_mods(by_cat[Category.PUBLIC]), large=large,
+            other_description=_describe_others([s for s, _ in public if s.name not in {d.name for d in large}]),
+            comments=("Shares are computed over all publicly available datasets of the same modality, after filtering; "
+                      "a dataset is listed when its share exceeds 3 %." if public else "")),
+        section22=Section22(
+            licensed_used=bool(by_cat[Category.LICENSED]), licensed_modalities=_mods(by_cat[Category.LICENSED]),
+            private_used=bool(by_cat[Category.PRIVATE_THIRD_PARTY]),
+            private_modalities=_mods(by_cat[Category.PRIVATE_THIRD_PARTY]),
+            private_listed=[s.name for s in by_cat[Category.PRIVATE_THIRD_PARTY] if s.url],
+            private_description=_describe_others([s for s in by_cat[Category.PRIVATE_THIRD_PARTY] if not s.url]),
+            comments=""),
+        section23=Section23(
+            used=bool(crawled), crawlers=sorted({s.crawler.name for s in crawled if s.crawler}),
+            purposes=_join({s.crawler.purpose for s in crawled if s.crawler}),
+            behaviour=_join({s.crawler.behaviour for s in crawled if s.crawler}),
+            period=period,
+            content_description=_join({s.crawler.content_description for s in crawled if s.crawler}),
+            modalities=_mods(crawled), domain_count=len(domains), domains_listed=listed, domain_rule=rule,
+            domains=[Domain(domain=d, bytes=b) for d, b in ranked],
+            comments=("Domains are registrable domains (public suffix list) of each record's origin, ranked by the "
+                      "size of the content used in training." if crawled else "")),
+        section24_26=Section24to26(
+            user_interactions=False, user_other_services=bool(by_cat[Category.USER]),
+            synthetic=bool(by_cat[Category.SYNTHETIC]), other=bool(by_cat[Category.OTHER]),
+            other_description=_describe_others(by_cat[Category.OTHER] + by_cat[Category.USER] + by_cat[Category.SYNTHETIC])),
+        section3=Section3(
+            signatory=cfg.provider.code_of_practice_signatory,
+            opt_out_measures=_opt_out_text(crawled),
+            opt_outs=sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs}),
+            removals=removals,
+            copyright_policy_url=str(cfg.provider.copyright_policy_url),
+            removal_channel=(f"Rightsholders can ask for removal through the removal-request issue form of the model "
+                             f"repository; personal-data requests go privately to {cfg.provider.private_contact}. "
+                             f"Approved removals are retrained out within {cfg.policy.removal_window_days} days."),
+            illegal_content_measures=adapter.illegal_content_measures,
+            other_processing=adapter.other_processing),
+        sources=rows,
+        token_method=figures.token_method,
+        compute=compute_estimate(adapter, processed, basis),
+        training=training,
+        run=run,
+        evaluation=evaluation,
+        intended_use=adapter.intended_use,
+        limitations=adapter.limitations,
+        citation=_citation(cfg.provider.name, adapter, version, date),
+        hub=_hub_metadata(project, adapter),
+        fingerprint=fingerprint,
+        previous=previous,
+        changelog=[entry, *older],
+    )
+
+
+def _source_row(s: Source, figures: DataFigures) -> SourceRow:
+    f = figures.sources[s.id]
+    return SourceRow(id=s.id, name=s.name, category=s.category, license=s.license, records=f.records,
+                     bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin)
+
+
+def _modality_rows(srcs: list[Source], figures: DataFigures) -> list[ModalityRow]:
+    rows = []
+    for modality in Modality:
+        chosen = [s for s in srcs if s.modality is modality]
+        if not chosen:
+            continue
+        if modality is Modality.TEXT:
+            amount = sum(figures.sources[s.id].tokens for s in chosen)
+            note = (f"about {amount:,} tokens" + (" (counted with the base model's tokenizer)"
+                    if figures.token_method == "tokenizer" else " (estimated; see Additional comments)"))
+        else:
+            amount = sum(figures.sources[s.id].records for s in chosen)
+            note = f"{amount:,} items"
+        unit, *_ = BINS.get(modality, ("items",))
+        rows.append(ModalityRow(
+            modality=modality, bin=size_bin(modality, amount) if modality in BINS else note,
+            bins=BINS[modality][3] if modality in BINS else (note, "", ""),
+            amount=amount, unit=unit, size_note=note + "; bins are read as [lower, upper)",
+            content_types=sorted({c for s in chosen for c in s.content_types})))
+    return rows
+
+
+def _training_facts(adapter: Adapter) -> dict[str, str]:
+    lora, t = adapter.lora, adapter.training
+    return {
+        "base_model": adapter.base_model.id,
+        "method": "LoRA (mlx-lm)",
+        "rank": str(lora.rank),
+        "alpha": f"{lora.alpha:g}",
+        "scale": f"{lora.scale:g}",
+        "dropout": f"{lora.dropout:g}",
+        "target_modules": ", ".join(lora.target_modules),
+        "num_layers": str(lora.num_layers),
+        "iters": str(t.iters),
+        "batch_size": str(t.batch_size),
+        "learning_rate": f"{t.learning_rate:g}",
+        "max_seq_length": str(t.max_seq_length),
+        "seed": str(t.seed),
+    }
+
+
+def _mods(srcs: list[Source]) -> list[Modality]:
+    return sorted({s.modality for s in srcs}, key=list(Modality).index)
+
+
+def _join(parts: set[str]) -> str:
+    return " ".join(sorted(parts))
+
+
+def _describe_others(srcs: list[Source]) -> str:
+    return " ".join(f"{s.name}: {s.description} Languages: {', '.join(s.languages)}. Collected "
+                    f"{mm_yyyy(s.collected_from)}–{mm_yyyy(s.collected_to)}." for s in srcs)
+
+
+def _other_characteristics(rows: list[SourceRow], figures: DataFigures) -> str:
+    total = sum(r.records for r in rows)
+    no_origin = sum(r.no_origin for r in rows)
+    return (f"{total:,} records from {len(rows)} sources; every record carries per-record provenance (source, "
+            f"licence, access date{'' if not no_origin else ', and origin for all but ' + format(no_origin, ',')})."
+            " Figures are after pre-processing and removals, before training.")
+
+
+def _token_comment(figures: DataFigures) -> str:
+    if figures.token_method == "tokenizer":
+        return f"Tokens were counted with the tokenizer of {figures.tokenizer}."
+    return (f"Token counts are estimates: UTF-8 bytes of each record's text ÷ {ESTIMATE_BYTES_PER_TOKEN}, rounded up "
+            "(a usual ratio for English text and source code with BPE tokenizers), because no local copy of the "
+            "base model's tokenizer was configured.")
+
+
+def _opt_out_text(crawled: list[Source]) -> str:
+    if not crawled:
+        return "No data was crawled by or for the provider."
+    protocols = sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs})
+    return (f"Before and during collection the crawler honoured {', '.join(protocols)}; content whose reservation "
+            "of rights was expressed through these protocols was not collected. Records carry their licence and "
+            "origin, and records outside the licence allow-list are refused at build time.")
+
+
+def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> str:
+    key = adapter.name.replace("-", "_") + "_" + version.replace(".", "_")
+    return (f"@misc{{{key},\n  title  = {{{adapter.name} v{version}}},\n  author = {{{provider}}},\n"
+            f"  year   = {{{date.year}}},\n  url    = {{https://huggingface.co/{adapter.hub_repo}}}\n}}")
+
+
+def _hub_metadata(project: Project, adapter: Adapter) -> dict[str, object]:
+    from kiki_bot.licences import hub_license
+
+    lic, name = hub_license(adapter.base_model.license)
+    datasets = sorted({d for s in project.adapter_sources(adapter) if (d := s.hub_dataset_id)})
+    meta: dict[str, object] = {
+        "license": lic,
+        "base_model": adapter.base_model.id,
+        "base_model_relation": "adapter",
+        "library_name": "mlx",
+        "pipeline_tag": adapter.pipeline_tag,
+        "language": sorted(set(adapter.languages)),
+        "tags": ["mlx", "lora", f"base_model:adapter:{adapter.base_model.id}", "eu-ai-act", "training-data-summary",
+                 *adapter.tags],
+        "datasets": datasets,
+    }
+    if name:
+        meta["license_name"] = name
+    return meta
+
+
+def _previous(previous_card: Card | None, version: str) -> Previous | None:
+    if previous_card is None:
+        return None
+    if previous_card.header.version == version:
+        return previous_card.previous
+    return Previous(version=previous_card.header.version, date=previous_card.header.last_update,
+                    fingerprint=previous_card.fingerprint)
+
+
+def _history(previous_card: Card | None, version: str, repo: str) -> list[VersionLink]:
+    if previous_card is None:
+        return []
+    links = list(previous_card.header.previous_versions)
+    if previous_card.header.version != version:
+        h = previous_card.header
+        links.append(VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version)))
+    return links
+
+
+def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Previous | None,
+                    removals: Removals, previous_card: Card | None) -> ChangelogEntry:
+    """What changed since the previous version, in Keep a Changelog's categories."""
+    entry = ChangelogEntry(version=version, date=date)
+    if previous is None:
+        entry.added.append("First Public Summary of Training Content for this adapter.")
+        entry.added.extend(f"Source {sid}: {rec:,} records, {tok:,} tokens." for sid, (rec, tok) in now.sources.items())
+        return entry
+    was = previous.fingerprint
+    for sid in sorted(set(now.sources) | set(was.sources)):
+        if sid not in was.sources:
+            entry.added.append(f"Source {sid}: {now.sources[sid][0]:,} records.")
+        elif sid not in now.sources:
+            entry.removed.append(f"Source {sid} ({was.sources[sid][0]:,} records).")
+        elif now.sources[sid][0] != was.sources[sid][0]:
+            delta = now.sources[sid][0] - was.sources[sid][0]
+            target = entry.added if delta > 0 else entry.removed
+            target.append(f"Source {sid}: {abs(delta):,} records {'added' if delta > 0 else 'removed'} "
+                          f"({was.sources[sid][0]:,} → {now.sources[sid][0]:,}).")
+    honoured = now.removals - was.removals
+    if honoured > 0:
+        entry.removed.append(f"{honoured:,} records removed on rightsholders' requests (removal ledger).")
+    for key in sorted(set(now.training) | set(was.training)):
+        if now.training.get(key) != was.training.get(key):
+            entry.changed.append(f"Training {key}: {was.training.get(key)} → {now.training.get(key)}.")
+    for label, old, new in (("Licences", was.licenses, now.licenses), ("Size bin", was.size_bins, now.size_bins),
+                            ("Latest collection", was.latest_collection, now.latest_collection),
+                            ("Crawl period", was.period, now.period), ("Top domains", was.domains, now.domains),
+                            ("Large public datasets", was.large, now.large)):
+        if old != new:
+            entry.changed.append(f"{label}: {_show(old)} → {_show(new)}.")
+    if not (entry.added or entry.changed or entry.removed):
+        entry.changed.append("Retrained; the training data is unchanged.")
+    return entry
+
+
+def _show(value: object) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)

@@ -1,0 +1,119 @@
+"""Rendering and checking one adapter's card files: the data → card → files pipeline, and drift."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render
+from kiki_bot.card import Card, Removals, RunFacts, build
+from kiki_bot.errors import BadInput
+from kiki_bot.project import Adapter, Project
+from kiki_bot.storage import write_text
+
+
+@dataclass
+class Rendered:
+    card: Card
+    files: dict[str, str]
+    figures: figures.DataFigures
+
+
+@dataclass
+class Report:
+    """What `card check` found for one adapter; empty lists mean it passed."""
+
+    adapter: str
+    drift: list[str] = field(default_factory=list)
+    template: list[str] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+    licences: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+    ledger: list[str] = field(default_factory=list)
+    reappeared: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
+                *self.reappeared]
+
+
+def removals(entries: list[ledger.Entry], project: Project, adapter: Adapter) -> Removals:
+    stats = ledger.removal_stats(entries, adapter.name, set(adapter.sources))
+    return Removals(received=stats["requests_received"], approved=stats["approved"], rejected=stats["rejected"],
+                    records_removed=stats["records_removed"],
+                    median_days_to_release=stats["median_days_to_release"],
+                    longest_days_to_release=stats["longest_days_to_release"])
+
+
+def render_adapter(
+    project: Project,
+    adapter: Adapter,
+    version: str | None = None,
+    date: dt.date | None = None,
+    run: RunFacts | None = None,
+    entries: list[ledger.Entry] | None = None,
+) -> Rendered:
+    """Build the card from data; version, date and run facts default to the committed card's own."""
+    committed = render.load_card(project.card_dir(adapter.name))
+    same = committed is not None and version in (None, committed.header.version)
+    version = version or (committed.header.version if committed else "0.1.0")
+    date = date or (committed.header.last_update if same else render.today())
+    run = run or (committed.run if same else RunFacts())
+    entries = ledger.read(project.ledger_path) if entries is None else entries
+    figs = figures.compute(project, adapter, ledger.purged_keys(entries), ledger.blocklist(entries))
+    card = build(project, adapter, figs, removals(entries, project, adapter), version, date, run, committed)
+    return Rendered(card, render.files(card), figs)
+
+
+def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:
+    """Write the card files atomically; refuses data that breaks the licence policy or the manifests."""
+    problems = rendered.figures.licence_violations + [
+        p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    if problems:
+        raise BadInput(problems[0].split(": ", 1)[0], problems[0].split(": ", 1)[-1]
+                       + (f" (+{len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+    out = project.card_dir(adapter.name)
+    return [name for name, text in rendered.files.items() if write_text(out / name, text)]
+
+
+def check(project: Project, adapter: Adapter) -> Report:
+    """Re-render from the data and compare with what is committed; validate rules, metadata and policy."""
+    from huggingface_hub import ModelCard
+
+    report = Report(adapter.name)
+    try:
+        ledger.verify(project.ledger_path)
+    except Exception as exc:  # CheckFailed names the first bad entry
+        report.ledger.append(str(exc))
+    entries = _readable_entries(project)
+    card_dir = project.card_dir(adapter.name)
+    committed = render.load_card(card_dir)
+    if committed is None:
+        report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
+        return report
+    fresh = render_adapter(project, adapter, entries=entries)
+    report.licences = fresh.figures.licence_violations
+    report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
+    report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    diffs = carddiff.field_diff(committed.model_dump(mode="json", by_alias=True),
+                                fresh.card.model_dump(mode="json", by_alias=True))
+    report.drift += [f"card.json {line}" for line in carddiff.describe(diffs)]
+    for name, expected in fresh.files.items():
+        path = card_dir / name
+        actual = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if name != render.CARD_JSON and actual != expected:
+            report.drift += [f"{path}: differs from what the data says"] + carddiff.text_diff(name, actual, expected)
+    readme = fresh.files[render.README]
+    report.template = pst_rules.check_body(readme)
+    card = ModelCard(readme)
+    report.metadata = pst_rules.check_metadata(card.data.to_dict())
+    return report
+
+
+def _readable_entries(project: Project) -> list[ledger.Entry]:
+    """The ledger's entries for figures even when its chain is broken (verify reports that separately)."""
+    try:
+        return ledger.read(project.ledger_path)
+    except BadInput:
+        return []

@@ -1,0 +1,153 @@
+"""`kiki-bot`: the command-line contract of DESIGN.md section 4 (exit 0 ok, 1 check failed, 2 bad input).
+
+Commands import what they need inside their bodies so that `kiki-bot handle` for an ignored event
+starts without loading the card, Hub or training stacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kiki_bot.errors import CheckFailed, KikiError
+
+app = typer.Typer(help="Keep LoRA adapters' EU AI Act training-content summaries and removal requests true to their data.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+card_app = typer.Typer(help="Render and check the PST cards.", no_args_is_help=True)
+data_app = typer.Typer(help="Training data housekeeping.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The hash-chained removal ledger.", no_args_is_help=True)
+app.add_typer(card_app, name="card")
+app.add_typer(data_app, name="data")
+app.add_typer(ledger_app, name="ledger")
+
+ProjectDir = Annotated[Path, typer.Option("-C", "--project", help="The model repository.", show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+HERE = Path(".")
+
+
+def say(message: str) -> None:
+    """Human output goes to stderr so stdout stays clean for --json."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message, markup=False)
+
+
+def emit(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _project(root: Path):
+    from kiki_bot.project import Project
+
+    return Project(root)
+
+
+def _adapters(project, name: str | None):
+    return [project.adapter(name)] if name else list(project.adapters.values())
+
+
+# ---------------------------------------------------------------- card
+@card_app.command("render")
+def card_render(
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.")] = None,
+    version: Annotated[str | None, typer.Option(help="Summary version; default: the committed card's.")] = None,
+    date: Annotated[str | None, typer.Option(help="Release date YYYY-MM-DD; default: the committed card's.")] = None,
+    project: ProjectDir = HERE,
+) -> None:
+    """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
+    from kiki_bot import cards
+    from kiki_bot.errors import BadInput
+    from kiki_bot.storage import project_lock
+
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
+    proj = _project(project)
+    with project_lock(proj.root):
+        rendered = [(a, cards.render_adapter(proj, a, version, day)) for a in _adapters(proj, adapter)]
+        for a, r in rendered:
+            changed = cards.write(proj, a, r)
+            say(f"{a.name} v{r.card.header.version}: {', '.join(changed) if changed else 'unchanged'}")
+
+
+@card_app.command("check")
+def card_check(
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.")] = None,
+    as_json: AsJson = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Validate the template rules, Hub metadata, licence policy, manifests and ledger; report drift. Exit 1 on any problem."""
+    from kiki_bot import cards
+
+    proj = _project(project)
+    reports = [cards.check(proj, a) for a in _adapters(proj, adapter)]
+    if as_json:
+        emit({r.adapter: {**vars(r), "ok": not r.problems} for r in reports})
+    for r in reports:
+        say(f"{r.adapter}: {'ok' if not r.problems else f'{len(r.problems)} problem(s)'}")
+        for p in r.problems:
+            say(f"  {p}")
+    if any(r.problems for r in reports):
+        raise CheckFailed("card check failed")
+
+
+# ---------------------------------------------------------------- data
+@data_app.command("manifest")
+def data_manifest(
+    source: Annotated[str | None, typer.Argument(help="Source id; all when omitted.")] = None,
+    project: ProjectDir = HERE,
+) -> None:
+    """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
+    from kiki_bot import manifests
+    from kiki_bot.records import iter_source
+    from kiki_bot.storage import project_lock
+
+    proj = _project(project)
+    ids = [source] if source else sorted(proj.sources)
+    with project_lock(proj.root):
+        for sid in ids:
+            if sid not in proj.sources:
+                from kiki_bot.errors import BadInput
+
+                raise BadInput("source", f"unknown source {sid!r}")
+            n = sum(1 for _ in iter_source(proj.data_dir, sid))
+            changed = manifests.refresh(proj.data_dir / sid)
+            say(f"{sid}: {n} records, manifest {'updated' if changed else 'unchanged'}")
+
+
+# ---------------------------------------------------------------- ledger
+@ledger_app.command("verify")
+def ledger_verify(project: ProjectDir = HERE) -> None:
+    """Exit 1 and name the first bad entry if the hash chain is broken."""
+    from kiki_bot import ledger
+
+    proj = _project(project)
+    ledger.verify(proj.ledger_path)
+    say(f"{proj.ledger_path}: {len(ledger.read(proj.ledger_path))} entries, chain intact")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: map the bot's errors to exit codes with a one-line message naming what was wrong."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except KikiError as exc:
+        say(f"error: {exc}" if exc.exit_code == 2 else f"failed: {exc}")
+        for problem in getattr(exc, "problems", [])[:20]:
+            say(f"  {problem}")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and aborts
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

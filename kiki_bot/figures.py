@@ -1,0 +1,163 @@
+"""The card's figures, computed from the data in one streaming pass — never typed by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kiki_bot import licences
+from kiki_bot.errors import BadInput
+from kiki_bot.project import Adapter, Project
+from kiki_bot.records import Record, iter_source
+
+ESTIMATE_BYTES_PER_TOKEN = 4
+TOKEN_BATCH = 512
+
+
+@dataclass
+class SourceFigures:
+    records: int = 0
+    bytes: int = 0
+    tokens: int = 0
+    first_access: dt.date | None = None
+    last_access: dt.date | None = None
+    no_origin: int = 0
+    licenses: Counter[str] = field(default_factory=Counter)
+    domain_bytes: Counter[str] = field(default_factory=Counter)
+    excluded_purged: int = 0
+
+
+@dataclass
+class DataFigures:
+    """Everything the card says about an adapter's training data, plus what the pass found wrong."""
+
+    sources: dict[str, SourceFigures]
+    token_method: str
+    tokenizer: str | None
+    licence_violations: list[str] = field(default_factory=list)
+    reappeared: list[str] = field(default_factory=list)
+    content_hashes: list[str] = field(default_factory=list)
+
+
+def record_text(payload: dict) -> str:
+    """The text a tokenizer sees for one record, whatever mlx-lm format it uses."""
+    if "messages" in payload:
+        return "\n".join(str(m.get("content", "")) for m in payload["messages"] if isinstance(m, dict))
+    if "prompt" in payload:
+        return f"{payload['prompt']}\n{payload.get('completion', '')}"
+    return str(payload.get("text", ""))
+
+
+@lru_cache(maxsize=8)
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))
+
+
+def tokenizer_file(local_path: Path | None) -> Path | None:
+    if local_path is None:
+        return None
+    candidate = local_path / "tokenizer.json"
+    if not candidate.is_file():
+        raise BadInput(f"base_model.local_path {local_path}", "no tokenizer.json there (needed for exact token counts)")
+    return candidate
+
+
+@lru_cache(maxsize=65536)
+def registrable_domain(url: str) -> str | None:
+    host = (urlsplit(url).hostname or "").lower()
+    if not host:
+        return None
+    return _psl().privatesuffix(host) or host
+
+
+@lru_cache(maxsize=1)
+def _psl():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def compute(
+    project: Project,
+    adapter: Adapter,
+    purged: set[tuple[str, int]] = frozenset(),
+    blocklist: set[str] = frozenset(),
+    collect_hashes: bool = False,
+) -> DataFigures:
+    """Stream every record of the adapter's sources once: counts, tokens, dates, domains, licences, exclusions."""
+    tok_file = tokenizer_file(project.base_model_path[adapter.name])
+    tokenizer = _tokenizer(tok_file) if tok_file else None
+    allow = frozenset(project.config.policy.allowed_licenses)
+    out = DataFigures({}, "tokenizer" if tokenizer else "estimate", adapter.base_model.id if tokenizer else None)
+    for source in project.adapter_sources(adapter):
+        figs = out.sources[source.id] = SourceFigures()
+        pending: list[str] = []
+        for rec in iter_source(project.data_dir, source.id):
+            if rec.key in purged:
+                figs.excluded_purged += 1
+                continue
+            if rec.content_hash in blocklist:
+                out.reappeared.append(f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx}, "
+                                      f"content {rec.content_hash[:12]}… was removed before)")
+                continue
+            _check_licence(rec, allow, out.licence_violations)
+            text = record_text(rec.payload)
+            size = len(text.encode("utf-8"))
+            _add(figs, rec, size, source.category.value == "2.3")
+            if collect_hashes:
+                out.content_hashes.append(rec.content_hash)
+            if tokenizer is None:
+                figs.tokens += -(-size // ESTIMATE_BYTES_PER_TOKEN)
+            else:
+                pending.append(text)
+                if len(pending) >= TOKEN_BATCH:
+                    figs.tokens += _count(tokenizer, pending)
+        if pending:
+            figs.tokens += _count(tokenizer, pending)
+    return out
+
+
+def _count(tokenizer, texts: list[str]) -> int:
+    n = sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False))
+    texts.clear()
+    return n
+
+
+def _check_licence(rec: Record, allow: frozenset[str], violations: list[str]) -> None:
+    expr = rec.provenance.license
+    try:
+        ok = licences.allowed(expr, allow)
+    except ValueError as exc:
+        raise BadInput(f"{rec.file}:{rec.line}: _provenance.license", str(exc)) from None
+    if not ok:
+        violations.append(f"{rec.file}:{rec.line}: _provenance.license {expr!r} is not satisfiable by "
+                          f"the allow-list ({', '.join(sorted(allow))})")
+
+
+def _add(figs: SourceFigures, rec: Record, size: int, crawled: bool) -> None:
+    """Count one record; `size` is the UTF-8 length of its training text (what "content size" means here)."""
+    figs.records += 1
+    figs.bytes += size
+    day = rec.provenance.access_date
+    figs.first_access = day if figs.first_access is None else min(figs.first_access, day)
+    figs.last_access = day if figs.last_access is None else max(figs.last_access, day)
+    figs.licenses[rec.provenance.license] += 1
+    origin = rec.provenance.origin
+    if origin is None:
+        figs.no_origin += 1
+    elif crawled and (domain := registrable_domain(origin)):
+        figs.domain_bytes[domain] += size
+
+
+def merged_domains(figures: Iterable[SourceFigures]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for f in figures:
+        total.update(f.domain_bytes)
+    return total

@@ -1,0 +1,79 @@
+"""`data/<source>/MANIFEST.json`: the SHA-256, size and record count of every data file of a source."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kiki_bot.errors import BadInput
+from kiki_bot.records import data_files
+from kiki_bot.storage import write_text
+
+MANIFEST = "MANIFEST.json"
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str
+    bytes: int
+    records: int
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    files: dict[str, FileEntry]
+
+
+def describe_file(path: Path) -> FileEntry:
+    """Hash a data file and count its non-empty lines in one streaming pass."""
+    digest, size, records = hashlib.sha256(), 0, 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            digest.update(line)
+            size += len(line)
+            records += bool(line.strip())
+    return FileEntry(sha256=digest.hexdigest(), bytes=size, records=records)
+
+
+def load(source_dir: Path) -> Manifest | None:
+    path = source_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.model_validate(json.loads(path.read_bytes()))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise BadInput(str(path), f"not a valid manifest ({exc})") from None
+
+
+def render(entries: dict[str, FileEntry]) -> str:
+    doc = {"files": {name: entries[name].model_dump() for name in sorted(entries)}}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def refresh(source_dir: Path) -> bool:
+    """Rewrite the manifest from the files on disk; returns True when it changed."""
+    entries = {p.name: describe_file(p) for p in data_files(source_dir)}
+    return write_text(source_dir / MANIFEST, render(entries))
+
+
+def mismatches(source_dir: Path) -> list[str]:
+    """Every way the files on disk differ from the manifest, one sentence each (empty = verified)."""
+    manifest = load(source_dir)
+    if manifest is None:
+        return [f"{source_dir / MANIFEST}: missing (run `kiki-bot data manifest`)"]
+    problems = []
+    on_disk = {p.name: p for p in data_files(source_dir)}
+    for name in sorted(set(manifest.files) - set(on_disk)):
+        problems.append(f"{source_dir / name}: listed in {MANIFEST} but missing")
+    for name, path in sorted(on_disk.items()):
+        want = manifest.files.get(name)
+        if want is None:
+            problems.append(f"{path}: not listed in {MANIFEST}")
+            continue
+        got = describe_file(path)
+        if got.sha256 != want.sha256 or got.bytes != want.bytes:
+            problems.append(f"{path}: bytes differ from {MANIFEST} (sha256 {got.sha256[:12]}… ≠ {want.sha256[:12]}…)")
+    return problems

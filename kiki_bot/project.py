@@ -1,0 +1,293 @@
+"""The user's model repository (DESIGN.md section 2) as validated pydantic models.
+
+Every file is checked on load; an unknown key, a wrong type or a missing field is a `BadInput` that
+names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from kiki_bot.errors import BadInput
+
+NAME = r"^[a-z0-9][a-z0-9._-]*$"
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(StrEnum):
+    """PST section 2 categories; each source belongs to exactly one."""
+
+    PUBLIC = "2.1"
+    LICENSED = "2.2.1"
+    PRIVATE_THIRD_PARTY = "2.2.2"
+    CRAWLED = "2.3"
+    USER = "2.4"
+    SYNTHETIC = "2.5"
+    OTHER = "2.6"
+
+
+class Modality(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    OTHER = "other"
+
+
+# ---------------------------------------------------------------- kiki.toml
+class Provider(Strict):
+    name: str = Field(min_length=1, description="Legal entity name.")
+    contact: str = Field(min_length=1, description="A specific contact point (person, role or tracker), not a generic mailbox.")
+    website: HttpUrl
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country of establishment.")
+    established_in_eu: bool
+    sme: bool = Field(description="SME or start-up: changes the domain-list cut of section 2.3 to 5 % or 1,000.")
+    code_of_practice_signatory: bool
+    copyright_policy_url: HttpUrl
+    private_contact: str = Field(min_length=1, description="Non-public route for personal-data removal requests.")
+    authorised_representative: str | None = Field(
+        default=None, description="Name and contact of the Art. 54 representative; required outside the EU."
+    )
+
+    @model_validator(mode="after")
+    def _representative_outside_eu(self) -> Provider:
+        if not self.established_in_eu and not self.authorised_representative:
+            raise ValueError("authorised_representative is required when established_in_eu = false (Art. 54)")
+        return self
+
+
+class Policy(Strict):
+    allowed_licenses: list[str] = Field(min_length=1, description="SPDX licence ids a record's licence expression may use.")
+    removal_window_days: int = Field(default=30, ge=1, le=365)
+    approve_permission: Literal["triage", "write", "maintain", "admin"] = "write"
+    auto_approve_owner: bool = Field(default=False, description="A requester may approve selectors of their own GitHub login.")
+    missed_deadline_fallback: Literal["gate", "private", "none"] = "gate"
+    review_buffer_days: float = Field(default=2, ge=0, description="Time from a finished retrain to its published release.")
+    warn_days: int = Field(default=7, ge=0)
+
+
+class HubSettings(Strict):
+    namespace: str = Field(min_length=1)
+
+
+class KikiConfig(Strict):
+    provider: Provider
+    policy: Policy
+    hub: HubSettings
+
+
+# ---------------------------------------------------------------- sources/<id>.toml
+class Crawler(Strict):
+    name: str = Field(min_length=1, description="Crawler name or user-agent identifier.")
+    purpose: str = Field(min_length=1)
+    behaviour: str = Field(min_length=1, description="Rate limits, captchas, paywalls, logins: what the crawler does and avoids.")
+    opt_outs: list[str] = Field(min_length=1, description="Opt-out protocols honoured, e.g. robots.txt, ai.txt, TDM-Reservation.")
+    content_description: str = Field(min_length=1, description="Types of websites crawled, geography, languages.")
+
+
+class HubData(Strict):
+    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="Hub dataset repo holding this source's data files.")
+    squash_history: bool = Field(default=False, description="Squash the dataset repo's history after a purge.")
+
+
+class Source(Strict):
+    id: str = Field(pattern=NAME)
+    name: str = Field(min_length=1)
+    category: Category
+    url: HttpUrl | None = None
+    license: str = Field(min_length=1, description="SPDX expression of the source as a whole.")
+    modality: Modality = Modality.TEXT
+    content_types: list[str] = Field(min_length=1)
+    languages: list[str] = Field(min_length=1, description="ISO 639-1 codes of the content's natural languages.")
+    selection: str = Field(min_length=1, description="How this part of the source was selected and filtered.")
+    description: str = Field(min_length=1, description="Nature of the content: personal data, copyrighted works, machine-generated.")
+    collected_from: dt.date
+    collected_to: dt.date
+    crawler: Crawler | None = None
+    hub_data: HubData | None = None
+
+    @model_validator(mode="after")
+    def _category_rules(self) -> Source:
+        if self.category is Category.CRAWLED and self.crawler is None:
+            raise ValueError("category 2.3 (crawled) needs a [crawler] table")
+        if self.category is not Category.CRAWLED and self.crawler is not None:
+            raise ValueError(f"[crawler] only belongs to category 2.3 sources, not {self.category.value}")
+        if self.collected_to < self.collected_from:
+            raise ValueError("collected_to is before collected_from")
+        return self
+
+    @property
+    def hub_dataset_id(self) -> str | None:
+        """The Hub dataset id when `url` points at one: the only form allowed in card metadata."""
+        m = re.match(r"^https://huggingface\.co/datasets/([\w.-]+/[\w.-]+)/?$", str(self.url or ""))
+        return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------- adapters/<name>.toml
+class BaseModelSpec(Strict):
+    id: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="Hub id of the exact base model trained on.")
+    license: str = Field(min_length=1, description="SPDX id of the base model's licence (copied from its card).")
+    local_path: Path | None = Field(default=None, description="Local copy: enables exact token counts and training.")
+    parameters: float = Field(gt=0, description="Parameter count, for the compute estimate.")
+    training_compute_flop: float | None = Field(default=None, gt=0, description="Base model's training compute, if published.")
+    summary_url: HttpUrl | None = Field(default=None, description="The base model's own training-content summary.")
+    placed_on_market: dt.date | None = None
+
+
+class Lora(Strict):
+    rank: int = Field(ge=1)
+    alpha: float = Field(gt=0, description="PEFT-style alpha; mlx-lm scale = alpha / rank.")
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: list[str] = Field(min_length=1, description="Block-relative module paths, e.g. self_attn.q_proj.")
+    num_layers: int = Field(default=16, description="Last N transformer blocks adapted; -1 = all.")
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+class Training(Strict):
+    iters: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_seq_length: int = Field(default=2048, ge=16)
+    seed: int = 0
+    valid_fraction: float = Field(default=0.05, gt=0, lt=0.5)
+    save_every: int = Field(default=100, ge=1)
+    steps_per_report: int = Field(default=10, ge=1)
+    steps_per_eval: int = Field(default=200, ge=1)
+    hosts: list[str] = Field(default_factory=list, description="mlx.launch hosts for data-parallel training.")
+
+
+class Evaluation(Strict):
+    benchmark: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    command: str = Field(min_length=1, description="Shell-free argv string; {adapter} and {base} are substituted; prints results JSON.")
+    base_score: float | None = None
+
+
+class Adapter(Strict):
+    name: str = Field(pattern=NAME)
+    description: str = Field(min_length=1)
+    hub_repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    languages: list[str] = Field(min_length=1)
+    placed_on_market: dt.date
+    sources: list[str] = Field(min_length=1)
+    pipeline_tag: str = "text-generation"
+    tags: list[str] = Field(default_factory=list)
+    continuous_training: bool = False
+    intended_use: str = Field(min_length=1)
+    limitations: str = Field(min_length=1)
+    illegal_content_measures: str = Field(min_length=1, description="PST 3.2: measures to avoid illegal content.")
+    other_processing: str | None = Field(default=None, description="PST 3.3 (optional).")
+    base_model: BaseModelSpec
+    lora: Lora
+    training: Training
+    eval: Evaluation | None = None
+
+
+# ---------------------------------------------------------------- loading
+def _where(path: Path, loc: tuple) -> str:
+    key = ".".join(str(p) for p in loc)
+    return f"{path}: key `{key}`" if key else str(path)
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(str(path), "file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(str(path), f"not valid TOML ({exc})") from None
+
+
+def _validate(model: type[M], path: Path, data: dict) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        expected = err["msg"]
+        if err["type"] == "extra_forbidden":
+            expected = f"unknown key (allowed: {', '.join(_allowed_keys(model, err['loc']))})"
+        more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise BadInput(_where(path, err["loc"]), f"{expected}{more}") from None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Walk the model along `loc` (minus the bad key) to list the keys that were expected there."""
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        for cand in getattr(ann, "__args__", (ann,)):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                current = cand
+                break
+    return sorted(current.model_fields)
+
+
+class Project:
+    """A loaded model repository: config, adapters and sources, all validated, cross-references checked."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        if not (self.root / "kiki.toml").is_file():
+            raise BadInput(str(self.root / "kiki.toml"), "not a kiki-bot project: kiki.toml missing (run `kiki-bot init`)")
+        self.config = _validate(KikiConfig, self.root / "kiki.toml", _load_toml(self.root / "kiki.toml"))
+        self.sources = {s.id: s for s in self._load_all("sources", Source, "id")}
+        self.adapters = {a.name: a for a in self._load_all("adapters", Adapter, "name")}
+        for adapter in self.adapters.values():
+            for sid in adapter.sources:
+                if sid not in self.sources:
+                    path = self.root / "adapters" / f"{adapter.name}.toml"
+                    raise BadInput(f"{path}: key `sources`", f"unknown source {sid!r} (known: {', '.join(sorted(self.sources))})")
+
+    def _load_all(self, folder: str, model: type[M], id_key: str) -> list[M]:
+        items = []
+        for path in sorted((self.root / folder).glob("*.toml")):
+            data = _load_toml(path)
+            if id_key in data and data[id_key] != path.stem:
+                raise BadInput(f"{path}: key `{id_key}`", f"must equal the file name {path.stem!r}")
+            items.append(_validate(model, path, {id_key: path.stem, **data}))
+        return items
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / "compliance" / "removals.jsonl"
+
+    def card_dir(self, adapter: str) -> Path:
+        return self.root / "cards" / adapter
+
+    def adapter(self, name: str) -> Adapter:
+        if name not in self.adapters:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise BadInput("adapter", f"unknown adapter {name!r} (known: {known})")
+        return self.adapters[name]
+
+    def adapter_sources(self, adapter: Adapter) -> list[Source]:
+        return [self.sources[s] for s in adapter.sources]
+
+    @cached_property
+    def base_model_path(self) -> dict[str, Path | None]:
+        """Resolved local base-model paths per adapter (relative paths are relative to the project)."""
+        out: dict[str, Path | None] = {}
+        for name, a in self.adapters.items():
+            p = a.base_model.local_path
+            out[name] = None if p is None else (p if p.is_absolute() else self.root / p)
+        return out

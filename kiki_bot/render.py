@@ -1,0 +1,130 @@
+"""Rendering the card record to README.md (Hub YAML + PST body), CHANGELOG.md and card.json.
+
+The body is Jinja2 with StrictUndefined, and every `{{ value }}` is Markdown-escaped unless the
+template marks it safe; the YAML block comes from `huggingface_hub.ModelCardData`, never from Jinja.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from kiki_bot.card import Card
+from kiki_bot.escape import md
+
+README, CHANGELOG, CARD_JSON = "README.md", "CHANGELOG.md", "card.json"
+
+
+def templates_dir() -> Path:
+    """Templates ship inside the wheel (kiki_bot/templates); in a source checkout they sit at the top."""
+    packaged = resources.files("kiki_bot") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _url(value: object) -> Markup:
+    text = str(value)
+    if not text.startswith(("https://", "http://")) or any(c in text for c in " <>()[]\"'`\n"):
+        raise ValueError(f"refusing to render {text!r} as a link")
+    return Markup(text)
+
+
+def _score(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        finalize=md,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        dmy=lambda d: d.strftime("%d/%m/%y"),
+        dmy4=lambda d: d.strftime("%d/%m/%Y"),
+        yesno=lambda b: Markup("☒ Yes ☐ No" if b else "☐ Yes ☒ No"),
+        modalities=lambda ms: ", ".join(m.value.capitalize() for m in ms) or "Not applicable.",
+        url=_url,
+        link=lambda v: Markup(f"[{v}]({_url(v)})") if str(v).startswith(("https://", "http://")) else md(v),
+        safe=Markup,
+        bytes=_bytes,
+        days=lambda d: "not yet applicable" if d is None else f"{d:g} days",
+        score=_score,
+        repo_id=lambda url: str(url).removeprefix("https://huggingface.co/"),
+    )
+    return env
+
+
+def readme(card: Card) -> str:
+    """The Hub model card: YAML metadata from ModelCardData, then the PST body."""
+    from huggingface_hub import ModelCardData
+
+    meta = dict(card.hub)
+    data = ModelCardData(
+        license=meta.pop("license"),
+        base_model=meta.pop("base_model"),
+        library_name=meta.pop("library_name"),
+        pipeline_tag=meta.pop("pipeline_tag"),
+        language=meta.pop("language"),
+        tags=meta.pop("tags"),
+        datasets=meta.pop("datasets") or None,
+        **meta,
+    )
+    body = environment().get_template("card.md.j2").render(
+        card=card, h=card.header, s1=card.section1, s21=card.section21, s22=card.section22, s23=card.section23,
+        s24=card.section24_26, s3=card.section3, r=card.section3.removals, c=card.compute)
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+def changelog(card: Card) -> str:
+    repo = card.section1.model_url.removeprefix("https://huggingface.co/")
+    env = environment().overlay()
+    env.filters["version_url"] = lambda v: Markup(f"https://huggingface.co/{repo}/tree/v{v}")
+    return env.get_template("changelog.md.j2").render(card=card)
+
+
+def card_json(card: Card) -> str:
+    return json.dumps(card.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+
+
+def files(card: Card) -> dict[str, str]:
+    return {README: readme(card), CHANGELOG: changelog(card), CARD_JSON: card_json(card)}
+
+
+def load_card(card_dir: Path) -> Card | None:
+    path = card_dir / CARD_JSON
+    if not path.is_file():
+        return None
+    from pydantic import ValidationError
+
+    from kiki_bot.errors import BadInput
+
+    try:
+        return Card.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BadInput(f"{path}: key `{'.'.join(map(str, err['loc']))}`", err["msg"]) from None
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

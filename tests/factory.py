@@ -1,0 +1,89 @@
+"""Builds small model repositories on disk for tests: real files, real manifests, no mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import tomli_w
+
+from kiki_bot import manifests
+
+KIKI = {
+    "provider": {
+        "name": "Test Lab SAS", "contact": "https://github.com/test-lab/models/issues", "website": "https://test-lab.eu",
+        "country": "FR", "established_in_eu": True, "sme": True, "code_of_practice_signatory": False,
+        "copyright_policy_url": "https://test-lab.eu/copyright", "private_contact": "privacy@test-lab.eu",
+    },
+    "policy": {"allowed_licenses": ["MIT", "Apache-2.0", "BSD-3-Clause", "CC0-1.0"]},
+    "hub": {"namespace": "test-lab"},
+}
+
+
+def source(category: str = "2.3", **over) -> dict:
+    doc = {
+        "name": "Example source", "category": category, "url": "https://github.com/acme/fw", "license": "MIT",
+        "modality": "text", "content_types": ["source code"], "languages": ["en"], "selection": "All C files.",
+        "description": "Copyrighted source code under MIT.", "collected_from": "2025-09-01",
+        "collected_to": "2025-10-31",
+    }
+    if category == "2.3":
+        doc["crawler"] = {"name": "test-crawler/1.0", "purpose": "Collect code.", "behaviour": "1 request/s.",
+                          "opt_outs": ["robots.txt", "ai.txt"], "content_description": "Code hosting sites."}
+    doc.update(over)
+    return doc
+
+
+def adapter(sources: list[str], **over) -> dict:
+    doc = {
+        "description": "Test adapter.", "hub_repo": "test-lab/tiny-lora", "languages": ["en"],
+        "placed_on_market": "2026-05-06", "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
+        "illegal_content_measures": "PII screening.",
+        "base_model": {"id": "test-lab/tiny-base", "license": "Apache-2.0", "parameters": 1.0e6},
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["self_attn.q_proj", "self_attn.v_proj"],
+                 "num_layers": 2},
+        "training": {"iters": 10, "batch_size": 2, "learning_rate": 1e-4, "seed": 0},
+    }
+    doc.update(over)
+    return doc
+
+
+def record(source_id: str, idx: int, text: str, **prov) -> dict:
+    provenance = {"source": source_id, "license": "MIT", "record_idx": idx, "access_date": "2025-10-02",
+                  "origin": f"https://github.com/acme/fw/blob/main/src/f{idx}.c", "repo": "acme/fw",
+                  "path": f"src/f{idx}.c", "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    provenance.update(prov)
+    provenance = {k: v for k, v in provenance.items() if v is not None}
+    return {"messages": [{"role": "user", "content": f"Explain f{idx}."}, {"role": "assistant", "content": text}],
+            "_provenance": provenance}
+
+
+def _toml(doc: dict) -> str:
+    return tomli_w.dumps(doc)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def make_project(root: Path, sources: dict[str, dict] | None = None, records: dict[str, list[dict]] | None = None,
+                 kiki: dict | None = None, adapters: dict[str, dict] | None = None) -> Path:
+    """A complete project: kiki.toml, sources, adapters, data files with manifests."""
+    sources = sources or {"acme-fw": source()}
+    records = records if records is not None else {
+        sid: [record(sid, i, f"int f{i}(void) {{ return {i}; }}") for i in range(20)] for sid in sources}
+    adapters = adapters or {"tiny-lora": adapter(list(sources))}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "kiki.toml").write_text(_toml(kiki or KIKI))
+    for sid, doc in sources.items():
+        (root / "sources").mkdir(exist_ok=True)
+        (root / "sources" / f"{sid}.toml").write_text(_toml(doc))
+    for name, doc in adapters.items():
+        (root / "adapters").mkdir(exist_ok=True)
+        (root / "adapters" / f"{name}.toml").write_text(_toml(doc))
+    for sid, recs in records.items():
+        write_jsonl(root / "data" / sid / "part-000.jsonl", recs)
+        manifests.refresh(root / "data" / sid)
+    return root
