@@ -33,7 +33,7 @@ def say(message: str) -> None:
     """Human output goes to stderr so stdout stays clean for --json."""
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(message, markup=False)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
 
 
 def emit(doc: Any) -> None:
