@@ -56,10 +56,14 @@ def card_render(
     adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.")] = None,
     version: Annotated[str | None, typer.Option(help="Summary version; default: the committed card's.")] = None,
     date: Annotated[str | None, typer.Option(help="Release date YYYY-MM-DD; default: the committed card's.")] = None,
+    run: Annotated[Path | None, typer.Option(help="JSON of the training run's facts (trained_tokens, eval_score, …).")] = None,
     project: ProjectDir = HERE,
 ) -> None:
     """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
+    from pydantic import ValidationError
+
     from kiki_bot import cards
+    from kiki_bot.card import RunFacts
     from kiki_bot.errors import BadInput
     from kiki_bot.storage import project_lock
 
@@ -67,9 +71,13 @@ def card_render(
         day = dt.date.fromisoformat(date) if date else None
     except ValueError:
         raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
+    try:
+        facts = RunFacts.model_validate_json(run.read_bytes()) if run else None
+    except (OSError, ValidationError) as exc:
+        raise BadInput(f"--run {run}", f"expected a JSON object of run facts ({exc})") from None
     proj = _project(project)
     with project_lock(proj.root):
-        rendered = [(a, cards.render_adapter(proj, a, version, day)) for a in _adapters(proj, adapter)]
+        rendered = [(a, cards.render_adapter(proj, a, version, day, facts)) for a in _adapters(proj, adapter)]
         for a, r in rendered:
             changed = cards.write(proj, a, r)
             say(f"{a.name} v{r.card.header.version}: {', '.join(changed) if changed else 'unchanged'}")

@@ -1,0 +1,77 @@
+"""The Hugging Face Hub shell: staging an adapter as a Hub PR, publishing it, and the fallbacks.
+
+`HF_ENDPOINT` is read by huggingface_hub at its first import, so this module imports it lazily and
+callers (the demo, the tests) set the endpoint before anything touches the Hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from kiki_bot.settings import Settings
+
+
+@dataclass
+class Hub:
+    settings: Settings
+
+    @cached_property
+    def api(self):
+        from huggingface_hub import HfApi
+
+        token = self.settings.hf_token.get_secret_value() if self.settings.hf_token else None
+        return HfApi(endpoint=self.settings.hf_endpoint, token=token)
+
+    def open_pr(self, repo_id: str, title: str) -> int | None:
+        """The number of the open Hub PR with this title, if any (re-runs reuse it instead of adding one)."""
+        if not self.api.repo_exists(repo_id):
+            return None
+        for d in self.api.get_repo_discussions(repo_id, discussion_type="pull_request", discussion_status="open"):
+            if d.title == title:
+                return d.num
+        return None
+
+    def stage(self, repo_id: str, files: dict[str, Path | bytes], title: str, description: str) -> int:
+        """Upload the adapter files as a Hub pull request; returns the PR number."""
+        from huggingface_hub import CommitOperationAdd
+
+        self.api.create_repo(repo_id, exist_ok=True)
+        if (num := self.open_pr(repo_id, title)) is not None:
+            return num
+        ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data if isinstance(data, bytes) else str(data))
+               for name, data in sorted(files.items())]
+        info = self.api.create_commit(repo_id, ops, commit_message=title, commit_description=description,
+                                      create_pr=True)
+        return int(info.pr_num)
+
+    def publish(self, repo_id: str, pr_num: int | None, tag: str) -> str:
+        """Merge the staged PR (if still open) and tag the resulting revision; returns the revision URL."""
+        if pr_num is not None:
+            details = self.api.get_discussion_details(repo_id, pr_num)
+            if details.status in ("open", "draft"):
+                self.api.merge_pull_request(repo_id, pr_num, comment=f"Published as {tag} by kiki-bot.")
+        self.api.create_tag(repo_id, tag=tag, tag_message=f"kiki-bot release {tag}", exist_ok=True)
+        return f"{self.settings.hf_endpoint}/{repo_id}/tree/{tag}"
+
+    def has_tag(self, repo_id: str, tag: str) -> bool:
+        if not self.api.repo_exists(repo_id):
+            return False
+        return any(t.name == tag for t in self.api.list_repo_refs(repo_id).tags)
+
+    def fallback(self, repo_id: str, how: str) -> None:
+        """A missed removal deadline: gate the repository or make it private until the retrain ships."""
+        if how == "gate":
+            self.api.update_repo_settings(repo_id, gated="manual")
+        elif how == "private":
+            self.api.update_repo_settings(repo_id, private=True)
+
+    def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:
+        """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them."""
+        from huggingface_hub import CommitOperationAdd
+
+        ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
+        self.api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset")
+        if squash:
+            self.api.super_squash_history(repo_id, repo_type="dataset", commit_message=message)

@@ -1,0 +1,101 @@
+"""Assembling an adapter's training set: sources minus every removal, policy and manifests enforced.
+
+The split is decided per record by a seeded hash of its content, so it is deterministic and a record
+stays on its side of the split when other records come or go. The content hashes that went in are
+kept with the run (and published beside the adapter) so any version can prove what it was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiki_bot import ledger, licences, manifests
+from kiki_bot.errors import BadInput
+from kiki_bot.project import Adapter, Project
+from kiki_bot.records import iter_source
+from kiki_bot.storage import atomic_writer, write_text
+
+HASHES = "training-content-hashes.txt"
+
+
+@dataclass
+class SourceCounts:
+    used: int = 0
+    excluded_removed: int = 0
+    excluded_reappeared: int = 0
+
+
+@dataclass
+class TrainingSet:
+    data_dir: Path
+    train: int
+    valid: int
+    sources: dict[str, SourceCounts]
+    reappeared: list[str] = field(default_factory=list)
+    hashes_file: Path | None = None
+
+
+def _format(payload: dict) -> str:
+    return "chat" if "messages" in payload else "completions" if "prompt" in payload else "text"
+
+
+def _is_valid(content_hash: str, seed: int, fraction: float) -> bool:
+    digest = hashlib.sha256(f"{seed}:{content_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[ledger.Entry]) -> TrainingSet:
+    """Write `train.jsonl`/`valid.jsonl` (mlx-lm layout) and the list of content hashes used."""
+    problems = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    if problems:
+        raise BadInput("manifests", f"{problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+    purged, blocked = ledger.purged_keys(entries), ledger.blocklist(entries)
+    allow = frozenset(project.config.policy.allowed_licenses)
+    t = adapter.training
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, SourceCounts] = {}
+    reappeared: list[str] = []
+    hashes: list[str] = []
+    first_format: str | None = None
+    n_train = n_valid = 0
+    with atomic_writer(out_dir / "train.jsonl") as train, atomic_writer(out_dir / "valid.jsonl") as valid:
+        for sid in adapter.sources:
+            c = counts[sid] = SourceCounts()
+            for rec in iter_source(project.data_dir, sid):
+                if rec.key in purged:
+                    c.excluded_removed += 1
+                    continue
+                if rec.content_hash in blocked:
+                    c.excluded_reappeared += 1
+                    reappeared.append(f"{rec.file}:{rec.line} ({sid}#{rec.provenance.record_idx})")
+                    continue
+                try:
+                    ok = licences.allowed(rec.provenance.license, allow)
+                except ValueError as exc:
+                    raise BadInput(f"{rec.file}:{rec.line}: _provenance.license", str(exc)) from None
+                if not ok:
+                    raise BadInput(f"{rec.file}:{rec.line}: _provenance.license",
+                                   f"{rec.provenance.license!r} is outside the licence allow-list")
+                fmt = _format(rec.payload)
+                first_format = first_format or fmt
+                if fmt != first_format:
+                    raise BadInput(f"{rec.file}:{rec.line}", f"record is in {fmt} format but the training set is "
+                                   f"{first_format}: mlx-lm reads one format per split")
+                line = json.dumps(rec.payload, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+                if _is_valid(rec.content_hash, t.seed, t.valid_fraction):
+                    valid.write(line)
+                    n_valid += 1
+                else:
+                    train.write(line)
+                    n_train += 1
+                hashes.append(rec.content_hash)
+                c.used += 1
+    if n_train == 0 or n_valid == 0:
+        raise BadInput(f"adapters/{adapter.name}.toml: key `training.valid_fraction`",
+                       f"the split left {n_train} training and {n_valid} validation records; both must be non-empty")
+    hashes_file = out_dir / HASHES
+    write_text(hashes_file, "".join(h + "\n" for h in sorted(hashes)))
+    return TrainingSet(out_dir, n_train, n_valid, counts, reappeared, hashes_file)
