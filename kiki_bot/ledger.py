@@ -1,0 +1,314 @@
+"""The append-only, hash-chained removal ledger `compliance/removals.jsonl` (DESIGN.md section 2).
+
+Each line is the canonical JSON of one `Entry`. `hash` is the SHA-256 of the entry's canonical JSON
+without `hash`, and `prev_hash` is the previous entry's `hash`, so editing, dropping or reordering any
+past line breaks the chain at that line. The ledger keeps ids, logins and content hashes, never content,
+e-mail addresses or names. Writers hold the project lock (`storage.project_lock`) around `append`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from kiki_bot.canonical import canonical_json, sha256_hex
+from kiki_bot.errors import BadInput, CheckFailed
+from kiki_bot.storage import append_line
+
+GENESIS = "0" * 64
+Event = Literal["requested", "approved", "rejected", "purged", "released", "deadline_missed"]
+Status = Literal["requested", "approved", "rejected", "purged", "released"]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Login = Annotated[str, Field(pattern=r"^(private|[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?)$")]
+RecordTriple = tuple[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=0)], Hex64]
+
+# Event-specific fields: (required, optional). Every other event field must be absent.
+EVENT_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "requested": (frozenset({"selectors", "body_sha256", "deadline", "adapters"}), frozenset()),
+    "approved": (frozenset(), frozenset({"reason"})),
+    "rejected": (frozenset(), frozenset({"reason"})),
+    "purged": (frozenset({"records", "adapters"}), frozenset()),
+    "released": (frozenset({"adapter", "version"}), frozenset()),
+    "deadline_missed": (frozenset({"adapter", "fallback"}), frozenset()),
+}
+_ALL_EVENT_FIELDS = frozenset().union(*(req | opt for req, opt in EVENT_FIELDS.values()))
+
+
+class RequestRef(BaseModel):
+    """Which request an entry is about: `R-<issue>` for an issue, `P-<hex>` for a privately filed one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^(R-[1-9][0-9]*|P-[0-9a-f]{6,64})$")
+    issue: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _id_matches_issue(self) -> RequestRef:
+        if not (self.id == f"R-{self.issue}" if self.issue is not None else self.id.startswith("P-")):
+            raise ValueError(
+                "`id` must be R-<issue> for an issue and P-<hex> (issue null) for a private request"
+            )
+        return self
+
+
+class Entry(BaseModel):
+    """One ledger line. Common fields first; the rest depend on `event` (see EVENT_FIELDS):
+
+    requested: selectors (normalised), body_sha256 (of the triaged body), deadline, adapters (matched);
+    approved / rejected: reason (optional, public: no personal data); purged: records
+    ([source, record_idx, content_hash]) and adapters (to retrain); released: adapter, version (a published
+    version without the records); deadline_missed: adapter, fallback (what was applied to its Hub repo).
+    `at` is when the event happened; for `requested`, when the request was opened (issue creation time).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    prev_hash: Hex64
+    hash: Hex64
+    event: Event
+    request: RequestRef
+    at: UtcTime
+    actor: Login
+
+    selectors: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    body_sha256: Hex64 | None = None
+    deadline: UtcTime | None = None
+    adapters: list[Annotated[str, Field(min_length=1)]] | None = None
+    reason: str | None = None
+    records: list[RecordTriple] | None = None
+    adapter: str | None = Field(default=None, min_length=1)
+    version: str | None = Field(default=None, min_length=1)
+    fallback: Literal["gate", "private", "none"] | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_event(self) -> Entry:
+        required, optional = EVENT_FIELDS[self.event]
+        present = {name for name in _ALL_EVENT_FIELDS if getattr(self, name) is not None}
+        if missing := sorted(required - present):
+            raise ValueError(f"`{self.event}` entry needs {', '.join(missing)}")
+        if extra := sorted(present - required - optional):
+            raise ValueError(f"{', '.join(extra)} not allowed in a `{self.event}` entry")
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object written to the ledger (absent event fields omitted)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
+def entry_hash(obj: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json({k: v for k, v in obj.items() if k != "hash"}))
+
+
+class _Bad(Exception):
+    """A line that is not an entry; `read` turns it into BadInput, `verify` into CheckFailed."""
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without newline, ended by a newline) for each line of the file."""
+    if not path.exists():
+        return
+    *lines, last = path.read_bytes().split(b"\n")  # `last` is empty when the file ends with a newline
+    for no, raw in enumerate(lines, 1):
+        yield no, raw, True
+    if last:
+        yield len(lines) + 1, last, False
+
+
+def _parse(raw: bytes, complete: bool) -> tuple[dict[str, Any], Entry]:
+    if not complete:
+        raise _Bad("truncated last line (no newline at the end: an interrupted append)")
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise _Bad(f"not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise _Bad("expected a JSON object")
+    try:
+        return obj, Entry.model_validate(obj)
+    except ValidationError as exc:
+        raise _Bad(f"not a valid ledger entry ({_problems(exc)})") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+
+
+def read(path: Path) -> list[Entry]:
+    """Every entry in file order (a missing file is an empty ledger). Refuses a line that is not an entry,
+    a torn last line included; the chain itself is `verify`'s job."""
+    entries = []
+    for no, raw, complete in _lines(path):
+        try:
+            entries.append(_parse(raw, complete)[1])
+        except _Bad as bad:
+            raise BadInput(f"{path}:{no}", str(bad)) from None
+    return entries
+
+
+def _checked(path: Path) -> list[Entry]:
+    prev_hash, entries = GENESIS, []
+    for no, raw, complete in _lines(path):
+        expected = len(entries) + 1
+        try:
+            obj, entry = _parse(raw, complete)
+            if obj["hash"] != entry_hash(obj):
+                raise _Bad("hash mismatch: the entry was changed after it was written")
+            if raw != canonical_json(obj):
+                raise _Bad("not canonical JSON: the line was edited")
+            if entry.seq != expected:
+                raise _Bad(f"seq is {entry.seq}, expected {expected} (a gap, a repeat or a reordering)")
+            if entry.prev_hash != prev_hash:
+                raise _Bad("broken chain: prev_hash is not the previous entry's hash")
+        except _Bad as bad:
+            message = f"{path}:{no} (entry seq {expected}): {bad}"
+            raise CheckFailed(f"removal ledger is broken at {message}", [message]) from None
+        prev_hash = entry.hash
+        entries.append(entry)
+    return entries
+
+
+def verify(path: Path) -> None:
+    """Raise CheckFailed naming the first bad line (line number, expected seq) and why."""
+    _checked(path)
+
+
+def append(
+    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime, **fields: Any
+) -> Entry:
+    """Chain a new entry onto a verified ledger and write it durably; refuses to extend a broken chain."""
+    entries = _checked(path)
+    body = {
+        "seq": len(entries) + 1,
+        "prev_hash": entries[-1].hash if entries else GENESIS,
+        "hash": GENESIS,
+        "event": event,
+        "request": request,
+        "actor": actor,
+        "at": at,
+        **fields,
+    }
+    try:
+        draft = Entry.model_validate(body)
+    except ValidationError as exc:
+        raise BadInput(f"{path} (new `{event}` entry)", _problems(exc)) from None
+    entry = draft.model_copy(update={"hash": entry_hash(draft.as_json())})
+    append_line(path, canonical_json(entry.as_json()).decode("utf-8"))
+    return entry
+
+
+def find(entries: list[Entry], event: Event, request_id: str, **match: Any) -> Entry | None:
+    """The first `event` entry of the request whose fields equal `match`: lets a step happen once."""
+    for entry in entries:
+        if (entry.event, entry.request.id) == (event, request_id) and all(
+            getattr(entry, k) == v for k, v in match.items()
+        ):
+            return entry
+    return None
+
+
+# ---------------------------------------------------------------- derived views
+def blocklist(entries: list[Entry]) -> set[str]:
+    """Content hashes of every purged record: excluded wherever they reappear."""
+    return {h for e in entries if e.records for _, _, h in e.records}
+
+
+def purged_keys(entries: list[Entry]) -> set[tuple[str, int]]:
+    return {(source, idx) for e in entries if e.records for source, idx, _ in e.records}
+
+
+@dataclass
+class RequestState:
+    """Where one request stands. `status` is its last step, `released` only once every adapter is."""
+
+    id: str
+    issue: int | None
+    status: Status = "requested"
+    requested_at: dt.datetime | None = None
+    deadline: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+    purged_at: dt.datetime | None = None
+    adapters: tuple[str, ...] = ()
+    released: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # adapter -> (version, at)
+    missed: dict[str, dt.datetime] = field(default_factory=dict)  # adapter -> when recorded
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Adapters still to be released without the purged records."""
+        if self.purged_at is None:
+            return ()
+        return tuple(a for a in self.adapters if a not in self.released)
+
+    @property
+    def by_adapter(self) -> dict[str, Status]:
+        return {a: "released" if a in self.released else self.status for a in self.adapters}
+
+
+def request_state(entries: list[Entry]) -> dict[str, RequestState]:
+    """Each request's state by id, folded from its entries in ledger order."""
+    states: dict[str, RequestState] = {}
+    for e in entries:
+        s = states.setdefault(e.request.id, RequestState(e.request.id, e.request.issue))
+        if e.event == "requested":
+            s.requested_at, s.deadline, s.adapters = e.at, e.deadline, tuple(e.adapters or ())
+        elif e.event in ("approved", "rejected"):
+            s.status, s.decided_at = e.event, e.at
+        elif e.event == "purged":  # the purge's adapters replace those matched at triage
+            s.status, s.purged_at, s.adapters = "purged", e.at, tuple(e.adapters or ())
+        elif e.event == "released" and e.adapter:
+            s.released.setdefault(e.adapter, (e.version or "", e.at))
+        elif e.event == "deadline_missed" and e.adapter:
+            s.missed.setdefault(e.adapter, e.at)
+        if s.purged_at and s.adapters and not s.pending:
+            s.status = "released"
+    return states
+
+
+def removal_stats(
+    entries: list[Entry], adapter: str, sources: Collection[str] | None = None
+) -> dict[str, int | float | None]:
+    """Card section 3.1 figures for one adapter; `sources` (the adapter's) keeps records of other data out."""
+    states = [s for s in request_state(entries).values() if adapter in s.adapters]
+    days = [
+        (s.released[adapter][1] - s.requested_at).total_seconds() / 86400
+        for s in states
+        if adapter in s.released and s.requested_at
+    ]
+    removed = {
+        (source, idx)
+        for e in entries
+        if e.event == "purged" and adapter in (e.adapters or ())
+        for source, idx, _ in e.records or ()
+        if sources is None or source in sources
+    }
+    return {
+        "requests_received": len(states),
+        "approved": sum(s.status not in ("requested", "rejected") for s in states),
+        "rejected": sum(s.status == "rejected" for s in states),
+        "records_removed": len(removed),
+        "deadlines_missed": sum(adapter in s.missed for s in states),
+        "median_days_to_release": round(statistics.median(days), 1) if days else None,
+        "longest_days_to_release": round(max(days), 1) if days else None,
+    }
