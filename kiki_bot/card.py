@@ -203,6 +203,7 @@ class RunFacts(M):
     final_train_loss: float | None = None
     final_val_loss: float | None = None
     eval_score: float | None = None
+    eval_base: float | None = None
 
 
 class ChangelogEntry(M):
@@ -388,8 +389,9 @@ def build(
     older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version]
     ev = adapter.eval
     evaluation = None if ev is None else Evaluation(
-        benchmark=ev.benchmark, metric=ev.metric, base=ev.base_score, adapter=run.eval_score,
-        delta=None if ev.base_score is None or run.eval_score is None else round(run.eval_score - ev.base_score, 2))
+        benchmark=ev.benchmark, metric=ev.metric, base=_first(run.eval_base, ev.base_score), adapter=run.eval_score,
+        delta=None if _first(run.eval_base, ev.base_score) is None or run.eval_score is None
+        else round(run.eval_score - _first(run.eval_base, ev.base_score), 4))
     return Card(
         adapter=adapter.name,
         header=Header(version=version, last_update=date, previous_versions=history,
@@ -462,6 +464,10 @@ def build(
         previous=previous,
         changelog=[entry, *older],
     )
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
 
 
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:

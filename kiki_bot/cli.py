@@ -139,6 +139,82 @@ def ledger_verify(project: ProjectDir = HERE) -> None:
     say(f"{proj.ledger_path}: {len(ledger.read(proj.ledger_path))} entries, chain intact")
 
 
+# ---------------------------------------------------------------- release flow
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print each planned side effect as a JSON line; do none.")]
+
+
+def _write_outputs(outputs: dict[str, str]) -> None:
+    """Step outputs for the Action, with a delimiter that cannot occur in a value."""
+    import secrets
+
+    from kiki_bot.settings import Settings
+
+    path = Settings().github_output
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        for key, value in outputs.items():
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+@app.command()
+def release(
+    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. devstral-cpp-lora/v0.4.4")],
+    dry_run: DryRun = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Train the tagged version, regenerate its card, stage it on the Hub and open the review PR."""
+    from kiki_bot import context
+    from kiki_bot.release import release as run
+
+    outputs = run(context.make(project, dry_run), tag)
+    _write_outputs(outputs)
+    say(f"release {tag}: review PR {outputs.get('pr-url') or '(dry run)'}")
+
+
+@app.command()
+def publish(
+    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver> whose review PR was merged")],
+    dry_run: DryRun = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Merge the staged Hub PR, tag the Hub revision, make the GitHub release, close satisfied removals."""
+    from kiki_bot import context
+    from kiki_bot.publish import publish as run
+
+    outputs = run(context.make(project, dry_run), tag)
+    _write_outputs(outputs)
+    say(f"published {tag}: {outputs.get('hub-url') or '(dry run)'}")
+
+
+@app.command()
+def handle(
+    event_name: Annotated[str | None, typer.Option(help="Default: GITHUB_EVENT_NAME.")] = None,
+    event_path: Annotated[Path | None, typer.Option(help="Default: GITHUB_EVENT_PATH.")] = None,
+    dry_run: DryRun = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Dispatch a GitHub event to the moment it belongs to; other events do nothing."""
+    import os
+
+    from kiki_bot import events
+
+    name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
+    payload = events.load(event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None))
+    handler = events.route(name, payload, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"))
+    if handler is None:
+        say(f"{name or 'event'}: nothing for kiki-bot to do")
+        return
+    from kiki_bot import context
+
+    repo = (payload.get("repository") or {})
+    ctx = context.make(project, dry_run, repository=repo.get("full_name"),
+                       default_branch=repo.get("default_branch") or "main")
+    outputs = handler(ctx, payload)
+    _write_outputs(outputs)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: map the bot's errors to exit codes with a one-line message naming what was wrong."""
     try:

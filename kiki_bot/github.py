@@ -68,7 +68,9 @@ class GitHub:
                 issue.remove_from_labels(name)
 
     def close(self, number: int) -> None:
-        self.repo.get_issue(number).edit(state="closed", state_reason="completed")
+        issue = self.repo.get_issue(number)
+        if issue.state != "closed":
+            issue.edit(state="closed", state_reason="completed")
 
     def permission(self, login: str) -> str:
         """The user's role on the repository: the fine-grained role name when GitHub gives one."""

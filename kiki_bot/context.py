@@ -1,0 +1,40 @@
+"""What every behaviour needs: the project, the settings, the effects, the repository and the clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiki_bot.effects import Effects
+from kiki_bot.project import Project
+from kiki_bot.settings import Settings
+
+
+@dataclass
+class Context:
+    project: Project
+    settings: Settings
+    fx: Effects
+    repository: str | None
+    default_branch: str = "main"
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.settings.runs_dir or self.project.root / ".kiki" / "runs"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.fx.dry_run
+
+
+def make(project_dir: Path, dry_run: bool = False, repository: str | None = None,
+         default_branch: str = "main", now: dt.datetime | None = None) -> Context:
+    from kiki_bot.github import GitHub
+    from kiki_bot.hub import Hub
+
+    settings = Settings()
+    repo = repository or settings.github_repository
+    fx = Effects(GitHub(settings, repo) if repo else None, Hub(settings), dry_run)
+    return Context(Project(project_dir), settings, fx, repo, default_branch, now or dt.datetime.now(dt.UTC))

@@ -1,0 +1,116 @@
+"""Every side effect a behaviour can have, in one place: live, or printed as a plan under --dry-run.
+
+Behaviours call these methods and never PyGithub or huggingface_hub directly, so `--dry-run`
+prints each planned effect as one JSON line (`{"action": ...}`) and performs none.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiki_bot.github import GitHub
+from kiki_bot.hub import Hub
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_describe(v) for v in value]
+    return value
+
+
+def effect(fn: Callable) -> Callable:
+    """Under dry-run, print the call as a JSON line instead of making it."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Effects, **kwargs: Any) -> Any:
+        if self.dry_run:
+            line = {"action": fn.__name__, **{k: _describe(v) for k, v in kwargs.items()}}
+            self.planned.append(line)
+            sys.stdout.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+            return None
+        return fn(self, **kwargs)
+
+    return wrapper
+
+
+@dataclass
+class Effects:
+    github: GitHub | None
+    hub: Hub
+    dry_run: bool = False
+    planned: list[dict] = field(default_factory=list)
+
+    @property
+    def gh(self) -> GitHub:
+        from kiki_bot.errors import BadInput
+
+        if self.github is None:
+            raise BadInput("GITHUB_REPOSITORY", "the GitHub repository is not known (set GITHUB_REPOSITORY)")
+        return self.github
+
+    @effect
+    def comment(self, *, number: int, kind: str, body: str) -> int:
+        return self.gh.sticky(number, kind, body)
+
+    @effect
+    def notice(self, *, number: int, kind: str, body: str) -> bool:
+        return self.gh.comment_once(number, kind, body)
+
+    @effect
+    def label(self, *, number: int, add: list[str], remove: list[str]) -> None:
+        self.gh.set_labels(number, add, remove)
+
+    @effect
+    def close_issue(self, *, number: int) -> None:
+        self.gh.close(number)
+
+    @effect
+    def pull_request(self, *, branch: str, base: str, title: str, body: str, files: dict[str, bytes]) -> str:
+        self.gh.commit_files(branch, base, files, title)
+        return self.gh.pull_request(branch, base, title, body).html_url
+
+    @effect
+    def release(self, *, tag: str, name: str, body: str) -> str:
+        return self.gh.release(tag, name, body)
+
+    @effect
+    def dispatch(self, *, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        self.gh.dispatch(workflow, ref, inputs)
+
+    @effect
+    def train(self, *, spec: dict[str, Any]) -> Any:
+        from kiki_bot import training
+
+        return training.train(training.TrainSpec(**spec))
+
+    @effect
+    def hub_stage(self, *, repo: str, files: dict[str, Path | bytes], title: str, description: str) -> int:
+        return self.hub.stage(repo, files, title, description)
+
+    @effect
+    def hub_publish(self, *, repo: str, pr: int | None, tag: str) -> str:
+        return self.hub.publish(repo, pr, tag)
+
+    @effect
+    def hub_fallback(self, *, repo: str, how: str) -> None:
+        self.hub.fallback(repo, how)
+
+    @effect
+    def write_files(self, *, files: dict[Path, bytes]) -> None:
+        from kiki_bot.storage import write_bytes
+
+        for path, data in files.items():
+            write_bytes(path, data)

@@ -1,0 +1,1017 @@
+r"""A stateful emulator of the GitHub REST API subset kiki-bot uses, served to the real PyGithub over HTTP.
+
+Bodies carry the fields PyGithub and the bot read, as GitHub shapes them (part B of
+shared/reference/hub-and-github-apis.md); errors use GitHub's `{"message": ...}` bodies and status codes,
+so PyGithub raises what it raises against github.com. State is plain dataclasses; tests seed and inspect
+it through `GitHubEmulator`'s methods:
+
+    gh = GitHubEmulator()
+    gh.create_repo("o/r", files={"README.md": b"hi\n"})
+    with serve(gh) as server:
+        Github(base_url=server.url, ...).get_repo("o/r").get_contents("README.md")
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import quote, urlencode
+
+from werkzeug.wrappers import Request, Response
+
+from .server import (
+    Commit,
+    Emulator,
+    History,
+    abort_with,
+    git_blob_sha,
+    json_response,
+    now,
+    raw_path,
+    token_of,
+)
+
+HTML_URL = "https://github.com"
+
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
+"""Role -> what GitHub reports in `permission`; the role itself is reported in `role_name`."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@dataclass
+class Label:
+    name: str
+    color: str = "ededed"  # GitHub's colour for labels created implicitly by adding them to an issue
+    description: str | None = None
+
+
+@dataclass
+class Comment:
+    id: int
+    body: str
+    user: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class Pull:
+    """What makes an issue a pull request."""
+
+    head: str
+    base: str
+    head_sha: str  # last known tip of `head`, kept for when the branch is deleted
+    draft: bool = False
+    merged_at: datetime | None = None
+    merge_commit_sha: str | None = None
+
+
+@dataclass
+class Issue:
+    """An issue, or a pull request when `pull` is set: both share one number sequence per repository."""
+
+    id: int
+    number: int
+    title: str
+    body: str | None
+    user: str
+    labels: list[str]
+    created_at: datetime
+    updated_at: datetime
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: datetime | None = None
+    comments: list[Comment] = field(default_factory=list)
+    pull: Pull | None = None
+
+
+@dataclass
+class Release:
+    id: int
+    tag_name: str
+    name: str | None
+    body: str | None
+    target_commitish: str
+    draft: bool
+    prerelease: bool
+    author: str
+    created_at: datetime
+
+
+@dataclass
+class Dispatch:
+    """A `repository_dispatch` (name = event_type) or `workflow_dispatch` (name = workflow file) request."""
+
+    event: str
+    name: str
+    payload: dict[str, Any]  # client_payload, or the workflow inputs
+    ref: str | None = None
+
+
+@dataclass
+class Repo:
+    id: int
+    full_name: str
+    default_branch: str
+    private: bool
+    history: History
+    branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
+    tags: dict[str, str] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)  # login -> role
+    releases: list[Release] = field(default_factory=list)
+    dispatches: list[Dispatch] = field(default_factory=list)
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.split("/")[0]
+
+    def resolve(self, ref: str) -> str | None:
+        """A branch, tag (optionally as `refs/heads/...`/`refs/tags/...`) or commit sha -> commit sha."""
+        for prefix, refs in (("refs/heads/", self.branches), ("refs/tags/", self.tags)):
+            if ref.startswith(prefix):
+                return refs.get(ref.removeprefix(prefix))
+        return self.branches.get(ref) or self.tags.get(ref) or (ref if ref in self.history.commits else None)
+
+    def files(self, ref: str | None = None) -> dict[str, bytes]:
+        sha = self.resolve(ref or self.default_branch)
+        if sha is None:
+            raise KeyError(ref)
+        return dict(self.history[sha].files)
+
+    def push(self, branch: str, changes: dict[str, bytes | None], message: str, author: str) -> Commit:
+        """Commit `changes` (None deletes a path) on `branch`, creating it from the default branch."""
+        parent = self.branches.get(branch) or self.branches[self.default_branch]
+        files = dict(self.history[parent].files)
+        for path, data in changes.items():
+            if data is None:
+                files.pop(path, None)
+            else:
+                files[path] = data
+        commit = self.history.commit(files, (parent,), message, author)
+        self.branches[branch] = commit.sha
+        return commit
+
+    def workflows(self) -> dict[str, int]:
+        """Workflow file name -> id, for the YAML files under .github/workflows on the default branch."""
+        prefix = ".github/workflows/"
+        return {
+            path.removeprefix(prefix): zlib.crc32(path.encode())
+            for path in self.files()
+            if path.startswith(prefix) and path.endswith((".yml", ".yaml")) and "/" not in path[len(prefix) :]
+        }
+
+
+def _fail(status: int, message: str, **extra: Any) -> NoReturn:
+    abort_with(json_response({"message": message, **extra}, status))
+
+
+def _invalid(resource: str, code: str, field_name: str, message: str | None = None) -> NoReturn:
+    error = {"resource": resource, "code": code, "field": field_name}
+    _fail(422, "Validation Failed", errors=[error | ({"message": message} if message else {})])
+
+
+def _json(request: Request) -> Any:
+    return request.get_json(force=True, silent=True)
+
+
+class GitHubEmulator(Emulator):
+    """GitHub REST emulator. `bot_login` is who any unknown token acts as; map tokens to users in `tokens`."""
+
+    routes: ClassVar[list[tuple[str, str, str]]] = [
+        ("GET", "/user", "get_user"),
+        ("GET", "/repos/{owner}/{name}", "get_repo"),
+        ("GET", "/repos/{owner}/{name}/branches", "list_branches"),
+        ("GET", "/repos/{owner}/{name}/branches/{branch:.+}", "get_branch"),
+        ("GET", "/repos/{owner}/{name}/git/ref/{ref:.+}", "get_ref"),
+        ("POST", "/repos/{owner}/{name}/git/refs", "create_ref"),
+        # A lazy PyGithub GitRef keeps the /git/ref/ URL it was built from, so writes arrive on both forms.
+        ("PATCH", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "update_ref"),
+        ("DELETE", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "delete_ref"),
+        ("GET", "/repos/{owner}/{name}/contents/{path:.*}", "get_contents"),
+        ("PUT", "/repos/{owner}/{name}/contents/{path:.+}", "put_contents"),
+        ("DELETE", "/repos/{owner}/{name}/contents/{path:.+}", "delete_contents"),
+        ("GET", "/repos/{owner}/{name}/issues", "list_issues"),
+        ("POST", "/repos/{owner}/{name}/issues", "create_issue"),
+        ("GET", r"/repos/{owner}/{name}/issues/comments/{id:\d+}", "get_comment"),
+        ("PATCH", r"/repos/{owner}/{name}/issues/comments/{id:\d+}", "edit_comment"),
+        ("GET", r"/repos/{owner}/{name}/issues/{number:\d+}", "get_issue"),
+        ("PATCH", r"/repos/{owner}/{name}/issues/{number:\d+}", "edit_issue"),
+        ("GET", r"/repos/{owner}/{name}/issues/{number:\d+}/comments", "list_comments"),
+        ("POST", r"/repos/{owner}/{name}/issues/{number:\d+}/comments", "create_comment"),
+        ("GET", r"/repos/{owner}/{name}/issues/{number:\d+}/labels", "list_issue_labels"),
+        ("POST", r"/repos/{owner}/{name}/issues/{number:\d+}/labels", "add_issue_labels"),
+        ("PUT", r"/repos/{owner}/{name}/issues/{number:\d+}/labels", "set_issue_labels"),
+        ("DELETE", r"/repos/{owner}/{name}/issues/{number:\d+}/labels/{label:.+}", "remove_issue_label"),
+        ("GET", "/repos/{owner}/{name}/labels", "list_labels"),
+        ("POST", "/repos/{owner}/{name}/labels", "create_label"),
+        ("GET", "/repos/{owner}/{name}/labels/{label:.+}", "get_label"),
+        ("GET", "/repos/{owner}/{name}/collaborators/{user}/permission", "get_permission"),
+        ("GET", "/repos/{owner}/{name}/pulls", "list_pulls"),
+        ("POST", "/repos/{owner}/{name}/pulls", "create_pull"),
+        ("GET", r"/repos/{owner}/{name}/pulls/{number:\d+}", "get_pull"),
+        ("PATCH", r"/repos/{owner}/{name}/pulls/{number:\d+}", "edit_pull"),
+        ("GET", r"/repos/{owner}/{name}/pulls/{number:\d+}/files", "list_pull_files"),
+        ("PUT", r"/repos/{owner}/{name}/pulls/{number:\d+}/merge", "merge_pull"),
+        ("GET", "/repos/{owner}/{name}/releases", "list_releases"),
+        ("POST", "/repos/{owner}/{name}/releases", "create_release"),
+        ("GET", "/repos/{owner}/{name}/releases/tags/{tag:.+}", "get_release_by_tag"),
+        ("GET", r"/repos/{owner}/{name}/releases/{id:\d+}", "get_release"),
+        ("POST", "/repos/{owner}/{name}/dispatches", "repository_dispatch"),
+        ("GET", "/repos/{owner}/{name}/actions/workflows/{workflow}", "get_workflow"),
+        ("POST", "/repos/{owner}/{name}/actions/workflows/{workflow}/dispatches", "workflow_dispatch"),
+    ]
+
+    def __init__(self, bot_login: str = "kiki-bot[bot]") -> None:
+        super().__init__("https://api.github.com")
+        self.bot_login = bot_login
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        self.tokens: dict[str, str] = {}  # token -> login; any other token acts as `bot_login`
+        self.repos: dict[str, Repo] = {}
+        self._ids = itertools.count(1)
+
+    def error_response(self, status: int, message: str) -> Response:
+        return json_response({"message": message}, status)
+
+    # --- seeding and inspection -------------------------------------------------------------------
+
+    def create_repo(
+        self,
+        full_name: str,
+        files: dict[str, bytes] | None = None,
+        default_branch: str = "main",
+        private: bool = False,
+    ) -> Repo:
+        """A repository whose default branch holds one commit with `files`; its owner is an admin."""
+        with self._lock:
+            history = History()
+            owner = full_name.split("/")[0]
+            commit = history.commit(dict(files or {}), (), "Initial commit", owner)
+            repo = Repo(
+                next(self._ids), full_name, default_branch, private, history, {default_branch: commit.sha}
+            )
+            repo.permissions[owner] = "admin"
+            self.repos[full_name] = repo
+            return repo
+
+    def repo(self, full_name: str) -> Repo:
+        return self.repos[full_name]
+
+    def set_permission(self, full_name: str, login: str, role: str) -> None:
+        """`role` is one of admin, maintain, write, triage, read, none."""
+        if role not in LEGACY_PERMISSION:
+            raise ValueError(f"unknown role {role!r}")
+        self.repos[full_name].permissions[login] = role
+
+    def push(
+        self,
+        full_name: str,
+        branch: str,
+        changes: dict[str, bytes | None],
+        message: str = "Update files",
+        author: str = "octocat",
+    ) -> str:
+        """Commit to `branch` as a person would with `git push`; returns the new commit sha."""
+        with self._lock:
+            return self.repos[full_name].push(branch, changes, message, author).sha
+
+    def open_issue(
+        self,
+        full_name: str,
+        title: str,
+        body: str | None = None,
+        user: str = "octocat",
+        labels: list[str] | None = None,
+    ) -> int:
+        with self._lock:
+            return self._new_issue(self.repos[full_name], title, body, user, labels or []).number
+
+    def open_pull(
+        self,
+        full_name: str,
+        head: str,
+        base: str | None = None,
+        title: str = "Update",
+        body: str | None = None,
+        user: str = "octocat",
+    ) -> int:
+        with self._lock:
+            repo = self.repos[full_name]
+            pull = Pull(head, base or repo.default_branch, repo.branches[head])
+            return self._new_issue(repo, title, body, user, [], pull).number
+
+    def add_comment(self, full_name: str, number: int, body: str, user: str = "octocat") -> int:
+        with self._lock:
+            return self._new_comment(self.repos[full_name].issues[number], body, user).id
+
+    def issue(self, full_name: str, number: int) -> Issue:
+        return self.repos[full_name].issues[number]
+
+    def comments(self, full_name: str, number: int) -> list[Comment]:
+        return self.repos[full_name].issues[number].comments
+
+    def files(self, full_name: str, ref: str | None = None) -> dict[str, bytes]:
+        return self.repos[full_name].files(ref)
+
+    def pulls(self, full_name: str) -> list[Issue]:
+        return [issue for issue in self.repos[full_name].issues.values() if issue.pull]
+
+    def releases(self, full_name: str) -> list[Release]:
+        return self.repos[full_name].releases
+
+    def dispatches(self, full_name: str) -> list[Dispatch]:
+        return self.repos[full_name].dispatches
+
+    # --- state changes shared by the seeding API and the handlers -----------------------------------
+
+    def _new_issue(
+        self, repo: Repo, title: str, body: str | None, user: str, labels: list[str], pull: Pull | None = None
+    ) -> Issue:
+        moment = now()
+        number = len(repo.issues) + 1
+        for label in labels:
+            repo.labels.setdefault(label, Label(label))
+        issue = Issue(next(self._ids), number, title, body, user, list(dict.fromkeys(labels)), moment, moment)
+        issue.pull = pull
+        repo.issues[number] = issue
+        return issue
+
+    def _new_comment(self, issue: Issue, body: str, user: str) -> Comment:
+        moment = now()
+        comment = Comment(next(self._ids), body, user, moment, moment)
+        issue.comments.append(comment)
+        issue.updated_at = moment
+        return comment
+
+    def _set_state(self, issue: Issue, state: str, reason: str | None) -> None:
+        if state not in ("open", "closed"):
+            _invalid("Issue", "invalid", "state")
+        if state != issue.state:
+            issue.closed_at = now() if state == "closed" else None
+            issue.state_reason = reason or ("completed" if state == "closed" else "reopened")
+        issue.state = state
+
+    # --- lookups ------------------------------------------------------------------------------------
+
+    def _actor(self, request: Request) -> str:
+        return self.tokens.get(token_of(request) or "", self.bot_login)
+
+    def _repo(self, owner: str, name: str) -> Repo:
+        return self.repos.get(f"{owner}/{name}") or _fail(404, "Not Found")
+
+    def _issue(self, owner: str, name: str, number: str) -> tuple[Repo, Issue]:
+        repo = self._repo(owner, name)
+        return repo, repo.issues.get(int(number)) or _fail(404, "Not Found")
+
+    def _pull(self, owner: str, name: str, number: str) -> tuple[Repo, Issue]:
+        repo, issue = self._issue(owner, name, number)
+        return (repo, issue) if issue.pull else _fail(404, "Not Found")
+
+    def _comment(self, owner: str, name: str, comment_id: str) -> tuple[Repo, Issue, Comment]:
+        repo = self._repo(owner, name)
+        for issue in repo.issues.values():
+            for comment in issue.comments:
+                if comment.id == int(comment_id):
+                    return repo, issue, comment
+        _fail(404, "Not Found")
+
+    def _page(self, request: Request, items: list[Any]) -> Response:
+        """One page of a list, with GitHub's `Link: <...>; rel="next"` when more follow."""
+        per_page, page = int(request.args.get("per_page", 30)), int(request.args.get("page", 1))
+        response = json_response(items[(page - 1) * per_page : page * per_page])
+        if page * per_page < len(items):
+            query = urlencode({**request.args, "page": page + 1})
+            response.headers["Link"] = f'<{self.base_url}{raw_path(request)}?{query}>; rel="next"'
+        return response
+
+    # --- JSON shapes --------------------------------------------------------------------------------
+
+    def _user(self, login: str) -> dict[str, Any]:
+        kind = "Bot" if login.endswith("[bot]") else "User"
+        return {
+            "login": login,
+            "id": zlib.crc32(login.encode()),
+            "type": kind,
+            "url": f"{self.base_url}/users/{login}",
+            "html_url": f"{HTML_URL}/{login}",
+        }
+
+    def _repo_url(self, repo: Repo) -> str:
+        return f"{self.base_url}/repos/{repo.full_name}"
+
+    def _repo_json(self, repo: Repo) -> dict[str, Any]:
+        return {
+            "id": repo.id,
+            "name": repo.full_name.split("/")[1],
+            "full_name": repo.full_name,
+            "owner": self._user(repo.owner),
+            "private": repo.private,
+            "default_branch": repo.default_branch,
+            "url": self._repo_url(repo),
+            "html_url": f"{HTML_URL}/{repo.full_name}",
+        }
+
+    def _association(self, repo: Repo, login: str) -> str:
+        if login == repo.owner:
+            return "OWNER"
+        return "COLLABORATOR" if repo.permissions.get(login, "none") != "none" else "NONE"
+
+    def _label_json(self, repo: Repo, label: Label) -> dict[str, Any]:
+        return {
+            "id": zlib.crc32(f"{repo.full_name}:{label.name}".encode()),
+            "name": label.name,
+            "color": label.color,
+            "description": label.description,
+            "default": False,
+            "url": f"{self._repo_url(repo)}/labels/{quote(label.name)}",
+        }
+
+    def _issue_json(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+        url = f"{self._repo_url(repo)}/issues/{issue.number}"
+        kind = "pull" if issue.pull else "issues"
+        data = {
+            "id": issue.id,
+            "number": issue.number,
+            "url": url,
+            "repository_url": self._repo_url(repo),
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{HTML_URL}/{repo.full_name}/{kind}/{issue.number}",
+            "title": issue.title,
+            "body": issue.body,
+            "user": self._user(issue.user),
+            "labels": [self._label_json(repo, repo.labels[label]) for label in issue.labels],
+            "state": issue.state,
+            "state_reason": issue.state_reason,
+            "locked": False,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": len(issue.comments),
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_at": _iso(issue.closed_at),
+            "author_association": self._association(repo, issue.user),
+        }
+        if issue.pull:
+            html = data["html_url"]
+            data["pull_request"] = {
+                "url": f"{self._repo_url(repo)}/pulls/{issue.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": _iso(issue.pull.merged_at),
+            }
+        return data
+
+    def _comment_json(self, repo: Repo, issue: Issue, comment: Comment) -> dict[str, Any]:
+        issue_json = self._issue_json(repo, issue)
+        return {
+            "id": comment.id,
+            "url": f"{self._repo_url(repo)}/issues/comments/{comment.id}",
+            "html_url": f"{issue_json['html_url']}#issuecomment-{comment.id}",
+            "issue_url": issue_json["url"],
+            "body": comment.body,
+            "user": self._user(comment.user),
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
+            "author_association": self._association(repo, comment.user),
+        }
+
+    def _pull_json(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+        assert issue.pull is not None
+        pull, issue_json = issue.pull, self._issue_json(repo, issue)
+
+        def side(ref: str, sha: str | None) -> dict[str, Any]:
+            return {"ref": ref, "sha": sha, "label": f"{repo.owner}:{ref}", "repo": self._repo_json(repo)}
+
+        shared = (
+            "id",
+            "number",
+            "html_url",
+            "title",
+            "body",
+            "user",
+            "labels",
+            "state",
+            "created_at",
+            "updated_at",
+        )
+        return {key: issue_json[key] for key in (*shared, "closed_at")} | {
+            "url": f"{self._repo_url(repo)}/pulls/{issue.number}",
+            "issue_url": issue_json["url"],
+            "comments_url": issue_json["comments_url"],
+            "diff_url": f"{issue_json['html_url']}.diff",
+            "head": side(pull.head, repo.branches.get(pull.head, pull.head_sha)),
+            "base": side(pull.base, repo.branches.get(pull.base)),
+            "draft": pull.draft,
+            "merged": pull.merged_at is not None,
+            "merged_at": _iso(pull.merged_at),
+            "merge_commit_sha": pull.merge_commit_sha,
+            "mergeable": issue.state == "open" or None,
+        }
+
+    def _commit_json(self, repo: Repo, commit: Commit) -> dict[str, Any]:
+        person = {
+            "name": commit.author,
+            "email": f"{commit.author}@users.noreply.github.com",
+            "date": _iso(commit.date),
+        }
+        return {
+            "sha": commit.sha,
+            "url": f"{self._repo_url(repo)}/git/commits/{commit.sha}",
+            "html_url": f"{HTML_URL}/{repo.full_name}/commit/{commit.sha}",
+            "message": commit.message,
+            "author": person,
+            "committer": person,
+            "parents": [{"sha": sha} for sha in commit.parents],
+        }
+
+    def _ref_json(self, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
+        return {
+            "ref": ref,
+            "url": f"{self._repo_url(repo)}/git/{ref}",
+            "object": {"sha": sha, "type": "commit", "url": f"{self._repo_url(repo)}/git/commits/{sha}"},
+        }
+
+    def _content_json(
+        self, repo: Repo, path: str, ref: str, data: bytes | None, with_content: bool = True
+    ) -> dict[str, Any]:
+        """A file (`data`; its base64 content only if `with_content`) or, for None, a directory entry."""
+        url = f"{self._repo_url(repo)}/contents/{path}?ref={ref}"
+        entry = {
+            "type": "file",
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "url": url,
+            "html_url": f"{HTML_URL}/{repo.full_name}/blob/{ref}/{path}",
+        }
+        if data is None:
+            return entry | {"type": "dir", "sha": git_blob_sha(path.encode()), "size": 0}
+        entry |= {
+            "sha": git_blob_sha(data),
+            "size": len(data),
+            "download_url": f"https://raw.githubusercontent.com/{repo.full_name}/{ref}/{path}",
+        }
+        return (
+            entry | {"encoding": "base64", "content": base64.b64encode(data).decode()}
+            if with_content
+            else entry
+        )
+
+    def _release_json(self, repo: Repo, release: Release) -> dict[str, Any]:
+        url = f"{self._repo_url(repo)}/releases/{release.id}"
+        return {
+            "id": release.id,
+            "url": url,
+            "upload_url": f"{url}/assets{{?name,label}}",
+            "html_url": f"{HTML_URL}/{repo.full_name}/releases/tag/{release.tag_name}",
+            "tag_name": release.tag_name,
+            "target_commitish": release.target_commitish,
+            "name": release.name,
+            "body": release.body,
+            "draft": release.draft,
+            "prerelease": release.prerelease,
+            "author": self._user(release.author),
+            "created_at": _iso(release.created_at),
+            "published_at": None if release.draft else _iso(release.created_at),
+        }
+
+    # --- handlers: user, repository, branches, refs -------------------------------------------------
+
+    def get_user(self, request: Request) -> Response:
+        return json_response(self._user(self._actor(request)))
+
+    def get_repo(self, request: Request, owner: str, name: str) -> Response:
+        return json_response(self._repo_json(self._repo(owner, name)))
+
+    def _branch_json(self, repo: Repo, branch: str) -> dict[str, Any]:
+        commit = repo.history[repo.branches[branch]]
+        return {
+            "name": branch,
+            "commit": self._commit_json(repo, commit) | {"commit": self._commit_json(repo, commit)},
+            "protected": False,
+        }
+
+    def list_branches(self, request: Request, owner: str, name: str) -> Response:
+        repo = self._repo(owner, name)
+        return self._page(request, [self._branch_json(repo, branch) for branch in sorted(repo.branches)])
+
+    def get_branch(self, request: Request, owner: str, name: str, branch: str) -> Response:
+        repo = self._repo(owner, name)
+        if branch not in repo.branches:
+            _fail(404, "Branch not found")
+        return json_response(self._branch_json(repo, branch))
+
+    def _refs(self, repo: Repo, ref: str) -> tuple[dict[str, str], str]:
+        """`heads/x` or `refs/tags/x` -> (the dict holding it, its short name)."""
+        kind, _, short = ref.removeprefix("refs/").partition("/")
+        refs = {"heads": repo.branches, "tags": repo.tags}.get(kind)
+        return (refs, short) if refs is not None and short else _fail(404, "Not Found")
+
+    def get_ref(self, request: Request, owner: str, name: str, ref: str) -> Response:
+        repo = self._repo(owner, name)
+        refs, short = self._refs(repo, ref)
+        sha = refs.get(short) or _fail(404, "Not Found")
+        return json_response(self._ref_json(repo, f"refs/{ref.removeprefix('refs/')}", sha))
+
+    def create_ref(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        ref, sha = body.get("ref", ""), body.get("sha", "")
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            _fail(422, f"{ref} is not a valid ref name.")
+        refs, short = self._refs(repo, ref)
+        if short in refs:
+            _fail(422, "Reference already exists")
+        if sha not in repo.history.commits:
+            _fail(422, "Object does not exist")
+        refs[short] = sha
+        return json_response(self._ref_json(repo, ref, sha), 201)
+
+    def update_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        refs, short = self._refs(repo, f"refs/{ref}")
+        old, sha = refs.get(short) or _fail(422, "Reference does not exist"), body.get("sha", "")
+        if sha not in repo.history.commits:
+            _fail(422, "Object does not exist")
+        if not body.get("force") and not repo.history.is_ancestor(old, sha):
+            _fail(422, "Update is not a fast forward")
+        refs[short] = sha
+        return json_response(self._ref_json(repo, f"refs/{ref}", sha))
+
+    def delete_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
+        refs, short = self._refs(self._repo(owner, name), f"refs/{ref}")
+        if refs.pop(short, None) is None:
+            _fail(422, "Reference does not exist")
+        return Response(status=204)
+
+    # --- handlers: contents -------------------------------------------------------------------------
+
+    def get_contents(self, request: Request, owner: str, name: str, path: str) -> Response:
+        repo = self._repo(owner, name)
+        ref = request.args.get("ref") or repo.default_branch
+        sha = repo.resolve(ref) or _fail(404, f"No commit found for the ref {ref}")
+        files, path = repo.history[sha].files, path.strip("/")
+        if path in files:
+            return json_response(self._content_json(repo, path, ref, files[path]))
+        prefix = f"{path}/" if path else ""
+        children = {
+            p[len(prefix) :].split("/", 1)[0]: "/" in p[len(prefix) :] for p in files if p.startswith(prefix)
+        }
+        if not children:
+            _fail(404, "Not Found")
+        listing = []
+        for child, is_dir in sorted(children.items()):
+            child_path = prefix + child
+            listing.append(
+                self._content_json(repo, child_path, ref, None if is_dir else files[child_path], False)
+            )
+        return json_response(listing)
+
+    def _write(
+        self, request: Request, owner: str, name: str, path: str, data: bytes | None
+    ) -> tuple[Repo, Commit, bool]:
+        """Shared by create/update/delete: GitHub's sha checks, then one commit on the branch."""
+        repo, body = self._repo(owner, name), _json(request) or {}
+        branch = body.get("branch") or repo.default_branch
+        if branch not in repo.branches:
+            _fail(404, f"Branch {branch} not found")
+        current = repo.history[repo.branches[branch]].files.get(path)
+        if current is None and data is None:
+            _fail(404, "Not Found")
+        if current is not None and not body.get("sha"):
+            _fail(422, 'Invalid request.\n\n"sha" wasn\'t supplied.')
+        if current is not None and body["sha"] != git_blob_sha(current):
+            _fail(409, f"{path} does not match {body['sha']}")
+        commit = repo.push(branch, {path: data}, body.get("message", ""), self._actor(request))
+        return repo, commit, current is None
+
+    def put_contents(self, request: Request, owner: str, name: str, path: str) -> Response:
+        body = _json(request) or {}
+        if "content" not in body:
+            _invalid("Content", "missing_field", "content")
+        data = base64.b64decode(body["content"])
+        repo, commit, created = self._write(request, owner, name, path, data)
+        content = self._content_json(repo, path, body.get("branch") or repo.default_branch, data, False)
+        return json_response(
+            {"content": content, "commit": self._commit_json(repo, commit)}, 201 if created else 200
+        )
+
+    def delete_contents(self, request: Request, owner: str, name: str, path: str) -> Response:
+        repo, commit, _ = self._write(request, owner, name, path, None)
+        return json_response({"content": None, "commit": self._commit_json(repo, commit)})
+
+    # --- handlers: issues, comments, labels, permissions --------------------------------------------
+
+    def list_issues(self, request: Request, owner: str, name: str) -> Response:
+        repo, args = self._repo(owner, name), request.args
+        state = args.get("state", "open")
+        wanted = {label for label in args.get("labels", "").split(",") if label}
+        issues = [
+            issue
+            for issue in reversed(repo.issues.values())
+            if state in ("all", issue.state)
+            and wanted <= set(issue.labels)
+            and args.get("creator", issue.user) == issue.user
+        ]
+        return self._page(request, [self._issue_json(repo, issue) for issue in issues])
+
+    def create_issue(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        if not body.get("title"):
+            _invalid("Issue", "missing_field", "title")
+        issue = self._new_issue(
+            repo, body["title"], body.get("body"), self._actor(request), body.get("labels", [])
+        )
+        return json_response(self._issue_json(repo, issue), 201)
+
+    def get_issue(self, request: Request, owner: str, name: str, number: str) -> Response:
+        return json_response(self._issue_json(*self._issue(owner, name, number)))
+
+    def edit_issue(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = _json(request) or {}
+        issue.title = body.get("title", issue.title)
+        issue.body = body.get("body", issue.body)
+        if "labels" in body:
+            issue.labels = []
+            self._add_labels(repo, issue, body["labels"])
+        if "state" in body:
+            self._set_state(issue, body["state"], body.get("state_reason"))
+        issue.updated_at = now()
+        return json_response(self._issue_json(repo, issue))
+
+    def list_comments(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        return self._page(request, [self._comment_json(repo, issue, comment) for comment in issue.comments])
+
+    def create_comment(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = (_json(request) or {}).get("body") or _invalid("IssueComment", "missing_field", "body")
+        comment = self._new_comment(issue, body, self._actor(request))
+        return json_response(self._comment_json(repo, issue, comment), 201)
+
+    def get_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        return json_response(self._comment_json(*self._comment(owner, name, id)))
+
+    def edit_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        repo, issue, comment = self._comment(owner, name, id)
+        comment.body = (_json(request) or {}).get("body") or _invalid("IssueComment", "missing_field", "body")
+        comment.updated_at = now()
+        return json_response(self._comment_json(repo, issue, comment))
+
+    def _add_labels(self, repo: Repo, issue: Issue, names: list[Any]) -> None:
+        """Add by name; like GitHub, a label unknown to the repository is created on the fly."""
+        for label in names:
+            label_name = label["name"] if isinstance(label, dict) else str(label)
+            repo.labels.setdefault(label_name, Label(label_name))
+            if label_name not in issue.labels:
+                issue.labels.append(label_name)
+
+    def _issue_labels(self, repo: Repo, issue: Issue) -> Response:
+        return json_response([self._label_json(repo, repo.labels[label]) for label in issue.labels])
+
+    def list_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        return self._issue_labels(*self._issue(owner, name, number))
+
+    def add_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = _json(request)
+        self._add_labels(repo, issue, body.get("labels", []) if isinstance(body, dict) else body or [])
+        return self._issue_labels(repo, issue)
+
+    def set_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        _, issue = self._issue(owner, name, number)
+        issue.labels = []
+        return self.add_issue_labels(request, owner, name, number)
+
+    def remove_issue_label(
+        self, request: Request, owner: str, name: str, number: str, label: str
+    ) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        if label not in issue.labels:
+            _fail(404, "Label does not exist")
+        issue.labels.remove(label)
+        return self._issue_labels(repo, issue)
+
+    def list_labels(self, request: Request, owner: str, name: str) -> Response:
+        repo = self._repo(owner, name)
+        return self._page(request, [self._label_json(repo, label) for label in repo.labels.values()])
+
+    def create_label(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        label_name = body.get("name") or _invalid("Label", "missing_field", "name")
+        if label_name in repo.labels:
+            _invalid("Label", "already_exists", "name")
+        label = repo.labels[label_name] = Label(
+            label_name, body.get("color", "ededed"), body.get("description")
+        )
+        return json_response(self._label_json(repo, label), 201)
+
+    def get_label(self, request: Request, owner: str, name: str, label: str) -> Response:
+        repo = self._repo(owner, name)
+        return json_response(self._label_json(repo, repo.labels.get(label) or _fail(404, "Not Found")))
+
+    def get_permission(self, request: Request, owner: str, name: str, user: str) -> Response:
+        role = self._repo(owner, name).permissions.get(user, "none")
+        return json_response(
+            {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": self._user(user)}
+        )
+
+    # --- handlers: pull requests --------------------------------------------------------------------
+
+    def list_pulls(self, request: Request, owner: str, name: str) -> Response:
+        repo, args = self._repo(owner, name), request.args
+        state, head, base = args.get("state", "open"), args.get("head"), args.get("base")
+        pulls = [
+            issue
+            for issue in reversed(repo.issues.values())
+            if issue.pull
+            and state in ("all", issue.state)
+            and head in (None, issue.pull.head, f"{repo.owner}:{issue.pull.head}")
+            and base in (None, issue.pull.base)
+        ]
+        return self._page(request, [self._pull_json(repo, issue) for issue in pulls])
+
+    def create_pull(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        head, base = str(body.get("head", "")).split(":")[-1], body.get("base", "")
+        if head not in repo.branches:
+            _invalid("PullRequest", "invalid", "head")
+        if base not in repo.branches:
+            _invalid("PullRequest", "invalid", "base")
+        if repo.history.is_ancestor(repo.branches[head], repo.branches[base]):
+            _invalid("PullRequest", "custom", "head", f"No commits between {base} and {head}")
+        if any(
+            i.pull and i.state == "open" and (i.pull.head, i.pull.base) == (head, base)
+            for i in repo.issues.values()
+        ):
+            _invalid(
+                "PullRequest", "custom", "head", f"A pull request already exists for {repo.owner}:{head}."
+            )
+        pull = Pull(head, base, repo.branches[head], draft=bool(body.get("draft")))
+        issue = self._new_issue(
+            repo, body.get("title") or head, body.get("body"), self._actor(request), [], pull
+        )
+        return json_response(self._pull_json(repo, issue), 201)
+
+    def get_pull(self, request: Request, owner: str, name: str, number: str) -> Response:
+        return json_response(self._pull_json(*self._pull(owner, name, number)))
+
+    def edit_pull(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._pull(owner, name, number)
+        assert issue.pull is not None
+        body = _json(request) or {}
+        issue.title = body.get("title", issue.title)
+        issue.body = body.get("body", issue.body)
+        issue.pull.base = body.get("base", issue.pull.base)
+        if "state" in body:
+            self._set_state(issue, body["state"], None)
+        issue.updated_at = now()
+        return json_response(self._pull_json(repo, issue))
+
+    def list_pull_files(self, request: Request, owner: str, name: str, number: str) -> Response:
+        """Files changed on the head branch since it forked from the base branch."""
+        repo, issue = self._pull(owner, name, number)
+        assert issue.pull is not None
+        head_sha = repo.branches.get(issue.pull.head, issue.pull.head_sha)
+        base_sha = repo.branches[issue.pull.base]
+        head = repo.history[head_sha].files
+        fork = {c.sha for c in repo.history.ancestry(base_sha)}
+        old = next((c.files for c in repo.history.ancestry(head_sha) if c.sha in fork), {})
+        changed = [
+            {
+                "filename": path,
+                "sha": git_blob_sha(head.get(path) or b""),
+                "status": "added" if path not in old else "removed" if path not in head else "modified",
+            }
+            for path in sorted(old.keys() | head.keys())
+            if old.get(path) != head.get(path)
+        ]
+        return self._page(request, changed)
+
+    def merge_pull(self, request: Request, owner: str, name: str, number: str) -> Response:
+        """Merge the head branch into the base branch: a three-way merge of snapshots, as one new commit."""
+        repo, issue = self._pull(owner, name, number)
+        pull, body = issue.pull, _json(request) or {}
+        assert pull is not None
+        if issue.state != "open" or pull.head not in repo.branches:
+            _fail(405, "Pull Request is not mergeable")
+        head_sha, base_sha = repo.branches[pull.head], repo.branches[pull.base]
+        if body.get("sha") and body["sha"] != head_sha:
+            _fail(409, "Head branch was modified. Review and try the merge again.")
+        files, conflicts = repo.history.merge(base_sha, head_sha)
+        if conflicts:
+            _fail(405, "Pull Request is not mergeable")
+        method = body.get("merge_method") or "merge"
+        default_title = (
+            f"Merge pull request #{issue.number} from {repo.owner}/{pull.head}"
+            if method == "merge"
+            else f"{issue.title} (#{issue.number})"
+        )
+        message = "\n\n".join(
+            filter(None, [body.get("commit_title") or default_title, body.get("commit_message")])
+        )
+        parents = (base_sha, head_sha) if method == "merge" else (base_sha,)
+        commit = repo.history.commit(files, parents, message, self._actor(request))
+        repo.branches[pull.base] = commit.sha
+        pull.head_sha, pull.merged_at, pull.merge_commit_sha = head_sha, now(), commit.sha
+        self._set_state(issue, "closed", "completed")
+        return json_response(
+            {"sha": commit.sha, "merged": True, "message": "Pull Request successfully merged"}
+        )
+
+    # --- handlers: releases, dispatches, workflows --------------------------------------------------
+
+    def _release(self, repo: Repo, tag: str) -> Release | None:
+        return next((release for release in repo.releases if release.tag_name == tag), None)
+
+    def list_releases(self, request: Request, owner: str, name: str) -> Response:
+        repo = self._repo(owner, name)
+        return self._page(request, [self._release_json(repo, release) for release in reversed(repo.releases)])
+
+    def create_release(self, request: Request, owner: str, name: str) -> Response:
+        """Publishing a release for a tag that does not exist yet creates it at `target_commitish`."""
+        repo, body = self._repo(owner, name), _json(request) or {}
+        tag = body.get("tag_name") or _invalid("Release", "missing_field", "tag_name")
+        if self._release(repo, tag):
+            _invalid("Release", "already_exists", "tag_name")
+        target = body.get("target_commitish") or repo.default_branch
+        if tag not in repo.tags and not body.get("draft"):
+            repo.tags[tag] = repo.resolve(target) or _invalid("Release", "invalid", "target_commitish")
+        release = Release(
+            next(self._ids),
+            tag,
+            body.get("name"),
+            body.get("body"),
+            target,
+            bool(body.get("draft")),
+            bool(body.get("prerelease")),
+            self._actor(request),
+            now(),
+        )
+        repo.releases.append(release)
+        return json_response(self._release_json(repo, release), 201)
+
+    def get_release_by_tag(self, request: Request, owner: str, name: str, tag: str) -> Response:
+        repo = self._repo(owner, name)
+        return json_response(self._release_json(repo, self._release(repo, tag) or _fail(404, "Not Found")))
+
+    def get_release(self, request: Request, owner: str, name: str, id: str) -> Response:
+        repo = self._repo(owner, name)
+        release = next((r for r in repo.releases if r.id == int(id)), None) or _fail(404, "Not Found")
+        return json_response(self._release_json(repo, release))
+
+    def repository_dispatch(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        event_type = body.get("event_type") or _invalid("RepositoryDispatch", "missing_field", "event_type")
+        repo.dispatches.append(Dispatch("repository_dispatch", event_type, body.get("client_payload") or {}))
+        return Response(status=204)
+
+    def _workflow(self, repo: Repo, workflow: str) -> tuple[str, int]:
+        """Look a workflow up by file name or id, as GitHub accepts either."""
+        found = [(file, id_) for file, id_ in repo.workflows().items() if workflow in (file, str(id_))]
+        return found[0] if found else _fail(404, "Not Found")
+
+    def get_workflow(self, request: Request, owner: str, name: str, workflow: str) -> Response:
+        repo = self._repo(owner, name)
+        file, workflow_id = self._workflow(repo, workflow)
+        path = f".github/workflows/{file}"
+        return json_response(
+            {
+                "id": workflow_id,
+                "name": file,
+                "path": path,
+                "state": "active",
+                "url": f"{self._repo_url(repo)}/actions/workflows/{workflow_id}",
+                "html_url": f"{HTML_URL}/{repo.full_name}/blob/{repo.default_branch}/{path}",
+            }
+        )
+
+    def workflow_dispatch(self, request: Request, owner: str, name: str, workflow: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        file, _ = self._workflow(repo, workflow)
+        ref = body.get("ref") or _invalid("Workflow", "missing_field", "ref")
+        if repo.resolve(ref) is None:
+            _fail(422, f"No ref found for: {ref}")
+        repo.dispatches.append(Dispatch("workflow_dispatch", file, body.get("inputs") or {}, ref))
+        return Response(status=204)

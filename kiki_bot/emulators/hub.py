@@ -1,0 +1,774 @@
+"""A stateful emulator of the Hugging Face Hub API subset kiki-bot uses, served to the real huggingface_hub.
+
+It covers model and dataset repositories: create, info, settings, README metadata validation, preupload
+and NDJSON commits (to branches and `refs/pr/N`), downloads through `resolve`, refs, tags, tree, commit log,
+super-squash and discussions/pull requests (shared/reference/hub-and-github-apis.md, part A). Preupload
+answers "regular" for every file, so content travels base64-inline in the commit: no LFS, no xet.
+Errors carry `X-Error-Code`, so the library raises its specific exceptions; nothing answers 5xx/429, which
+the library retries with backoff.
+
+This module must not import huggingface_hub: HF_ENDPOINT is frozen when that is first imported, and tests
+start this emulator before that (see tests/emulator_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, NoReturn
+
+import yaml
+from werkzeug.wrappers import Request, Response
+
+from .server import Commit, Emulator, History, abort_with, git_blob_sha, json_response, now, token_of
+
+HUB_LICENSES = frozenset(
+    [
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "bigscience-openrail-m",
+        "creativeml-openrail-m",
+        "bigscience-bloom-rail-1.0",
+        "bigcode-openrail-m",
+        "afl-3.0",
+        "artistic-2.0",
+        "bsl-1.0",
+        "bsd",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "bsd-3-clause-clear",
+        "c-uda",
+        "cc",
+        "cc0-1.0",
+        "cc-by-2.0",
+        "cc-by-2.5",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-nc-nd-3.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-2.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cdla-sharing-1.0",
+        "cdla-permissive-1.0",
+        "cdla-permissive-2.0",
+        "wtfpl",
+        "ecl-2.0",
+        "epl-1.0",
+        "epl-2.0",
+        "etalab-2.0",
+        "eupl-1.1",
+        "agpl-3.0",
+        "gfdl",
+        "gpl",
+        "gpl-2.0",
+        "gpl-3.0",
+        "lgpl",
+        "lgpl-2.1",
+        "lgpl-3.0",
+        "isc",
+        "lppl-1.3c",
+        "ms-pl",
+        "mpl-2.0",
+        "odc-by",
+        "odbl",
+        "openrail++",
+        "osl-3.0",
+        "postgresql",
+        "ofl-1.1",
+        "ncsa",
+        "unlicense",
+        "zlib",
+        "pddl",
+        "lgpl-lr",
+        "deepfloyd-if-license",
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "llama3.2",
+        "llama3.3",
+        "gemma",
+        "unknown",
+        "other",
+    ]
+)
+"""Licence identifiers the Hub accepts in card metadata (hub-docs, docs/hub/repositories-licenses.md)."""
+
+GITATTRIBUTES = b"""\
+*.bin filter=lfs diff=lfs merge=lfs -text
+*.gguf filter=lfs diff=lfs merge=lfs -text
+*.npz filter=lfs diff=lfs merge=lfs -text
+*.pt filter=lfs diff=lfs merge=lfs -text
+*.safetensors filter=lfs diff=lfs merge=lfs -text
+*.zip filter=lfs diff=lfs merge=lfs -text
+"""
+"""The Hub commits a .gitattributes in every new repository ("initial commit"); an abridged one here."""
+
+KINDS = {"models": "model", "datasets": "dataset"}
+URL_PREFIX = {"model": "", "dataset": "datasets/"}
+MISSING_METADATA = (
+    "empty or missing yaml metadata in repo card"
+    " (https://huggingface.co/docs/hub/model-cards#model-card-metadata)"
+)
+
+_FRONT_MATTER = re.compile(r"^\s*---[\r\n]+([\S\s]*?)[\r\n]+---(?:\r\n|\n|$)")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+
+def _iso(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+# --- README metadata ---------------------------------------------------------------------------------
+
+
+def card_metadata(readme: str) -> Any:
+    """The parsed YAML front matter of a card; None without one. Raises yaml.YAMLError."""
+    match = _FRONT_MATTER.match(readme)
+    return yaml.safe_load(match[1]) if match else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _model_index_errors(model_index: Any) -> list[str]:
+    """The structure the Hub requires of `model-index` (what ModelCardData writes from eval_results)."""
+    if not isinstance(model_index, list):
+        return ['"model-index" must be a list']
+    errors = []
+    for i, model in enumerate(model_index):
+        if not (isinstance(model, dict) and isinstance(model.get("name"), str)):
+            errors.append(f'"model-index[{i}]" must be a mapping with a "name"')
+            continue
+        results = model.get("results")
+        for j, result in enumerate(results if isinstance(results, list) else [None]):
+            where = f"model-index[{i}].results[{j}]"
+            result = result if isinstance(result, dict) else {}
+            task, dataset, metrics = result.get("task"), result.get("dataset"), result.get("metrics")
+            if not (isinstance(task, dict) and isinstance(task.get("type"), str)):
+                errors.append(f'"{where}.task.type" is required')
+            if not (
+                isinstance(dataset, dict) and all(isinstance(dataset.get(k), str) for k in ("type", "name"))
+            ):
+                errors.append(f'"{where}.dataset" must have a "type" and a "name"')
+            if not (
+                isinstance(metrics, list)
+                and metrics
+                and all(
+                    isinstance(m, dict) and isinstance(m.get("type"), str) and "value" in m for m in metrics
+                )
+            ):
+                errors.append(f'"{where}.metrics" must be a non-empty list of {{type, value}}')
+    return errors
+
+
+def validate_card(readme: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for a card's metadata, checking the keys the Hub validates that cards here use."""
+    try:
+        metadata = card_metadata(readme)
+    except yaml.YAMLError as exc:
+        return [f"Invalid YAML in the metadata block: {exc}"], []
+    if metadata is None:
+        return [], [MISSING_METADATA]
+    if not isinstance(metadata, dict):
+        return ["The YAML metadata block must be a mapping of keys to values"], []
+    errors = [
+        f'"license" must be one of the Hub licence identifiers, got {licence!r}'
+        for licence in _as_list(metadata.get("license", []))
+        if licence not in HUB_LICENSES
+    ]
+    errors += [
+        f'"language" must contain ISO 639 codes such as "en", got {language!r}'
+        for language in _as_list(metadata.get("language", []))
+        if not (isinstance(language, str) and (_LANGUAGE.match(language) or language == "multilingual"))
+    ]
+    errors += [
+        f'"{key}" must contain repository ids such as "org/name", got {value!r}'
+        for key in ("datasets", "base_model")
+        for value in _as_list(metadata.get(key, []))
+        if not (isinstance(value, str) and _REPO_ID.match(value))
+    ]
+    if "model-index" in metadata:
+        errors += _model_index_errors(metadata["model-index"])
+    return errors, []
+
+
+# --- state ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Discussion:
+    """A discussion or, with `is_pull_request`, a pull request whose `refs/pr/N` points at `head`."""
+
+    num: int
+    title: str
+    author: str
+    is_pull_request: bool
+    created_at: datetime
+    status: str = "open"  # open | closed | merged | draft
+    events: list[dict[str, Any]] = field(default_factory=list)
+    head: str | None = None
+    target_branch: str = "main"
+    merge_commit: str | None = None
+
+    @property
+    def comments(self) -> list[str]:
+        return [event["data"]["latest"]["raw"] for event in self.events if event["type"] == "comment"]
+
+
+@dataclass
+class HubRepo:
+    repo_id: str
+    repo_type: str  # "model" | "dataset"
+    history: History
+    created_at: datetime
+    private: bool = False
+    gated: bool | str = False  # False | "auto" | "manual"
+    branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
+    tags: dict[str, str] = field(default_factory=dict)
+    discussions: dict[int, Discussion] = field(default_factory=dict)
+
+    def resolve(self, revision: str) -> str | None:
+        """A branch, tag, `refs/pr/N` (or `refs/heads/...`, `refs/tags/...`) or commit sha -> commit sha."""
+        if match := re.fullmatch(r"refs/pr/(\d+)", revision):
+            discussion = self.discussions.get(int(match[1]))
+            return discussion.head if discussion else None
+        for prefix, refs in (("refs/heads/", self.branches), ("refs/tags/", self.tags)):
+            if revision.startswith(prefix):
+                return refs.get(revision.removeprefix(prefix))
+        known = revision in self.history.commits
+        return self.branches.get(revision) or self.tags.get(revision) or (revision if known else None)
+
+    def files(self, revision: str = "main") -> dict[str, bytes]:
+        sha = self.resolve(revision)
+        if sha is None:
+            raise KeyError(revision)
+        return dict(self.history[sha].files)
+
+    def log(self, revision: str = "main") -> list[Commit]:
+        """Commits from `revision` back along first parents, newest first."""
+        sha = self.resolve(revision)
+        if sha is None:
+            raise KeyError(revision)
+        return self.history.first_parent_log(sha)
+
+    def push(
+        self, changes: dict[str, bytes | None], message: str, branch: str = "main", author: str = ""
+    ) -> Commit:
+        """Commit `changes` (None deletes a path) on an existing branch."""
+        parent = self.branches[branch]
+        files = dict(self.history[parent].files)
+        for path, data in changes.items():
+            if data is None:
+                files.pop(path, None)
+            else:
+                files[path] = data
+        commit = self.history.commit(files, (parent,), message, author)
+        self.branches[branch] = commit.sha
+        return commit
+
+    def roots(self) -> list[str]:
+        """Every commit a ref points at: what keeps history reachable."""
+        heads = [d.head for d in self.discussions.values() if d.head]
+        return [*self.branches.values(), *self.tags.values(), *heads]
+
+
+def _fail(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> NoReturn:
+    abort_with(json_response({"error": message}, status, _error_headers(message, code) | (headers or {})))
+
+
+def _error_headers(message: str, code: str | None) -> dict[str, str]:
+    return {"X-Error-Message": message.replace("\n", " ")} | ({"X-Error-Code": code} if code else {})
+
+
+def _json(request: Request) -> Any:
+    return request.get_json(force=True, silent=True)
+
+
+class HubEmulator(Emulator):
+    """Hub emulator. Requests authenticate as `user` unless `tokens` maps their token to someone else."""
+
+    _repo_path = "/api/{kind:models|datasets}/{ns}/{name}"
+    routes: ClassVar[list[tuple[str, str, str]]] = [
+        ("GET", "/api/whoami-v2", "whoami"),
+        ("POST", "/api/repos/create", "create_repo_handler"),
+        ("POST", "/api/validate-yaml", "validate_yaml"),
+        ("GET", _repo_path, "repo_info"),
+        ("GET", _repo_path + "/revision/{rev}", "repo_info"),
+        ("PUT", _repo_path + "/settings", "update_settings"),
+        ("POST", _repo_path + "/preupload/{rev}", "preupload"),
+        ("POST", _repo_path + "/commit/{rev}", "commit"),
+        ("GET", _repo_path + "/refs", "refs"),
+        ("POST", _repo_path + "/tag/{rev}", "create_tag"),
+        ("GET", _repo_path + "/tree/{rev}", "tree"),
+        ("GET", _repo_path + "/tree/{rev}/{path}", "tree"),
+        ("GET", _repo_path + "/commits/{rev}", "commits"),
+        ("POST", _repo_path + "/super-squash/{rev}", "super_squash"),
+        ("GET", _repo_path + "/discussions", "list_discussions"),
+        ("POST", _repo_path + "/discussions", "create_discussion"),
+        ("GET", _repo_path + r"/discussions/{num:\d+}", "discussion_details"),
+        ("POST", _repo_path + r"/discussions/{num:\d+}/comment", "comment"),
+        ("POST", _repo_path + r"/discussions/{num:\d+}/status", "change_status"),
+        ("POST", _repo_path + r"/discussions/{num:\d+}/merge", "merge"),
+        ("GET", "/{kind:datasets}/{ns}/{name}/resolve/{rev}/{path:.+}", "resolve"),
+        ("GET", "/{ns}/{name}/resolve/{rev}/{path:.+}", "resolve"),
+    ]
+
+    def __init__(self, user: str = "kiki-bot") -> None:
+        super().__init__("https://huggingface.co")
+        self.user = user
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        self.tokens: dict[str, str] = {}  # token -> user name; any other token acts as `user`
+        self.repos: dict[tuple[str, str], HubRepo] = {}
+        self._event_ids = itertools.count(1)
+
+    def error_response(self, status: int, message: str) -> Response:
+        return json_response({"error": message}, status, _error_headers(message, None))
+
+    # --- seeding and inspection -------------------------------------------------------------------
+
+    def create_repo(
+        self,
+        repo_id: str,
+        repo_type: str = "model",
+        files: dict[str, bytes] | None = None,
+        private: bool = False,
+        gated: bool | str = False,
+    ) -> HubRepo:
+        """A repository whose `main` holds the Hub's initial commit (.gitattributes) plus `files`."""
+        with self._lock:
+            history = History()
+            initial = history.commit(
+                {".gitattributes": GITATTRIBUTES, **(files or {})},
+                (),
+                "initial commit",
+                repo_id.split("/")[0],
+            )
+            repo = HubRepo(repo_id, repo_type, history, now(), private, gated, {"main": initial.sha})
+            self.repos[repo_type, repo_id] = repo
+            return repo
+
+    def repo(self, repo_id: str, repo_type: str = "model") -> HubRepo:
+        return self.repos[repo_type, repo_id]
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _url(self, repo: HubRepo) -> str:
+        return f"{self.base_url}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+
+    def _writer(self, request: Request) -> str:
+        """The user a write acts as; the Hub refuses writes without a token."""
+        token = token_of(request)
+        return (
+            self.tokens.get(token, self.user)
+            if token
+            else _fail(401, "Invalid credentials in Authorization header")
+        )
+
+    def _repo(self, request: Request, kind: str, ns: str, name: str, download: bool = False) -> HubRepo:
+        """The repository, as its visibility and gating let this request see it."""
+        repo = self.repos.get((KINDS[kind], f"{ns}/{name}"))
+        anonymous = token_of(request) is None
+        if repo is None or (repo.private and anonymous):
+            _fail(401 if anonymous else 404, "Repository not found", "RepoNotFound")
+        if download and repo.gated and anonymous:
+            _fail(
+                401,
+                f"Access to {repo.repo_type} {repo.repo_id} is restricted. You must have access to it "
+                "and be authenticated to access it.",
+                "GatedRepo",
+            )
+        return repo
+
+    def _revision(self, repo: HubRepo, rev: str) -> str:
+        return repo.resolve(rev) or _fail(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+
+    def _discussion(self, repo: HubRepo, num: str) -> Discussion:
+        return repo.discussions.get(int(num)) or _fail(404, "Discussion not found")
+
+    def _event(self, kind: str, author: str, data: dict[str, Any]) -> dict[str, Any]:
+        event_id = f"{next(self._event_ids):024x}"
+        return {
+            "id": event_id,
+            "type": kind,
+            "createdAt": _iso(now()),
+            "author": {"name": author},
+            "data": data,
+        }
+
+    def _comment_event(self, author: str, text: str) -> dict[str, Any]:
+        return self._event("comment", author, {"edited": False, "hidden": False, "latest": {"raw": text}})
+
+    def _open_discussion(
+        self, repo: HubRepo, title: str, description: str, author: str, target_branch: str | None
+    ) -> Discussion:
+        """A discussion or, given a `target_branch`, a draft pull request whose refs/pr/N starts there."""
+        discussion = Discussion(len(repo.discussions) + 1, title, author, target_branch is not None, now())
+        discussion.events.append(self._comment_event(author, description))
+        if target_branch is not None:
+            discussion.status, discussion.head = "draft", repo.branches[target_branch]
+            discussion.target_branch = target_branch
+        repo.discussions[discussion.num] = discussion
+        return discussion
+
+    # --- handlers: account, repositories, metadata --------------------------------------------------
+
+    def whoami(self, request: Request) -> Response:
+        name = self._writer(request)
+        return json_response(
+            {
+                "type": "user",
+                "name": name,
+                "fullname": name,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "emulator", "role": "write"}},
+            }
+        )
+
+    def create_repo_handler(self, request: Request) -> Response:
+        body, author = _json(request) or {}, self._writer(request)
+        repo_type = body.get("type") or "model"
+        if repo_type not in URL_PREFIX or not body.get("name"):
+            _fail(400, f"Invalid repository type or name: {repo_type!r}, {body.get('name')!r}")
+        repo_id = f"{body.get('organization') or author}/{body['name']}"
+        if (repo_type, repo_id) in self.repos:
+            repo = self.repos[repo_type, repo_id]
+            return json_response(
+                {"error": f"You already created this {repo_type} repo", "url": self._url(repo)}, 409
+            )
+        repo = self.create_repo(repo_id, repo_type, private=body.get("visibility") == "private")
+        return json_response({"url": self._url(repo), "name": repo_id})
+
+    def repo_info(self, request: Request, kind: str, ns: str, name: str, rev: str = "main") -> Response:
+        repo = self._repo(request, kind, ns, name)
+        commit = repo.history[self._revision(repo, rev)]
+        try:
+            card = card_metadata(commit.files.get("README.md", b"").decode(errors="replace"))
+        except yaml.YAMLError:
+            card = None
+        card = card if isinstance(card, dict) else None
+        info = {
+            "_id": git_blob_sha(repo.repo_id.encode())[:24],
+            "id": repo.repo_id,
+            "author": ns,
+            "sha": commit.sha,
+            "lastModified": _iso(commit.date),
+            "createdAt": _iso(repo.created_at),
+            "private": repo.private,
+            "gated": repo.gated,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": list(card.get("tags") or []) if card else [],
+            "cardData": card,
+            "siblings": [
+                {"rfilename": path, "size": len(data), "blobId": git_blob_sha(data)}
+                for path, data in sorted(commit.files.items())
+            ],
+        }
+        return json_response(info | ({"modelId": repo.repo_id} if repo.repo_type == "model" else {}))
+
+    def update_settings(self, request: Request, kind: str, ns: str, name: str) -> Response:
+        repo, body = self._repo(request, kind, ns, name), _json(request) or {}
+        self._writer(request)
+        if "gated" in body and body["gated"] not in (False, "auto", "manual"):
+            _fail(400, f"Invalid gated value {body['gated']!r}")
+        if "visibility" in body and body["visibility"] not in ("private", "public"):
+            _fail(400, f"Invalid visibility {body['visibility']!r}")
+        repo.gated = body.get("gated", repo.gated)
+        repo.private = body.get("visibility", "private" if repo.private else "public") == "private"
+        return json_response({})
+
+    def validate_yaml(self, request: Request) -> Response:
+        errors, warnings = validate_card(str((_json(request) or {}).get("content", "")))
+        problems = {
+            "errors": [{"message": e} for e in errors],
+            "warnings": [{"message": w} for w in warnings],
+        }
+        return json_response(problems, 400 if errors else 200)
+
+    # --- handlers: uploads ----------------------------------------------------------------------------
+
+    def preupload(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
+        """Every file is "regular"; `oid` lets the client skip files whose content is already there."""
+        repo = self._repo(request, kind, ns, name)
+        files = repo.history[self._revision(repo, rev)].files
+        answers = [
+            {"path": entry["path"], "uploadMode": "regular", "shouldIgnore": False}
+            | ({"oid": git_blob_sha(files[entry["path"]])} if entry["path"] in files else {})
+            for entry in (_json(request) or {}).get("files", [])
+        ]
+        return json_response({"files": answers})
+
+    def _apply(self, files: dict[str, bytes], operation: dict[str, Any]) -> None:
+        key, value = operation.get("key"), operation.get("value") or {}
+        path = str(value.get("path", ""))
+        if key == "file":
+            files[path] = base64.b64decode(value.get("content", ""))
+        elif key == "deletedFile":
+            if path not in files:
+                _fail(404, f"{path} does not exist", "EntryNotFound")
+            del files[path]
+        elif key == "deletedFolder":
+            for existing in [p for p in files if p.startswith(path.rstrip("/") + "/")]:
+                del files[existing]
+        else:
+            _fail(400, f"Unsupported commit operation {key!r} (the emulator only accepts regular uploads)")
+
+    def commit(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
+        """Apply an NDJSON commit to a branch or `refs/pr/N`; `?create_pr=1` opens a PR against `rev`."""
+        repo, author = self._repo(request, kind, ns, name), self._writer(request)
+        operations = [json.loads(line) for line in request.get_data().splitlines() if line.strip()]
+        if not operations or operations[0].get("key") != "header":
+            _fail(400, "The first line of a commit must be its header")
+        header = operations[0].get("value") or {}
+        create_pr = request.args.get("create_pr") in ("1", "true", "True")
+        pr_match = re.fullmatch(r"refs/pr/(\d+)", rev)
+        pull = None
+        if pr_match and not create_pr:
+            pull = self._discussion(repo, pr_match[1])
+            if not pull.is_pull_request:
+                _fail(400, f"Discussion #{pull.num} is not a pull request")
+        elif rev not in repo.branches:
+            self._revision(repo, rev)  # 404 RevisionNotFound for an unknown revision
+            _fail(400, f"Can only commit to a branch or a pull request, not {rev}")
+        parent = self._revision(repo, rev)
+        if header.get("parentCommit") and header["parentCommit"] != parent and not create_pr:
+            _fail(412, "A commit has happened since. Please refresh and try again.")
+        files = dict(repo.history[parent].files)
+        for operation in operations[1:]:
+            self._apply(files, operation)
+        summary, description = header.get("summary") or "", header.get("description") or ""
+        commit = repo.history.commit(files, (parent,), f"{summary}\n\n{description}".strip(), author)
+        if create_pr:
+            pull = self._open_discussion(repo, summary, description, author, target_branch=rev)
+        if pull:
+            pull.head = commit.sha
+            pull.status = "open" if pull.status == "draft" else pull.status
+            pull.events.append(self._event("commit", author, {"subject": summary, "oid": commit.sha}))
+        else:
+            repo.branches[rev] = commit.sha
+        return json_response(
+            {
+                "success": True,
+                "commitOid": commit.sha,
+                "commitUrl": f"{self._url(repo)}/commit/{commit.sha}",
+                "pullRequestUrl": f"{self._url(repo)}/discussions/{pull.num}" if create_pr and pull else None,
+            }
+        )
+
+    # --- handlers: downloads, refs, history -----------------------------------------------------------
+
+    def resolve(
+        self, request: Request, ns: str, name: str, rev: str, path: str, kind: str = "models"
+    ) -> Response:
+        repo = self._repo(request, kind, ns, name, download=True)
+        sha = self._revision(repo, rev)
+        data = repo.history[sha].files.get(path)
+        if data is None:
+            _fail(404, f"Entry not found: {path}", "EntryNotFound", {"X-Repo-Commit": sha})
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha(data)}"'}
+        return Response(data, headers=headers, mimetype="application/octet-stream")
+
+    def refs(self, request: Request, kind: str, ns: str, name: str) -> Response:
+        repo = self._repo(request, kind, ns, name)
+
+        def ref(name: str, full: str, sha: str) -> dict[str, str]:
+            return {"name": name, "ref": full, "targetCommit": sha}
+
+        refs: dict[str, Any] = {
+            "branches": [ref(b, f"refs/heads/{b}", sha) for b, sha in sorted(repo.branches.items())],
+            "tags": [ref(t, f"refs/tags/{t}", sha) for t, sha in sorted(repo.tags.items())],
+            "converts": [],
+        }
+        if request.args.get("include_prs"):
+            refs["pullRequests"] = [
+                ref(f"refs/pr/{d.num}", f"refs/pr/{d.num}", d.head)
+                for d in repo.discussions.values()
+                if d.head
+            ]
+        return json_response(refs)
+
+    def create_tag(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
+        repo, body = self._repo(request, kind, ns, name), _json(request) or {}
+        self._writer(request)
+        tag = body.get("tag") or _fail(400, "A tag name is required")
+        if tag in repo.tags:
+            _fail(409, f"Tag reference refs/tags/{tag} already exists")
+        repo.tags[tag] = self._revision(repo, rev)
+        return json_response({})
+
+    def tree(self, request: Request, kind: str, ns: str, name: str, rev: str, path: str = "") -> Response:
+        repo = self._repo(request, kind, ns, name)
+        files = repo.history[self._revision(repo, rev)].files
+        recursive = request.args.get("recursive", "").lower() == "true"
+        prefix = f"{path.strip('/')}/" if path.strip("/") else ""
+        entries: dict[str, dict[str, Any]] = {}
+        for file_path, data in sorted(files.items()):
+            if not file_path.startswith(prefix):
+                continue
+            parts = file_path[len(prefix) :].split("/")
+            for depth in range(1, len(parts) if recursive else min(2, len(parts))):
+                folder = prefix + "/".join(parts[:depth])
+                entries[folder] = {
+                    "type": "directory",
+                    "path": folder,
+                    "size": 0,
+                    "oid": git_blob_sha(folder.encode()),
+                }
+            if recursive or len(parts) == 1:
+                entries[file_path] = {
+                    "type": "file",
+                    "path": file_path,
+                    "size": len(data),
+                    "oid": git_blob_sha(data),
+                }
+        if prefix and not entries:
+            _fail(404, f"Entry not found: {path}", "EntryNotFound")
+        return json_response(list(entries.values()))
+
+    def commits(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
+        repo = self._repo(request, kind, ns, name)
+        return json_response(
+            [
+                {
+                    "id": c.sha,
+                    "title": c.title,
+                    "message": c.description,
+                    "authors": [{"user": c.author}],
+                    "date": _iso(c.date),
+                }
+                for c in repo.history.first_parent_log(self._revision(repo, rev))
+            ]
+        )
+
+    def super_squash(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
+        """Replace a branch's history with one commit; commits no ref reaches any more are gone."""
+        repo, author = self._repo(request, kind, ns, name), self._writer(request)
+        if rev not in repo.branches:
+            self._revision(repo, rev)  # 404 RevisionNotFound for an unknown revision
+            _fail(400, f"Invalid reference for a branch: {rev}")
+        message = (_json(request) or {}).get("message") or f"Super-squash branch '{rev}'"
+        repo.branches[rev] = repo.history.commit(
+            repo.history[repo.branches[rev]].files, (), message, author
+        ).sha
+        repo.history.keep_reachable(repo.roots())
+        return json_response({"commitId": repo.branches[rev]})
+
+    # --- handlers: discussions and pull requests ------------------------------------------------------
+
+    def _discussion_json(
+        self, repo: HubRepo, discussion: Discussion, details: bool = False
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "num": discussion.num,
+            "title": discussion.title,
+            "status": discussion.status,
+            "isPullRequest": discussion.is_pull_request,
+            "createdAt": _iso(discussion.created_at),
+            "author": {"name": discussion.author},
+            "repo": {"name": repo.repo_id, "type": repo.repo_type},
+            "pinned": False,
+            "numComments": len(discussion.comments),
+            "topReactions": [],
+        }
+        if details:
+            data["events"] = discussion.events
+            if discussion.is_pull_request and discussion.head:
+                base = repo.branches.get(discussion.target_branch, discussion.head)
+                data["changes"] = {
+                    "base": f"refs/heads/{discussion.target_branch}",
+                    "mergeCommitId": discussion.merge_commit,
+                }
+                data["filesWithConflicts"] = repo.history.merge(base, discussion.head)[1]
+        return data
+
+    def list_discussions(self, request: Request, kind: str, ns: str, name: str) -> Response:
+        repo, args = self._repo(request, kind, ns, name), request.args
+        kinds = {"discussion": {False}, "pull_request": {True}}.get(args.get("type", "all"), {False, True})
+        statuses = {"open": {"open", "draft"}, "closed": {"closed", "merged"}}.get(args.get("status", "all"))
+        found = [
+            d
+            for d in reversed(repo.discussions.values())
+            if d.is_pull_request in kinds
+            and (statuses is None or d.status in statuses)
+            and args.get("author", d.author) == d.author
+        ]
+        page, per_page = int(args.get("p", 0)), 50
+        return json_response(
+            {
+                "discussions": [
+                    self._discussion_json(repo, d) for d in found[page * per_page : (page + 1) * per_page]
+                ],
+                "count": len(found),
+                "start": page * per_page,
+            }
+        )
+
+    def create_discussion(self, request: Request, kind: str, ns: str, name: str) -> Response:
+        """A pull request starts as a draft whose `refs/pr/N` points at main until something is committed."""
+        repo, author, body = self._repo(request, kind, ns, name), self._writer(request), _json(request) or {}
+        title = str(body.get("title") or "").strip() or _fail(400, "A title is required")
+        target = "main" if body.get("pullRequest") else None
+        discussion = self._open_discussion(repo, title, str(body.get("description") or ""), author, target)
+        return json_response({"num": discussion.num, "pullRequest": discussion.is_pull_request})
+
+    def discussion_details(self, request: Request, kind: str, ns: str, name: str, num: str) -> Response:
+        repo = self._repo(request, kind, ns, name)
+        return json_response(self._discussion_json(repo, self._discussion(repo, num), details=True))
+
+    def comment(self, request: Request, kind: str, ns: str, name: str, num: str) -> Response:
+        repo, author = self._repo(request, kind, ns, name), self._writer(request)
+        discussion = self._discussion(repo, num)
+        text = str((_json(request) or {}).get("comment") or "").strip() or _fail(400, "A comment is required")
+        discussion.events.append(event := self._comment_event(author, text))
+        return json_response({"newMessage": event})
+
+    def change_status(self, request: Request, kind: str, ns: str, name: str, num: str) -> Response:
+        repo, author, body = self._repo(request, kind, ns, name), self._writer(request), _json(request) or {}
+        discussion = self._discussion(repo, num)
+        if body.get("status") not in ("open", "closed") or discussion.status == "merged":
+            _fail(
+                400, f"Cannot change the status of a {discussion.status} discussion to {body.get('status')!r}"
+            )
+        if body.get("comment"):
+            discussion.events.append(self._comment_event(author, body["comment"]))
+        discussion.status = body["status"]
+        discussion.events.append(event := self._event("status-change", author, {"status": body["status"]}))
+        return json_response({"newStatus": event})
+
+    def merge(self, request: Request, kind: str, ns: str, name: str, num: str) -> Response:
+        """Squash-merge `refs/pr/N` into its target branch (three-way, per file) as one new commit."""
+        repo, author, body = self._repo(request, kind, ns, name), self._writer(request), _json(request) or {}
+        pull = self._discussion(repo, num)
+        if not pull.is_pull_request or pull.head is None or pull.status not in ("open", "draft"):
+            _fail(400, f"Discussion #{num} is not an open pull request")
+        base = repo.branches[pull.target_branch]
+        files, conflicts = repo.history.merge(base, pull.head)
+        if conflicts:
+            _fail(409, f"Merge conflict in: {', '.join(conflicts)}")
+        commit = repo.history.commit(files, (base,), f"{pull.title} (#{pull.num})", author)
+        repo.branches[pull.target_branch] = pull.merge_commit = commit.sha
+        if body.get("comment"):
+            pull.events.append(self._comment_event(author, body["comment"]))
+        pull.status = "merged"
+        pull.events.append(self._event("status-change", author, {"status": "merged"}))
+        return json_response({})

@@ -1,0 +1,63 @@
+"""A small built-in evaluation: mean validation loss of the base model and of base + adapter.
+
+Adapters configure any eval command that prints one JSON object; this one serves the demo and tiny
+models, where benchmarks such as HumanEval mean nothing. Usage:
+`python -m kiki_bot.evaluate --base DIR --adapter DIR --data DIR` prints {"base": .., "adapter": ..}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from kiki_bot.errors import BadInput
+
+
+def run_command(command: str, base: Path, adapter: Path, data: Path, cwd: Path) -> dict[str, float]:
+    """Run the adapter's eval command (no shell) and read the JSON object it prints last."""
+    argv = [a.replace("{base}", str(base)).replace("{adapter}", str(adapter)).replace("{data}", str(data))
+            for a in shlex.split(command)]
+    if argv and argv[0] == "python":
+        argv[0] = sys.executable
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        raise BadInput("eval.command", f"{command!r} failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+    try:
+        doc = json.loads(lines[-1])
+        return {k: float(v) for k, v in doc.items() if k in ("base", "adapter", "score")}
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+        raise BadInput("eval.command", f"expected a JSON object as the last output line, got {lines[-1][:200]!r}") from None
+
+
+def _mean_loss(base: Path, adapter: Path | None, data: Path) -> float:
+    import mlx.core as mx
+    from mlx_lm import load
+    from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
+    from mlx_lm.tuner.trainer import evaluate
+
+    model, tokenizer = load(str(base), adapter_path=str(adapter) if adapter else None)
+    _, valid, _ = load_local_dataset(data, tokenizer, argparse.Namespace(mask_prompt=False, prompt_feature="prompt",
+                                     completion_feature="completion", text_feature="text", chat_feature="messages"))
+    mx.random.seed(0)
+    return float(evaluate(model, CacheDataset(valid), batch_size=1, num_batches=-1, max_seq_length=2048))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", type=Path, required=True)
+    parser.add_argument("--adapter", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args(argv)
+    base, tuned = _mean_loss(args.base, None, args.data), _mean_loss(args.base, args.adapter, args.data)
+    print(json.dumps({"metric": "validation loss (nats/token)", "base": round(base, 4), "adapter": round(tuned, 4),
+                      "perplexity_adapter": round(math.exp(tuned), 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Moment 1, second half: the review PR was merged. Publish the staged adapter on the Hub, tag it,
+make the GitHub release, and tell the requesters whose removals this version satisfies."""
+
+from __future__ import annotations
+
+from kiki_bot import ledger, render, tags
+from kiki_bot.context import Context
+from kiki_bot.errors import BadInput
+from kiki_bot.escape import md
+from kiki_bot.release import hub_title
+
+
+def changelog_text(card) -> str:
+    entry = card.changelog[0]
+    parts = []
+    for title, lines in (("Added", entry.added), ("Changed", entry.changed), ("Removed", entry.removed),
+                         ("Security", entry.security)):
+        if lines:
+            parts.append(f"### {title}\n\n" + "\n".join(f"- {md(line)}" for line in lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def publish(ctx: Context, tag_text: str) -> dict[str, str]:
+    tag = tags.parse(tag_text)
+    adapter = ctx.project.adapter(tag.adapter)
+    card = render.load_card(ctx.project.card_dir(adapter.name))
+    if card is None or card.header.version != tag.version:
+        have = card.header.version if card else "none"
+        raise BadInput("tag", f"{tag} is not the card version on this branch (v{have}): merge its review PR first")
+    pr = None if ctx.dry_run else ctx.fx.hub.open_pr(adapter.hub_repo, hub_title(tag))
+    hub_url = ctx.fx.hub_publish(repo=adapter.hub_repo, pr=pr, tag=f"v{tag.version}")
+    release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
+    for rid, state in sorted(ledger.request_state(ledger.read(ctx.project.ledger_path)).items()):
+        if state.issue is None or state.released.get(adapter.name, ("",))[0] != tag.version:
+            continue
+        others = ", ".join(state.pending)
+        body = (f"Version **{md(tag.version)}** of **{md(adapter.name)}** is published and no longer contains the "
+                f"records removed for request {md(rid)}." +
+                (f" Still to be released without them: {md(others)}." if others else
+                 " Every affected adapter is now released without them, so this request is complete."))
+        ctx.fx.notice(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)
+        if not others:
+            ctx.fx.close_issue(number=state.issue)
+    return {"version": tag.version, "hub-url": hub_url or "", "release-url": release_url or ""}

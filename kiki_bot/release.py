@@ -1,0 +1,160 @@
+"""Moment 1: a release tag was pushed. Build the training set, train, evaluate, regenerate the card,
+stage the adapter as a Hub pull request and open the review pull request on GitHub.
+
+Every step is safe to repeat: training resumes or returns its finished run, the release date and
+ledger entries are those of the first attempt, and the PRs are found before they are created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from kiki_bot import carddiff, cards, ledger, lossplot, render, tags, trainset
+from kiki_bot.card import RunFacts
+from kiki_bot.context import Context
+from kiki_bot.errors import BadInput
+from kiki_bot.storage import write_text
+
+STATE = "release.json"
+
+
+def branch(tag: tags.Tag) -> str:
+    return f"kiki/release/{tag.adapter}/{tag.version}"
+
+
+def hub_title(tag: tags.Tag) -> str:
+    return f"{tag.adapter} v{tag.version}"
+
+
+def last_published(ctx: Context, adapter: str) -> str | None:
+    """The version of the card on the default branch: a review PR only lands there when it is published."""
+    card = render.load_card(ctx.project.card_dir(adapter))
+    return card.header.version if card else None
+
+
+def check_tag(ctx: Context, tag_text: str) -> tags.Tag:
+    tag = tags.parse(tag_text)
+    ctx.project.adapter(tag.adapter)
+    last = last_published(ctx, tag.adapter)
+    if not tags.newer(tag.version, last):
+        raise BadInput("tag", f"{tag} is not newer than the last published version v{last} of {tag.adapter}")
+    return tag
+
+
+def release(ctx: Context, tag_text: str) -> dict[str, str]:
+    """Run the whole release; returns the outputs (version, PR URL, Hub PR URL)."""
+    tag = check_tag(ctx, tag_text)
+    project, adapter = ctx.project, ctx.project.adapter(tag.adapter)
+    base = project.base_model_path[adapter.name]
+    if base is None or not (base / "config.json").is_file():
+        raise BadInput(f"adapters/{adapter.name}.toml: key `base_model.local_path`",
+                       f"a local copy of {adapter.base_model.id} (with config.json) is needed to train; found {base}")
+    run_dir = ctx.runs_dir / adapter.name / tag.version
+    state = _state(run_dir, ctx.now)
+    entries = ledger.read(project.ledger_path)
+    data = trainset.assemble(project, adapter, run_dir / "data", entries)
+    t, lora = adapter.training, adapter.lora
+    spec = dict(base_model=base, data_dir=run_dir / "data", adapter_dir=run_dir / "adapter", rank=lora.rank,
+                alpha=lora.alpha, dropout=lora.dropout, keys=tuple(lora.target_modules), num_layers=lora.num_layers,
+                seed=t.seed, iters=t.iters, batch_size=t.batch_size, learning_rate=t.learning_rate,
+                max_seq_length=t.max_seq_length, save_every=t.save_every, steps_per_report=t.steps_per_report,
+                steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts))
+    metrics = ctx.fx.train(spec=spec)
+    facts, scores = RunFacts(), {}
+    if metrics is not None:
+        scores = _evaluate(ctx, adapter, base, run_dir)
+        facts = RunFacts(trained_tokens=metrics.trained_tokens, iterations=metrics.iters,
+                         wall_time_s=round(metrics.wall_time_s, 1), hardware=_hardware(metrics),
+                         final_train_loss=metrics.train[-1].train_loss if metrics.train else None,
+                         final_val_loss=metrics.val[-1].val_loss if metrics.val else None,
+                         eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"))
+    ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state)
+    new_entries = ledger.read(ledger_file)
+    rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
+    previous = render.load_card(project.card_dir(adapter.name))
+    changes = carddiff.describe(carddiff.field_diff(
+        previous.model_dump(mode="json", by_alias=True) if previous else {},
+        rendered.card.model_dump(mode="json", by_alias=True)), limit=25)
+    curve = lossplot.svg([(r.iteration, r.train_loss) for r in metrics.train] if metrics else [],
+                         [(r.iteration, r.val_loss) for r in metrics.val] if metrics else [],
+                         f"{adapter.name} v{tag.version}")
+    hub_files = _hub_files(ctx, run_dir, adapter.base_model.id, rendered.files, curve, metrics is not None)
+    hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
+                              description=f"Staged by kiki-bot for review; merged when {tag} is published.")
+    card_path = f"cards/{adapter.name}"
+    files = {f"{card_path}/{name}": text.encode() for name, text in rendered.files.items()}
+    files[f"{card_path}/loss-curve.svg"] = curve.encode()
+    if honoured:
+        files["compliance/removals.jsonl"] = ledger_file.read_bytes()
+    hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions/{hub_pr}"
+    body = render.environment().get_template("release_pr.md.j2").render(
+        tag=str(tag), adapter=adapter.name, version=tag.version, hub_pr=hub_pr or 0, hub_pr_url=hub_pr_url,
+        sources={k: dataclasses.asdict(v) for k, v in data.sources.items()}, train=data.train, valid=data.valid,
+        honoured=honoured, metrics=metrics, hardware=facts.hardware,
+        spark_train=lossplot.sparkline([r.train_loss for r in metrics.train]) if metrics else "",
+        spark_val=lossplot.sparkline([r.val_loss for r in metrics.val]) if metrics else "",
+        final_train=facts.final_train_loss, final_val=facts.final_val_loss,
+        curve_url=f"https://github.com/{ctx.repository}/blob/{branch(tag)}/{card_path}/loss-curve.svg",
+        evaluation=rendered.card.evaluation, card_changes=changes)
+    pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
+                                 files=files)
+    return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url}
+
+
+def _state(run_dir: Path, now: dt.datetime) -> dict:
+    """The first attempt's release date and clock: a re-run reproduces the same files."""
+    path = run_dir / STATE
+    if path.is_file():
+        doc = json.loads(path.read_text())
+        return {"date": dt.date.fromisoformat(doc["date"]), "at": dt.datetime.fromisoformat(doc["at"])}
+    write_text(path, json.dumps({"date": now.date().isoformat(), "at": now.isoformat()}) + "\n")
+    return {"date": now.date(), "at": now}
+
+
+def _hardware(metrics) -> str:
+    h = metrics.hardware
+    return f"{h.device} ({h.processor or h.platform}), {h.world_size} process(es), mlx {h.mlx_version}"
+
+
+def _evaluate(ctx: Context, adapter, base: Path, run_dir: Path) -> dict[str, float]:
+    if adapter.eval is None:
+        return {}
+    from kiki_bot.evaluate import run_command
+
+    return run_command(adapter.eval.command, base, run_dir / "adapter", run_dir / "data", ctx.project.root)
+
+
+def _released_entries(ctx: Context, adapter: str, version: str, entries: list, run_dir: Path,
+                      state: dict) -> tuple[Path, list[str]]:
+    """A copy of the ledger with `released` for every purged request this version no longer contains."""
+    path = run_dir / "removals.jsonl"
+    write_text(path, ctx.project.ledger_path.read_text() if ctx.project.ledger_path.is_file() else "")
+    honoured = []
+    for rid, s in sorted(ledger.request_state(entries).items()):
+        if adapter not in s.pending:
+            continue
+        if not ledger.find(entries, "released", rid, adapter=adapter, version=version):
+            ledger.append(path, "released", {"id": rid, "issue": s.issue}, ctx.settings.bot_login, state["at"],
+                          adapter=adapter, version=version)
+        honoured.append(rid)
+    return path, honoured
+
+
+def _hub_files(ctx: Context, run_dir: Path, base_id: str, card_files: dict[str, str], curve: str,
+               trained: bool) -> dict[str, Path | bytes]:
+    """What goes to the Hub: the adapter, its cleaned config, the card, and the proof of what it was trained on."""
+    files: dict[str, Path | bytes] = {"README.md": card_files[render.README].encode(),
+                                      "CHANGELOG.md": card_files[render.CHANGELOG].encode(),
+                                      "loss-curve.svg": curve.encode(),
+                                      trainset.HASHES: run_dir / "data" / trainset.HASHES}
+    adapter_dir = run_dir / "adapter"
+    if trained:
+        from kiki_bot.training import strip_adapter_config
+
+        strip_adapter_config(adapter_dir, base_model_id=base_id)
+        files["adapters.safetensors"] = adapter_dir / "adapters.safetensors"
+        files["adapter_config.json"] = adapter_dir / "adapter_config.json"
+    return files
