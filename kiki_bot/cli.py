@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -196,8 +197,6 @@ def handle(
     project: ProjectDir = HERE,
 ) -> None:
     """Dispatch a GitHub event to the moment it belongs to; other events do nothing."""
-    import os
-
     from kiki_bot import events
 
     name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
@@ -213,6 +212,19 @@ def handle(
                        default_branch=repo.get("default_branch") or "main")
     outputs = handler(ctx, payload)
     _write_outputs(outputs)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path | None, typer.Option(help="Where to play the story; default: a new temp dir.")] = None,
+) -> None:
+    """The whole story on the bundled example, offline, against local GitHub and Hub emulators."""
+    import tempfile
+
+    from kiki_bot import demo as story
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kiki-bot"
+    story.run(workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-")), cache)
 
 
 def main(argv: list[str] | None = None) -> None:
