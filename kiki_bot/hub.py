@@ -37,9 +37,9 @@ class Hub:
         """Upload the adapter files as a Hub pull request; returns the PR number."""
         from huggingface_hub import CommitOperationAdd
 
-        self.api.create_repo(repo_id, exist_ok=True)
         if (num := self.open_pr(repo_id, title)) is not None:
             return num
+        self.api.create_repo(repo_id, exist_ok=True)
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data if isinstance(data, bytes) else str(data))
                for name, data in sorted(files.items())]
         info = self.api.create_commit(repo_id, ops, commit_message=title, commit_description=description,
@@ -52,7 +52,8 @@ class Hub:
             details = self.api.get_discussion_details(repo_id, pr_num)
             if details.status in ("open", "draft"):
                 self.api.merge_pull_request(repo_id, pr_num, comment=f"Published as {tag} by kiki-bot.")
-        self.api.create_tag(repo_id, tag=tag, tag_message=f"kiki-bot release {tag}", exist_ok=True)
+        if not self.has_tag(repo_id, tag):
+            self.api.create_tag(repo_id, tag=tag, tag_message=f"kiki-bot release {tag}", exist_ok=True)
         return f"{self.settings.hf_endpoint}/{repo_id}/tree/{tag}"
 
     def has_tag(self, repo_id: str, tag: str) -> bool:

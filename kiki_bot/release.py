@@ -76,8 +76,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
     previous = render.load_card(project.card_dir(adapter.name))
     changes = carddiff.describe(carddiff.field_diff(
-        previous.model_dump(mode="json", by_alias=True) if previous else {},
-        rendered.card.model_dump(mode="json", by_alias=True)), limit=25)
+        previous.model_dump(mode="json", by_alias=True), rendered.card.model_dump(mode="json", by_alias=True)),
+        limit=25) if previous else ["This is the first summary of this adapter: every field is new."]
     curve = lossplot.svg([(r.iteration, r.train_loss) for r in metrics.train] if metrics else [],
                          [(r.iteration, r.val_loss) for r in metrics.val] if metrics else [],
                          f"{adapter.name} v{tag.version}")

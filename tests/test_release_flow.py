@@ -1,0 +1,199 @@
+"""Moment 1 end to end: a tag push through `kiki-bot handle`, real mlx-lm training on a tiny base,
+the review PR in the GitHub emulator, publishing to the Hub emulator — and every way it must refuse."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from factory import adapter, make_project, record, source, write_jsonl
+
+FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+GH_REPO = "test-lab/models"
+TAG = "tiny-lora/v0.1.0"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def push_event(tag: str) -> dict:
+    event = fixture("push.payload.json")
+    event.update(ref=f"refs/tags/{tag}", created=True, deleted=False)  # the fixture is a deletion
+    event["repository"]["full_name"] = GH_REPO
+    event["repository"]["default_branch"] = "main"
+    return event
+
+
+def merged_event(pr_number: int, branch: str) -> dict:
+    event = fixture("pull_request.closed.payload.json")
+    event["pull_request"].update(number=pr_number, merged=True)
+    event["pull_request"]["head"]["ref"] = branch
+    event["repository"]["full_name"] = GH_REPO
+    return event
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    from kiki_bot.tinymodel import make_tiny_base
+
+    texts = [f"int f{i}(void) {{ return {i}; }} /* explain f{i} */" for i in range(200)]
+    return make_tiny_base(tmp_path_factory.mktemp("base"), texts, seed=0)
+
+
+def tiny_project(root: Path, base: Path, **records) -> Path:
+    ad = adapter(["acme-fw"])
+    ad["base_model"].update(local_path=str(base), parameters=150000.0)
+    ad["training"].update(iters=10, batch_size=2, save_every=5, steps_per_report=5, steps_per_eval=5,
+                          max_seq_length=64, valid_fraction=0.2, learning_rate=1e-3)
+    ad["eval"] = {"benchmark": "held-out split", "metric": "loss",
+                  "command": "python -m kiki_bot.evaluate --base {base} --adapter {adapter} --data {data}"}
+    return make_project(root, sources={"acme-fw": source()}, adapters={"tiny-lora": ad}, **records)
+
+
+@pytest.fixture
+def env(gh, hub, monkeypatch, tmp_path, tiny_base):
+    """A model repository on disk and in the GitHub emulator, with the runner's environment."""
+    project = tiny_project(tmp_path / "repo", tiny_base)
+    files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    gh.create_repo(GH_REPO, files=files)
+    monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
+    monkeypatch.setenv("KIKI_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GITHUB_REPOSITORY", GH_REPO)
+    return project
+
+
+def handle(cli, project: Path, name: str, payload: dict, *extra: str):
+    path = project.parent / f"{name}.json"
+    path.write_text(json.dumps(payload))
+    return cli("handle", "--event-name", name, "--event-path", path, "-C", project, *extra)
+
+
+def writes(emulator) -> list:
+    return [r for r in emulator.requests if r.method in ("POST", "PUT", "PATCH", "DELETE")
+            and not r.path.endswith("/validate-yaml") and "/preupload/" not in r.path]
+
+
+def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
+    res = handle(cli, env, "push", push_event(TAG))
+    assert res.code == 0, res.err
+    assert gh.pulls(GH_REPO), res.err
+    [pr] = gh.pulls(GH_REPO)
+    assert pr.title == f"Release {TAG}"
+    branch = gh.files(GH_REPO, "kiki/release/tiny-lora/0.1.0")
+    assert b"Public Summary of Training Content" in branch["cards/tiny-lora/README.md"]
+    card = json.loads(branch["cards/tiny-lora/card.json"])
+    assert card["run"]["trained_tokens"] > 0 and card["evaluation"]["adapter"] is not None
+    assert "loss-curve.svg" in pr.body and "| acme-fw | 20 | 0 | 0 |" in pr.body
+    assert "Records in" in pr.body and "Tokens processed" in pr.body and "delta" in pr.body
+
+    staged = hub.repo("test-lab/tiny-lora")
+    [hub_pr] = staged.discussions.values()
+    assert hub_pr.status == "open" and "adapters.safetensors" in staged.files(f"refs/pr/{hub_pr.num}")
+
+    # A second delivery of the same event changes nothing and posts nothing.
+    gh_writes, hub_writes = len(writes(gh)), len(writes(hub))
+    assert handle(cli, env, "push", push_event(TAG)).code == 0
+    assert len(writes(gh)) == gh_writes and len(writes(hub)) == hub_writes
+
+    # The maintainer merges; the checkout now has the card; the merged-PR event publishes.
+    gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
+    for name, data in gh.files(GH_REPO, "main").items():
+        (env / name).parent.mkdir(parents=True, exist_ok=True)
+        (env / name).write_bytes(data)
+    assert handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0")).code == 0
+    assert "v0.1.0" in staged.tags and staged.discussions[hub_pr.num].status == "merged"
+    assert [r.tag_name for r in gh.releases(GH_REPO)] == [TAG]
+
+    gh_writes, hub_writes = len(writes(gh)), len(writes(hub))
+    assert cli("publish", TAG, "-C", env).code == 0
+    assert len(writes(gh)) == gh_writes and len(writes(hub)) == hub_writes
+
+    # What users download: a card the Hub accepts, a clean config, an adapter that loads and generates.
+    from huggingface_hub import ModelCard, snapshot_download
+
+    from kiki_bot.training import generate_sample
+
+    local = Path(snapshot_download("test-lab/tiny-lora", revision="v0.1.0"))
+    ModelCard((local / "README.md").read_text()).validate()  # the Hub's own check, raises if refused
+    assert ModelCard.load("test-lab/tiny-lora").data.base_model == "test-lab/tiny-base"
+    config = json.loads((local / "adapter_config.json").read_text())
+    assert config["model"] == "test-lab/tiny-base"
+    assert not [v for v in json.dumps(config).split('"') if v.startswith("/")]
+    assert len((local / "training-content-hashes.txt").read_text().split()) == 20
+    assert isinstance(generate_sample(tiny_base, local, "int f", max_tokens=5), str)
+
+    # The same tag again, or an older one, is refused once published.
+    for tag in (TAG, "tiny-lora/v0.0.9"):
+        res = handle(cli, env, "push", push_event(tag))
+        assert res.code == 2 and "not newer than the last published version v0.1.0" in res.err
+
+
+def _no_side_effects(gh, hub):
+    assert gh.pulls(GH_REPO) == [] and writes(hub) == []
+
+
+@pytest.mark.parametrize("tag,words", [
+    ("tiny-lora/0.1.0", "not `<adapter>/v<major>.<minor>.<patch>`"),
+    ("tiny-lora/v1", "not `<adapter>/v"),
+    ("Tiny Lora/v0.1.0", "not `<adapter>/v"),
+    ("other-lora/v0.1.0", "unknown adapter 'other-lora'"),
+])
+def test_bad_tags_are_refused(env, gh, hub, cli, tag, words):
+    res = cli("release", tag, "-C", env)
+    assert res.code == 2 and words in res.err
+    _no_side_effects(gh, hub)
+
+
+def test_missing_base_model(env, gh, hub, cli, tmp_path):
+    path = env / "adapters" / "tiny-lora.toml"
+    text = path.read_text()
+    start = text.index("local_path = ")
+    path.write_text(text[:start] + f'local_path = "{tmp_path / "nowhere"}"' + text[text.index("\n", start):])
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 2 and "base_model.local_path" in res.err
+    _no_side_effects(gh, hub)
+
+
+def test_licence_violation_and_manifest_mismatch(env, gh, hub, cli):
+    data = env / "data" / "acme-fw" / "part-000.jsonl"
+    data.write_text(data.read_text() + "\n")
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 2 and "MANIFEST.json" in res.err
+    write_jsonl(data, [record("acme-fw", i, f"int g{i};") for i in range(9)] +
+                [record("acme-fw", 9, "int h;", license="GPL-2.0-only")])
+    assert cli("data", "manifest", "-C", env).code == 0
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 2 and "part-000.jsonl:10" in res.err and "allow-list" in res.err
+    _no_side_effects(gh, hub)
+
+
+def test_dry_run_prints_the_plan_and_does_nothing(env, gh, hub, cli):
+    res = cli("release", TAG, "--dry-run", "-C", env)
+    assert res.code == 0, res.err
+    actions = [json.loads(line)["action"] for line in res.out.splitlines()]
+    assert actions == ["train", "hub_stage", "pull_request"]
+    _no_side_effects(gh, hub)
+
+
+def test_ignored_events_do_nothing(env, gh, hub, cli):
+    before = len(gh.requests) + len(hub.requests)
+    for name, fixture_name in (("issues", "issues.opened.payload.json"), ("push", "push.payload.json"),
+                               ("pull_request", "pull_request.closed.payload.json"),
+                               ("release", "release.published.payload.json")):
+        res = handle(cli, env, name, fixture(fixture_name))
+        assert res.code == 0 and "nothing for kiki-bot to do" in res.err
+    bot = copy.deepcopy(push_event(TAG))
+    bot["sender"].update(type="Bot", login="kiki-bot[bot]")
+    assert handle(cli, env, "push", bot).code == 0
+    assert len(gh.requests) + len(hub.requests) == before
+
+
+def test_malformed_event_file(env, cli, tmp_path):
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    res = cli("handle", "--event-name", "push", "--event-path", bad, "-C", env)
+    assert res.code == 2 and "not a JSON event payload" in res.err
