@@ -109,6 +109,14 @@ class Effects:
         self.hub.fallback(repo, how)
 
     @effect
+    def job_summary(self, *, text: str) -> None:
+        """Append to the Actions job summary (GITHUB_STEP_SUMMARY); also works where the token cannot comment."""
+        path = self.hub.settings.github_step_summary
+        if path is not None:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text.rstrip("\n") + "\n")
+
+    @effect
     def write_files(self, *, files: dict[Path, bytes]) -> None:
         from kiki_bot.storage import write_bytes
 
