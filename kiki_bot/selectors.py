@@ -336,7 +336,8 @@ def _github(url: WebUrl) -> AccountSelector | RepositorySelector | PathSelector 
 
 
 def _hf_url(url: WebUrl) -> HfDatasetSelector | UrlSelector:
-    """A dataset URL is the dataset, unless it points at one file or folder in it (then it stays that URL)."""
+    """The dataset's own URL (or its `/tree/<ref>` root) is the dataset; any deeper URL — a file, a folder, a
+    viewer page or row — stays that literal URL: a request is never widened beyond what it names."""
     segs = _segments(url.path)
     if len(segs) < 3:
         raise InvalidSelector("a dataset URL needs `/datasets/<org>/<name>`")
@@ -344,7 +345,7 @@ def _hf_url(url: WebUrl) -> HfDatasetSelector | UrlSelector:
     if dataset is None:
         raise InvalidSelector("not a valid dataset name (`/datasets/<org>/<name>`)")
     rest = segs[3:]
-    if rest and (rest[0] in ("blob", "resolve") or (rest[0] == "tree" and len(rest) > 2)):
+    if url.query or not (not rest or (rest[0] == "tree" and len(rest) == 2)):
         return UrlSelector(url=str(url), prefix=url.path.endswith("/") and not url.query)
     return HfDatasetSelector(org=dataset[0], name=dataset[1])
 

@@ -115,7 +115,7 @@ def test_url_and_domain_boundaries(line: str, p: Provenance, expected: bool) -> 
         ("hf:datasets/org/name", prov(origin=HF_URL + "/blob/main/train.jsonl"), None, True),
         ("hf:datasets/org/name", prov(origin=HF_URL), "https://example.com", True),
         ("hf:datasets/org/name", prov(origin=HF_URL + "2/blob/main/x"), None, False),
-        (HF_URL + "/viewer", prov(origin=HF_URL + "/resolve/main/x.parquet"), None, True),
+        (HF_URL + "/viewer", prov(origin=HF_URL + "/resolve/main/x.parquet"), None, False),  # a page, not the dataset
         (HF_URL + "/blob/main/x.json", prov(origin=HF_URL + "/blob/main/y.json"), HF_URL, False),
         ("record:s#3", prov("s", 3), None, True),
         ("record:s#3", prov("s", 4), None, False),

@@ -66,9 +66,13 @@ ACCEPTED = [
     ("hf:datasets/org/name/", HfDatasetSelector(org="org", name="name")),
     ("https://huggingface.co/datasets/org/name", HfDatasetSelector(org="org", name="name")),
     ("https://huggingface.co/datasets/org/name/tree/main", HfDatasetSelector(org="org", name="name")),
-    (
+    (  # a viewer page or a row is that page or row, never the whole dataset
         "https://huggingface.co/datasets/org/name/viewer/default/train",
-        HfDatasetSelector(org="org", name="name"),
+        UrlSelector(url="https://huggingface.co/datasets/org/name/viewer/default/train", prefix=False),
+    ),
+    (
+        "https://huggingface.co/datasets/org/name/viewer/c/train?row=7",
+        UrlSelector(url="https://huggingface.co/datasets/org/name/viewer/c/train?row=7", prefix=False),
     ),
     (
         "https://huggingface.co/datasets/org/name/blob/main/x.json",
