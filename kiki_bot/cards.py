@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render
 from kiki_bot.card import Card, Removals, RunFacts, build
-from kiki_bot.errors import BadInput
+from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.project import Adapter, Project
 from kiki_bot.storage import write_text
 
@@ -31,6 +31,7 @@ class Report:
     manifests: list[str] = field(default_factory=list)
     ledger: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
+    rendered: Rendered | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -84,18 +85,18 @@ def check(project: Project, adapter: Adapter) -> Report:
     report = Report(adapter.name)
     try:
         ledger.verify(project.ledger_path)
-    except Exception as exc:  # CheckFailed names the first bad entry
+    except CheckFailed as exc:  # names the first bad entry
         report.ledger.append(str(exc))
     entries = _readable_entries(project)
     card_dir = project.card_dir(adapter.name)
     committed = render.load_card(card_dir)
-    if committed is None:
-        report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
-        return report
-    fresh = render_adapter(project, adapter, entries=entries)
+    fresh = report.rendered = render_adapter(project, adapter, entries=entries)
     report.licences = fresh.figures.licence_violations
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    if committed is None:
+        report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
+        return report
     diffs = carddiff.field_diff(committed.model_dump(mode="json", by_alias=True),
                                 fresh.card.model_dump(mode="json", by_alias=True))
     report.drift += [f"card.json {line}" for line in carddiff.describe(diffs)]

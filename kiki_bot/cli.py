@@ -24,9 +24,12 @@ ledger_app = typer.Typer(help="The hash-chained removal ledger.", no_args_is_hel
 app.add_typer(card_app, name="card")
 app.add_typer(data_app, name="data")
 app.add_typer(ledger_app, name="ledger")
+removal_app = typer.Typer(help="Removal requests: match, file privately, purge.", no_args_is_help=True)
+app.add_typer(removal_app, name="removal")
 
 ProjectDir = Annotated[Path, typer.Option("-C", "--project", help="The model repository.", show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print each planned side effect as a JSON line; do none.")]
 HERE = Path(".")
 
 
@@ -140,8 +143,67 @@ def ledger_verify(project: ProjectDir = HERE) -> None:
     say(f"{proj.ledger_path}: {len(ledger.read(proj.ledger_path))} entries, chain intact")
 
 
+# ---------------------------------------------------------------- removal
+Body = Annotated[Path, typer.Option("--body", help="The request in the issue form's Markdown.", exists=False)]
+
+
+def _read_body(path: Path) -> str:
+    from kiki_bot.errors import BadInput
+
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise BadInput(f"--body {path}", f"cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"--body {path}", "not UTF-8 text") from None
+
+
+@removal_app.command("match")
+def removal_match(body: Body, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
+    """Parse a request and list the records it matches; exit 2 when the request is invalid."""
+    from kiki_bot.errors import BadInput
+    from kiki_bot.removal import match_document
+
+    doc = match_document(_project(project), _read_body(body))
+    if as_json:
+        emit(doc)
+    for err in doc["errors"]:
+        say(f"{err['field']}" + (f", line {err['line']}" if err["line"] else "") + f": {err['message']}")
+    if doc["errors"]:
+        raise BadInput(str(body), f"{len(doc['errors'])} problem(s) in the request")
+    say(f"{len(doc['matches'])} records matched; adapters: {doc['adapters'] or 'none'}")
+
+
+@removal_app.command("file")
+def removal_file(body: Body, actor: Annotated[str, typer.Option(help="Who filed it (a login, or 'private').")] = "private",
+                 dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+    """Record a request received privately (same checks; nothing about the requester is made public)."""
+    from kiki_bot import context
+    from kiki_bot.removal import file_private
+
+    doc = file_private(context.make(project, dry_run), _read_body(body), actor)
+    emit(doc)
+
+
+@removal_app.command("purge")
+def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P-<hex>")],
+                  actor: Annotated[str, typer.Option(help="Who approved it (login or 'private').")] = "private",
+                  dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+    """Purge an approved request: ledger first, then an atomic rewrite of the data; opens the purge PR."""
+    from kiki_bot import context, ledger
+    from kiki_bot.removal import purge_request
+
+    ctx = context.make(project, dry_run)
+    entries = ledger.read(ctx.project.ledger_path)
+    if request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
+        ctx.fx.ledger_append(path=ctx.project.ledger_path, event="approved", request={"id": request_id, "issue": None},
+                             actor=actor, at=ctx.now, fields={})
+    outputs = purge_request(ctx, request_id, actor, ctx.now)
+    _write_outputs(outputs)
+    say(f"{request_id}: purged; {outputs.get('pr-url') or 'no PR (no repository configured)'}")
+
+
 # ---------------------------------------------------------------- release flow
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print each planned side effect as a JSON line; do none.")]
 
 
 def _write_outputs(outputs: dict[str, str]) -> None:

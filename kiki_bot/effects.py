@@ -109,6 +109,26 @@ class Effects:
         self.hub.fallback(repo, how)
 
     @effect
+    def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict) -> None:
+        from kiki_bot import ledger
+        from kiki_bot.storage import project_lock
+
+        with project_lock(path.parent.parent):
+            ledger.append(path, event, request, actor, at, **fields)
+
+    @effect
+    def purge(self, *, root: Path, request: str, issue: int | None, keys: list, adapters: list[str], actor: str,
+              at: Any) -> list:
+        from kiki_bot import purge
+        from kiki_bot.project import Project
+
+        return purge.purge(Project(root), request, issue, set(map(tuple, keys)), set(), adapters, actor, at)
+
+    @effect
+    def hub_dataset_update(self, *, repo: str, files: dict[str, Path], message: str, squash: bool) -> None:
+        self.hub.replace_dataset_files(repo, files, message, squash)
+
+    @effect
     def job_summary(self, *, text: str) -> None:
         """Append to the Actions job summary (GITHUB_STEP_SUMMARY); also works where the token cannot comment."""
         path = self.hub.settings.github_step_summary

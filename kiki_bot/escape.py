@@ -9,8 +9,9 @@ from __future__ import annotations
 from markupsafe import Markup
 
 _MD_SPECIALS = set("\\`*_[]#!|~<>")
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "&#64;", '"': "&quot;"}
 ZWSP = "&#8203;"
+# A zero-width space after `@` keeps the text readable and stops GitHub from turning it into a mention.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "@" + ZWSP, '"': "&quot;"}
 
 
 def md(value: object) -> str:

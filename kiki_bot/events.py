@@ -13,6 +13,7 @@ from typing import Any
 
 from kiki_bot.errors import BadInput
 
+REMOVAL_LABEL = "removal-request"
 Handler = Callable[[Any, dict], dict[str, str]]
 
 
@@ -50,6 +51,28 @@ def on_review_merged(ctx, payload: dict) -> dict[str, str]:
     return publish(ctx, f"{adapter}/v{version}")
 
 
+def on_removal_issue(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.removal import on_issue
+
+    return on_issue(ctx, payload)
+
+
+def on_removal_comment(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.removal import on_comment
+
+    return on_comment(ctx, payload)
+
+
+def on_pr_review(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.review import on_pull_request
+
+    return on_pull_request(ctx, payload)
+
+
+def _labels(payload: dict) -> set[str]:
+    return {label.get("name") for label in _field(payload, "issue", "labels") or [] if isinstance(label, dict)}
+
+
 def route(name: str, payload: dict, bot_login: str) -> Handler | None:
     """The handler for this event, or None when kiki-bot has nothing to do with it."""
     sender = _field(payload, "sender") or {}
@@ -61,9 +84,21 @@ def route(name: str, payload: dict, bot_login: str) -> Handler | None:
         if ref.startswith("refs/tags/") and "/v" in ref and not payload.get("deleted"):
             return on_tag_push
         return None
+    if name == "issues" and action in ("opened", "labeled"):  # never `edited`: the triaged body counts
+        if action == "labeled" and _field(payload, "label", "name") != REMOVAL_LABEL:
+            return None
+        return on_removal_issue if REMOVAL_LABEL in _labels(payload) else None
+    if name == "issue_comment" and action == "created":
+        body = _field(payload, "comment", "body") or ""
+        is_pr = _field(payload, "issue", "pull_request") is not None
+        if not is_pr and REMOVAL_LABEL in _labels(payload) and body.lstrip().lower().startswith("/kiki"):
+            return on_removal_comment
+        return None
     if name == "pull_request":
         head = _field(payload, "pull_request", "head", "ref") or ""
         if action == "closed" and _field(payload, "pull_request", "merged") and head.startswith("kiki/release/"):
             return on_review_merged
+        if action in ("opened", "synchronize", "reopened"):  # release branches too: hand edits get checked
+            return on_pr_review
         return None
     return None

@@ -29,7 +29,6 @@ class SourceFigures:
     no_origin: int = 0
     licenses: Counter[str] = field(default_factory=Counter)
     domain_bytes: Counter[str] = field(default_factory=Counter)
-    excluded_purged: int = 0
 
 
 @dataclass
@@ -100,12 +99,10 @@ def compute(
         figs = out.sources[source.id] = SourceFigures()
         pending: list[str] = []
         for rec in iter_source(project.data_dir, source.id):
-            if rec.key in purged:
-                figs.excluded_purged += 1
-                continue
-            if rec.content_hash in blocklist:
-                out.reappeared.append(f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx}, "
-                                      f"content {rec.content_hash[:12]}… was removed before)")
+            if rec.key in purged or rec.content_hash in blocklist:
+                why = "was purged (removal ledger)" if rec.key in purged else (
+                    f"has the content {rec.content_hash[:12]}… of a removed record")
+                out.reappeared.append(f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx} {why})")
                 continue
             _check_licence(rec, allow, out.licence_violations)
             text = record_text(rec.payload)

@@ -16,7 +16,8 @@ import jinja2
 from markupsafe import Markup
 
 from kiki_bot.card import Card
-from kiki_bot.escape import md
+from kiki_bot.errors import BadInput
+from kiki_bot.escape import code, md
 
 README, CHANGELOG, CARD_JSON = "README.md", "CHANGELOG.md", "card.json"
 
@@ -32,7 +33,8 @@ def templates_dir() -> Path:
 def _url(value: object) -> Markup:
     text = str(value)
     if not text.startswith(("https://", "http://")) or any(c in text for c in " <>()[]\"'`\n"):
-        raise ValueError(f"refusing to render {text!r} as a link")
+        raise BadInput("url", f"refusing to render {text!r} as a link (expected an http(s) URL without spaces, "
+                       "quotes, brackets or parentheses)")
     return Markup(text)
 
 
@@ -65,6 +67,7 @@ def environment() -> jinja2.Environment:
         yesno=lambda b: Markup("☒ Yes ☐ No" if b else "☐ Yes ☒ No"),
         modalities=lambda ms: ", ".join(m.value.capitalize() for m in ms) or "Not applicable.",
         url=_url,
+        code=lambda v: Markup(code(v)),
         link=lambda v: Markup(f"[{v}]({_url(v)})") if str(v).startswith(("https://", "http://")) else md(v),
         safe=Markup,
         bytes=_bytes,
@@ -116,8 +119,6 @@ def load_card(card_dir: Path) -> Card | None:
     if not path.is_file():
         return None
     from pydantic import ValidationError
-
-    from kiki_bot.errors import BadInput
 
     try:
         return Card.model_validate_json(path.read_bytes())

