@@ -24,6 +24,8 @@ ledger_app = typer.Typer(help="The hash-chained removal ledger.", no_args_is_hel
 app.add_typer(card_app, name="card")
 app.add_typer(data_app, name="data")
 app.add_typer(ledger_app, name="ledger")
+schedule_app = typer.Typer(help="The removal deadline scheduler.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 removal_app = typer.Typer(help="Removal requests: match, file privately, purge.", no_args_is_help=True)
 app.add_typer(removal_app, name="removal")
 
@@ -201,6 +203,49 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
     outputs = purge_request(ctx, request_id, actor, ctx.now)
     _write_outputs(outputs)
     say(f"{request_id}: purged; {outputs.get('pr-url') or 'no PR (no repository configured)'}")
+
+
+# ---------------------------------------------------------------- deadlines
+Now = Annotated[str | None, typer.Option("--now", help="ISO time with a zone (default: the current time).")]
+
+
+def _now(value: str | None) -> dt.datetime | None:
+    from kiki_bot.errors import BadInput
+
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput("--now", f"expected an ISO time such as 2026-05-06T12:00:00Z, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise BadInput("--now", "the time needs a zone (e.g. Z or +02:00)")
+    return moment.astimezone(dt.UTC)
+
+
+@schedule_app.command("plan")
+def schedule_plan(now: Now = None, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
+    """Per adapter: pending requests, earliest deadline, latest safe retrain start, and the action."""
+    from kiki_bot import context, deadlines
+
+    plans, release_tags, _ = deadlines.plan(context.make(project, dry_run=True, now=_now(now)))
+    doc = {p.adapter: {**p.as_json(), "release": release_tags[p.adapter]} for p in plans}
+    if as_json:
+        emit(doc)
+    for p in plans:
+        say(f"{p.adapter}: {p.action} — {p.reason}")
+    if not plans:
+        say("no removal is waiting for a release")
+
+
+@schedule_app.command("run")
+def schedule_run(now: Now = None, dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+    """Act on the plan: start retrains once, warn at-risk issues, apply the fallback when a deadline passed."""
+    from kiki_bot import context, deadlines
+
+    outputs = deadlines.run(context.make(project, dry_run, now=_now(now)))
+    _write_outputs(outputs)
+    say(outputs.get("actions") or "nothing to do")
 
 
 # ---------------------------------------------------------------- release flow

@@ -91,6 +91,12 @@ class Effects:
         self.gh.dispatch(workflow, ref, inputs)
 
     @effect
+    def start_release(self, *, tag: str, branch: str, workflow: str) -> None:
+        """Tag the branch head and dispatch the release workflow on that tag (a token-made tag starts no workflow)."""
+        self.gh.tag(tag, branch)
+        self.gh.dispatch(workflow, tag, {"tag": tag})
+
+    @effect
     def train(self, *, spec: dict[str, Any]) -> Any:
         from kiki_bot import training
 

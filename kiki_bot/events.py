@@ -63,6 +63,18 @@ def on_removal_comment(ctx, payload: dict) -> dict[str, str]:
     return on_comment(ctx, payload)
 
 
+def on_deadline_run(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.deadlines import run
+
+    return run(ctx)
+
+
+def on_dispatched_release(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.release import release
+
+    return release(ctx, payload["inputs"]["tag"])
+
+
 def on_pr_review(ctx, payload: dict) -> dict[str, str]:
     from kiki_bot.review import on_pull_request
 
@@ -84,6 +96,10 @@ def route(name: str, payload: dict, bot_login: str) -> Handler | None:
         if ref.startswith("refs/tags/") and "/v" in ref and not payload.get("deleted"):
             return on_tag_push
         return None
+    if name == "schedule":
+        return on_deadline_run
+    if name == "workflow_dispatch":
+        return on_dispatched_release if _field(payload, "inputs", "tag") else on_deadline_run
     if name == "issues" and action in ("opened", "labeled"):  # never `edited`: the triaged body counts
         if action == "labeled" and _field(payload, "label", "name") != REMOVAL_LABEL:
             return None

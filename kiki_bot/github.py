@@ -7,6 +7,7 @@ branches, pull requests and releases are looked up before they are created.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from kiki_bot.errors import BadInput
@@ -59,10 +60,11 @@ class GitHub:
         return True
 
     def set_labels(self, number: int, add: list[str] = (), remove: list[str] = ()) -> None:
+        """Bring the labels to the wanted state; labels already right cause no request."""
         issue = self.repo.get_issue(number)
-        have = {label.name for label in self.repo.get_issue(number).labels} if remove else set()
-        if add:
-            issue.add_to_labels(*add)
+        have = {label.name for label in issue.labels}
+        if missing := [name for name in add if name not in have]:
+            issue.add_to_labels(*missing)
         for name in remove:
             if name in have:
                 issue.remove_from_labels(name)
@@ -121,3 +123,34 @@ class GitHub:
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
         self.repo.get_workflow(workflow).create_dispatch(ref=ref, inputs=inputs)
+
+    def read(self, path: str, ref: str) -> bytes | None:
+        """A file's bytes at a ref, or None where it does not exist."""
+        from github import GithubException
+
+        try:
+            return self.repo.get_contents(path, ref=ref).decoded_content
+        except GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def tag_exists(self, tag: str) -> bool:
+        from github import GithubException
+
+        try:
+            self.repo.get_git_ref(f"tags/{tag}").object.sha  # noqa: B018 (lazy objects fetch on access)
+            return True
+        except GithubException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def tag(self, tag: str, branch: str) -> None:
+        """Create a lightweight tag at the head of `branch` (once; an existing tag is left as it is)."""
+        if not self.tag_exists(tag):
+            self.repo.create_git_ref(ref=f"refs/tags/{tag}", sha=self.repo.get_branch(branch).commit.sha)
+
+    def runs(self, workflow: str, ref: str) -> list[tuple[datetime, str, str | None]]:
+        """(created, status, conclusion) of the workflow's runs on `ref`, newest first."""
+        return [(r.created_at, r.status, r.conclusion) for r in self.repo.get_workflow(workflow).get_runs(branch=ref)]

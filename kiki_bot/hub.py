@@ -63,9 +63,10 @@ class Hub:
 
     def fallback(self, repo_id: str, how: str) -> None:
         """A missed removal deadline: gate the repository or make it private until the retrain ships."""
-        if how == "gate":
+        info = self.api.repo_info(repo_id)
+        if how == "gate" and not info.gated:
             self.api.update_repo_settings(repo_id, gated="manual")
-        elif how == "private":
+        elif how == "private" and not info.private:
             self.api.update_repo_settings(repo_id, private=True)
 
     def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:

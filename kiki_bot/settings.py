@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     bot_login: str = Field("kiki-bot[bot]", validation_alias="KIKI_BOT_LOGIN")
     throttle: bool = Field(True, validation_alias="KIKI_GITHUB_THROTTLE",
                            description="PyGithub's pauses between requests; off only against a local emulator.")
+    release_workflow: str = Field("kiki-release.yml", validation_alias="KIKI_RELEASE_WORKFLOW",
+                                  description="The caller workflow the deadline run dispatches to retrain.")
     runs_dir: Path | None = Field(None, validation_alias="KIKI_RUNS_DIR",
                                   description="Where training runs live; default <project>/.kiki/runs.")
 

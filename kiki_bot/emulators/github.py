@@ -48,6 +48,10 @@ LEGACY_PERMISSION = {
 """Role -> what GitHub reports in `permission`; the role itself is reported in `role_name`."""
 
 
+def _short_ref(ref: str | None) -> str | None:
+    return ref.removeprefix("refs/heads/").removeprefix("refs/tags/") if ref else None
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
@@ -114,12 +118,20 @@ class Release:
 
 @dataclass
 class Dispatch:
-    """A `repository_dispatch` (name = event_type) or `workflow_dispatch` (name = workflow file) request."""
+    """A `repository_dispatch` (name = event_type) or `workflow_dispatch` (name = workflow file) request.
+
+    A workflow dispatch also stands for the workflow run it starts: tests move it along by setting
+    `status` ("queued", "in_progress", "completed") and `conclusion` ("success", "failure", ...).
+    """
 
     event: str
     name: str
     payload: dict[str, Any]  # client_payload, or the workflow inputs
     ref: str | None = None
+    id: int = 0
+    created_at: datetime | None = None
+    status: str = "queued"
+    conclusion: str | None = None
 
 
 @dataclass
@@ -235,6 +247,7 @@ class GitHubEmulator(Emulator):
         ("POST", "/repos/{owner}/{name}/dispatches", "repository_dispatch"),
         ("GET", "/repos/{owner}/{name}/actions/workflows/{workflow}", "get_workflow"),
         ("POST", "/repos/{owner}/{name}/actions/workflows/{workflow}/dispatches", "workflow_dispatch"),
+        ("GET", "/repos/{owner}/{name}/actions/workflows/{workflow}/runs", "list_runs"),
     ]
 
     def __init__(self, bot_login: str = "kiki-bot[bot]") -> None:
@@ -1013,5 +1026,18 @@ class GitHubEmulator(Emulator):
         ref = body.get("ref") or _invalid("Workflow", "missing_field", "ref")
         if repo.resolve(ref) is None:
             _fail(422, f"No ref found for: {ref}")
-        repo.dispatches.append(Dispatch("workflow_dispatch", file, body.get("inputs") or {}, ref))
+        repo.dispatches.append(Dispatch("workflow_dispatch", file, body.get("inputs") or {}, ref, next(self._ids),
+                                        now()))
         return Response(status=204)
+
+    def list_runs(self, request: Request, owner: str, name: str, workflow: str) -> Response:
+        """The runs that workflow dispatches started, newest first, filtered by `branch` like GitHub."""
+        repo = self._repo(owner, name)
+        file, _ = self._workflow(repo, workflow)
+        branch = request.args.get("branch")
+        runs = [d for d in reversed(repo.dispatches) if d.event == "workflow_dispatch" and d.name == file
+                and (branch is None or _short_ref(d.ref) == branch)]
+        return json_response({"total_count": len(runs), "workflow_runs": [
+            {"id": d.id, "name": file, "head_branch": _short_ref(d.ref), "event": "workflow_dispatch",
+             "status": d.status, "conclusion": d.conclusion, "created_at": _iso(d.created_at),
+             "url": f"{self._repo_url(repo)}/actions/runs/{d.id}"} for d in runs]})

@@ -1,0 +1,98 @@
+"""The deadline run (cron, every 6 hours): every purged removal must reach a published release in time.
+
+It plans with the latest-safe-start rule (kiki_bot.schedule), starts each needed retrain exactly once
+(a tag and a dispatch of the release workflow; a rerun finds the run it started), warns on issues at
+risk, and on a missed deadline applies the configured fallback to the Hub repo and fails loudly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from kiki_bot import ledger, render, schedule, tags
+from kiki_bot.context import Context
+from kiki_bot.errors import CheckFailed
+from kiki_bot.escape import md
+
+DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
+
+
+def next_version(ctx: Context, adapter: str) -> str:
+    card = render.load_card(ctx.project.card_dir(adapter))
+    return tags.next_patch(card.header.version) if card else "0.1.0"
+
+
+def duration(ctx: Context, adapter: str) -> dt.timedelta:
+    """From starting a retrain to a published version: the last run's wall time plus the review buffer."""
+    card = render.load_card(ctx.project.card_dir(adapter))
+    wall = card.run.wall_time_s if card and card.run.wall_time_s else None
+    run = dt.timedelta(seconds=wall) if wall else DEFAULT_RUN
+    return run + dt.timedelta(days=ctx.project.config.policy.review_buffer_days)
+
+
+def in_flight(ctx: Context, tag: str) -> schedule.InFlight | None:
+    """The retrain for `tag`, as GitHub shows it: its newest workflow run, and the ledger at the tag."""
+    if ctx.repository is None or not ctx.fx.gh.tag_exists(tag):
+        return None
+    runs = ctx.fx.gh.runs(ctx.settings.release_workflow, tag)
+    started, status, conclusion = runs[0] if runs else (ctx.now, "queued", None)
+    failed = status == "completed" and conclusion != "success"
+    text = ctx.fx.gh.read("compliance/removals.jsonl", f"refs/tags/{tag}") or b""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "removals.jsonl"
+        path.write_bytes(text)
+        covers = {e.request.id for e in ledger.read(path) if e.event == "purged"}
+    return schedule.InFlight(started, frozenset(covers), failed)
+
+
+def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict[str, ledger.RequestState]]:
+    """The plan per adapter with pending removals, the tag each would release, and the request states."""
+    states = ledger.request_state(ledger.read(ctx.project.ledger_path))
+    pending = schedule.pending_by_adapter(states)
+    release_tags = {a: f"{a}/v{next_version(ctx, a)}" for a in pending}
+    queues = {a: schedule.Queue(items, duration(ctx, a), in_flight(ctx, release_tags[a]))
+              for a, items in pending.items()}
+    warn = dt.timedelta(days=ctx.project.config.policy.warn_days)
+    return schedule.plan(queues, ctx.now, warn_within=warn), release_tags, states
+
+
+def run(ctx: Context) -> dict[str, str]:
+    """Act on the plan; raise CheckFailed (exit 1) after acting when a deadline was missed."""
+    plans, release_tags, states = plan(ctx)
+    policy = ctx.project.config.policy
+    missed = []
+    for p in plans:
+        adapter = ctx.project.adapter(p.adapter)
+        if p.start_retrain:
+            ctx.fx.start_release(tag=release_tags[p.adapter], branch=ctx.default_branch,
+                                 workflow=ctx.settings.release_workflow)
+        for rid in p.at_risk:
+            if (issue := states[rid].issue) is not None and rid not in p.overdue:
+                ctx.fx.notice(number=issue, kind=f"deadline-at-risk:{p.adapter}",
+                              body=f"The release of {md(p.adapter)} without the records of {md(rid)} is at risk of "
+                                   f"missing its deadline ({states[rid].deadline:%Y-%m-%d %H:%M} UTC). "
+                                   f"{'A retrain has been started.' if p.start_retrain else 'Maintainers are asked to act.'}")
+                ctx.fx.label(number=issue, add=["deadline-at-risk"], remove=[])
+        for rid in p.overdue:
+            state = states[rid]
+            missed.append(f"{rid} ({p.adapter}): deadline {state.deadline:%Y-%m-%d %H:%M} UTC passed")
+            if ledger.find(ledger.read(ctx.project.ledger_path), "deadline_missed", rid, adapter=p.adapter) is None:
+                ctx.fx.ledger_append(path=ctx.project.ledger_path, event="deadline_missed",
+                                     request={"id": rid, "issue": state.issue}, actor=ctx.settings.bot_login,
+                                     at=state.deadline, fields={"adapter": p.adapter,
+                                                                "fallback": policy.missed_deadline_fallback})
+            if state.issue is not None:
+                ctx.fx.label(number=state.issue, add=["deadline-missed"], remove=["deadline-at-risk"])
+        if p.overdue:
+            ctx.fx.hub_fallback(repo=adapter.hub_repo, how=policy.missed_deadline_fallback)
+            if ctx.repository:
+                ctx.fx.pull_request(branch=f"kiki/deadline/{p.adapter}", base=ctx.default_branch,
+                                    title=f"Record missed removal deadlines of {p.adapter}",
+                                    body=f"kiki-bot recorded missed deadlines in the ledger and applied the "
+                                         f"`{policy.missed_deadline_fallback}` fallback to {md(adapter.hub_repo)}.",
+                                    files={"compliance/removals.jsonl": ctx.project.ledger_path.read_bytes()})
+    if missed:
+        raise CheckFailed("removal deadline missed", missed)
+    return {"actions": ",".join(f"{p.adapter}:{p.action}" for p in plans)}

@@ -1,0 +1,127 @@
+"""The deadline run against the emulators: one retrain per need however often it runs, retries after a
+failure, warnings once, and the missed-deadline fallback on the Hub."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import tomli_w
+from factory import KIKI, adapter, make_project, source
+
+from kiki_bot import ledger
+
+GH_REPO = "test-lab/models"
+OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+DEADLINE = OPENED + dt.timedelta(days=30)
+
+
+def at(delta: dt.timedelta) -> str:
+    return (OPENED + delta).isoformat()
+
+
+@pytest.fixture
+def env(gh, hub, monkeypatch, tmp_path, cli):
+    kiki = json.loads(json.dumps(KIKI))
+    kiki["policy"].update(review_buffer_days=0.5, missed_deadline_fallback="gate")
+    ad = adapter(["acme-fw"])
+    ad["training"]["valid_fraction"] = 0.3
+    project = make_project(tmp_path / "repo", kiki=kiki, sources={"acme-fw": source()}, adapters={"tiny-lora": ad})
+    assert cli("card", "render", "-C", project, "--version", "0.1.0", "--date", "2026-02-01").code == 0
+    card = project / "cards" / "tiny-lora" / "card.json"
+    doc = json.loads(card.read_text())
+    doc["run"]["wall_time_s"] = 3600.0  # the last run took an hour
+    card.write_text(json.dumps(doc))
+    path = project / "compliance" / "removals.jsonl"
+    rid = {"id": "R-1", "issue": 1}
+    ledger.append(path, "requested", rid, "octo-dev", OPENED, selectors=["record:acme-fw#3"], body_sha256="a" * 64,
+                  deadline=DEADLINE, adapters=["tiny-lora"])
+    ledger.append(path, "approved", rid, "maint", OPENED + dt.timedelta(days=1))
+    ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
+                  records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
+    files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    files[".github/workflows/kiki-release.yml"] = b"on: workflow_dispatch\n"
+    gh.create_repo(GH_REPO, files=files)
+    gh.open_issue(GH_REPO, "Removal", "body", labels=["removal-request", "purged"])
+    hub.create_repo("test-lab/tiny-lora")
+    monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
+    monkeypatch.setenv("GITHUB_REPOSITORY", GH_REPO)
+    return project
+
+
+def release_runs(gh):
+    return [d for d in gh.dispatches(GH_REPO) if d.event == "workflow_dispatch"]
+
+
+def test_plan_waits_until_the_latest_safe_start(env, cli):
+    doc = cli("schedule", "plan", "--now", at(dt.timedelta(days=2)), "--json", "-C", env).json()["tiny-lora"]
+    assert doc["action"] == "wait" and doc["pending"] == ["R-1"]
+    assert doc["earliest_deadline"] == "2026-03-31T10:00:00Z"
+    # latest safe start = deadline - (1 h run + 0.5 day review) - 48 h margin
+    assert doc["retrain_at"] == "2026-03-28T21:00:00Z"
+    assert doc["release"] == "tiny-lora/v0.1.1"
+
+
+def test_retrain_starts_once_and_is_retried_after_a_failure(env, gh, cli):
+    when = at(dt.timedelta(days=27, hours=12))
+    assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    [run] = release_runs(gh)
+    assert run.payload == {"tag": "tiny-lora/v0.1.1"} and run.ref == "tiny-lora/v0.1.1"
+    assert "tiny-lora/v0.1.1" in gh.repo(GH_REPO).tags
+    for _ in range(3):  # the cron fires again: the run in flight covers R-1
+        assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    assert len(release_runs(gh)) == 1
+    run.status, run.conclusion = "completed", "failure"
+    assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    assert len(release_runs(gh)) == 2
+
+
+def test_warns_once_when_a_deadline_is_near(env, gh, cli):
+    when = at(dt.timedelta(days=24))
+    for _ in range(2):
+        assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    warnings = [c for c in gh.comments(GH_REPO, 1) if "at risk" in c.body]
+    assert len(warnings) == 1 and "2026-03-31 10:00 UTC" in warnings[0].body
+    assert "deadline-at-risk" in gh.issue(GH_REPO, 1).labels
+    assert release_runs(gh) == []
+
+
+@pytest.mark.parametrize("fallback", ["gate", "private"])
+def test_missed_deadline_applies_the_fallback_and_fails(env, gh, hub, cli, fallback):
+    kiki = json.loads(json.dumps(KIKI))
+    kiki["policy"].update(review_buffer_days=0.5, missed_deadline_fallback=fallback)
+    (env / "kiki.toml").write_text(tomli_w.dumps(kiki))
+    when = at(dt.timedelta(days=31))
+    for _ in range(2):
+        res = cli("schedule", "run", "--now", when, "-C", env)
+        assert res.code == 1 and "R-1 (tiny-lora): deadline 2026-03-31 10:00 UTC passed" in res.err
+    repo = hub.repo("test-lab/tiny-lora")
+    assert (repo.gated, repo.private) == (("manual", False) if fallback == "gate" else (False, True))
+    missed = [e for e in ledger.read(env / "compliance" / "removals.jsonl") if e.event == "deadline_missed"]
+    assert len(missed) == 1 and missed[0].fallback == fallback and missed[0].at == DEADLINE
+    assert "deadline-missed" in gh.issue(GH_REPO, 1).labels
+    assert [p.title for p in gh.pulls(GH_REPO)] == ["Record missed removal deadlines of tiny-lora"]
+    assert len(release_runs(gh)) == 1  # and the overdue retrain was started, once
+
+
+def test_schedule_event_routes_to_the_deadline_run(env, gh, cli, tmp_path, monkeypatch):
+    from conftest import REPO
+
+    event = json.loads((REPO.parent / "shared" / "fixtures" / "github-events" / "workflow_dispatch.payload.json")
+                       .read_text())
+    event["inputs"] = {}
+    event["repository"].update(full_name=GH_REPO, default_branch="main")
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    import time_machine
+
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out"))
+    with time_machine.travel(OPENED + dt.timedelta(days=2), tick=False):  # the cron's own clock
+        res = cli("handle", "--event-name", "workflow_dispatch", "--event-path", path, "-C", env)
+    assert res.code == 0, res.err
+    assert "\ntiny-lora:wait\n" in (tmp_path / "out").read_text() and release_runs(gh) == []
+    with time_machine.travel(OPENED + dt.timedelta(days=29), tick=False):
+        res = cli("handle", "--event-name", "workflow_dispatch", "--event-path", path, "-C", env)
+    assert res.code == 0 and len(release_runs(gh)) == 1
