@@ -385,7 +385,7 @@ def build(
     )
     previous = _previous(previous_card, version)
     history = _history(previous_card, version, adapter.hub_repo)
-    entry = changelog_entry(version, date, fingerprint, previous, removals, previous_card)
+    entry = changelog_entry(version, date, fingerprint, previous, removals)
     older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version]
     ev = adapter.eval
     evaluation = None if ev is None else Evaluation(
@@ -602,7 +602,7 @@ def _history(previous_card: Card | None, version: str, repo: str) -> list[Versio
 
 
 def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Previous | None,
-                    removals: Removals, previous_card: Card | None) -> ChangelogEntry:
+                    removals: Removals) -> ChangelogEntry:
     """What changed since the previous version, in Keep a Changelog's categories."""
     entry = ChangelogEntry(version=version, date=date)
     if previous is None:
@@ -622,7 +622,13 @@ def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Pre
                           f"({was.sources[sid][0]:,} → {now.sources[sid][0]:,}).")
     honoured = now.removals - was.removals
     if honoured > 0:
-        entry.removed.append(f"{honoured:,} records removed on rightsholders' requests (removal ledger).")
+        r = removals
+        days = ("" if r.median_days_to_release is None else
+                f"; median {r.median_days_to_release:g} days, longest {r.longest_days_to_release:g} days from "
+                "request to release")
+        entry.removed.append(f"{honoured:,} records removed on rightsholders' requests (removal ledger: "
+                             f"{r.received} received, {r.approved} approved, {r.rejected} rejected, "
+                             f"{r.records_removed:,} records removed in all{days}).")
     for key in sorted(set(now.training) | set(was.training)):
         if now.training.get(key) != was.training.get(key):
             entry.changed.append(f"Training {key}: {was.training.get(key)} → {now.training.get(key)}.")

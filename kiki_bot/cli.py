@@ -56,6 +56,33 @@ def _adapters(project, name: str | None):
     return [project.adapter(name)] if name else list(project.adapters.values())
 
 
+# ---------------------------------------------------------------- init
+@app.command()
+def init(
+    directory: Annotated[Path | None, typer.Argument(help="The repository to scaffold; default: -C or the current "
+                                                     "directory.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist already.")] = False,
+    repository: Annotated[str | None, typer.Option(help="owner/name on GitHub; default: GITHUB_REPOSITORY or the "
+                                                   "origin remote.")] = None,
+    private_contact: Annotated[str | None, typer.Option(help="Where personal-data removal requests go (kiki.toml "
+                                                        "and the issue form).")] = None,
+    project: ProjectDir = HERE,
+) -> None:
+    """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
+    from kiki_bot import scaffold
+    from kiki_bot.settings import Settings
+
+    root = directory or project
+    settings = Settings()
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    repository = scaffold.resolve_repository(root, repository)
+    for path in scaffold.init(root, force=force, token=token, repository=repository, private_contact=private_contact):
+        say(f"wrote {path}")
+    if token:
+        say(f"labels of {repository}: {', '.join(scaffold.LABELS)} (created where missing)")
+    say(scaffold.next_steps(root, repository))
+
+
 # ---------------------------------------------------------------- card
 @card_app.command("render")
 def card_render(

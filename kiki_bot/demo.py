@@ -8,6 +8,7 @@ off as Devstral.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -136,42 +137,107 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     example = example_dir()
     texts = [record_text(r.payload) for sid in sorted(p.name for p in (example / "data").iterdir())
              for r in iter_source(example / "data", sid)]
-    _say("1/5  building the tiny base model (cached after the first run)")
+    _say("1/8  building the tiny base model (cached after the first run)")
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
-    gh.create_repo(REPO, files=tracked_files(project))
+    files = tracked_files(project)
+    files.setdefault(".github/workflows/kiki-release.yml", b"on: workflow_dispatch\n")
+    gh.create_repo(REPO, files=files)
     gh.set_permission(REPO, MAINTAINER, "maintain")
-
-    tag = f"{ADAPTER}/v0.1.0"
-    _say(f"2/5  {MAINTAINER} pushes the tag {tag}: kiki-bot trains, renders the card, opens the review PR")
-    handle(project, "push", tag_event(tag))
-    pr = gh.pulls(REPO)[-1]
-    _say(f"     review PR #{pr.number}: {pr.title}")
-
-    _say(f"3/5  {MAINTAINER} merges the review PR; kiki-bot publishes")
-    from github import Auth, Github
-
     gh.tokens["ghs_alice"] = MAINTAINER
-    maintainer = Github(base_url=os.environ["GITHUB_API_URL"], auth=Auth.Token("ghs_alice"), lazy=True,
-                        seconds_between_requests=None, seconds_between_writes=None, retry=None)
-    maintainer.get_repo(REPO).get_pull(pr.number).merge(merge_method="squash")
-    sync(gh, project)
-    handle(project, "pull_request", merged_event(pr.number, f"kiki/release/{ADAPTER}/0.1.0"))
+    maintainer = _client("ghs_alice").get_repo(REPO)
 
-    _say("4/5  checking the published adapter: download it and generate with mlx-lm on the tiny base")
+    _release(project, gh, maintainer, "0.1.0", "2/8", "3/8", lambda tag: handle(project, "push", tag_event(tag)))
+
+    _say("4/8  a rightsholder asks that one ESP-IDF example folder leave the training data")
+    request = (
+        "### Content to remove\n\nhttps://github.com/espressif/esp-idf/tree/v5.3/examples/peripherals/gpio\n\n"
+        "### Your relationship to the content\n\nI am the author or rightsholder\n\n### Reason\n\n"
+        "Text and data mining opt-out (DSM Directive Art. 4(3))\n\n### Additional details\n\n_No response_\n\n"
+        "### Confirmation\n\n- [X] I confirm that the information in this request is accurate\n")
+    number = gh.open_issue(REPO, "Removal request: ESP-IDF GPIO examples", request, user="esp-rights",
+                           labels=["removal-request"])
+    issue = gh.issue(REPO, number)
+    handle(project, "issues", issue_event(number, issue, "opened"))
+    triage = gh.comments(REPO, number)[-1].body
+    _say(f"     triage answered at once: {_line(triage, 'Records matched per source')}")
+
+    _say(f"5/8  {MAINTAINER} approves; kiki-bot purges the records and opens the purge PR")
+    handle(project, "issue_comment", comment_event(number, issue, "/kiki approve", MAINTAINER))
+    purge_pr = gh.pulls(REPO)[-1]
+    maintainer.get_pull(purge_pr.number).merge(merge_method="squash")
+    sync(gh, project)
+    _say(f"     purge PR #{purge_pr.number} merged; labels: {', '.join(sorted(gh.issue(REPO, number).labels))}")
+
+    _say("6/8  the 6-hourly deadline run, 27 days later: the latest safe start has come, it starts the retrain")
+    from kiki_bot.cli import main
+
+    opened = gh.issue(REPO, number).created_at
+    main(["schedule", "run", "--now", (opened + dt.timedelta(days=27)).isoformat(), "-C", str(project)])
+    [dispatch] = [d for d in gh.dispatches(REPO) if d.event == "workflow_dispatch"]
+    _release(project, gh, maintainer, "0.1.1", "7/8", "7/8",
+             lambda tag: handle(project, "workflow_dispatch", dispatch_event(dispatch.payload["tag"])))
+    _say(f"     removal issue #{number}: {gh.issue(REPO, number).state}; "
+         f"{_line(gh.comments(REPO, number)[-1].body, 'Version')}")
+
+    _say("8/8  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
     from kiki_bot.training import generate_sample
 
-    local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.0"))
+    local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.1"))
     sample = generate_sample(base, local, "Write a FreeRTOS task that blinks an LED.", max_tokens=12)
-    _say(f"     generated: {sample[:60]!r}")
-
     hub_repo = hub.repo(f"kiki-demo/{ADAPTER}")
-    _say("5/5  where things are:")
+    _say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r}")
     _say(f"     model repository   {project}")
     _say(f"     card               {project / 'cards' / ADAPTER / 'README.md'}")
     _say(f"     changelog          {project / 'cards' / ADAPTER / 'CHANGELOG.md'}")
+    _say(f"     removal ledger     {project / 'compliance' / 'removals.jsonl'}")
     _say(f"     adapter            {local / 'adapters.safetensors'}")
-    _say(f"     Hub repo           {hub_url}/kiki-demo/{ADAPTER} (tags: {', '.join(sorted(hub_repo.tags))}; "
-         f"files: {', '.join(sorted(hub_repo.files('main')))})")
+    _say(f"     Hub repo           {hub_url}/kiki-demo/{ADAPTER} (tags: {', '.join(sorted(hub_repo.tags))})")
+
+
+def _client(token: str):
+    from github import Auth, Github
+
+    return Github(base_url=os.environ["GITHUB_API_URL"], auth=Auth.Token(token), lazy=True,
+                  seconds_between_requests=None, seconds_between_writes=None, retry=None)
+
+
+def _release(project: Path, gh, maintainer, version: str, step: str, step2: str, trigger) -> None:
+    """Tag (or dispatch) → training → review PR; the maintainer merges; the merge event publishes."""
+    tag = f"{ADAPTER}/v{version}"
+    _say(f"{step}  release {tag}: kiki-bot trains, renders the card and opens the review PR")
+    trigger(tag)
+    pr = gh.pulls(REPO)[-1]
+    _say(f"     review PR #{pr.number}: {pr.title}")
+    _say(f"{step2}  {MAINTAINER} merges the review PR; kiki-bot publishes {tag} on the Hub")
+    maintainer.get_pull(pr.number).merge(merge_method="squash")
+    sync(gh, project)
+    handle(project, "pull_request", merged_event(pr.number, f"kiki/release/{ADAPTER}/{version}"))
+
+
+def _line(text: str, start: str) -> str:
+    return next((line.strip("* ") for line in text.splitlines() if line.lstrip("* ").startswith(start)), "")
+
+
+def issue_event(number: int, issue, action: str) -> dict:
+    return {"action": action, "issue": {"number": number, "title": issue.title, "body": issue.body,
+                                        "created_at": issue.created_at.isoformat(), "user": {"login": issue.user},
+                                        "labels": [{"name": name} for name in issue.labels]},
+            "repository": {"full_name": REPO, "default_branch": "main"},
+            "sender": {"login": issue.user, "type": "User"}}
+
+
+def comment_event(number: int, issue, body: str, user: str) -> dict:
+    event = issue_event(number, issue, "created")
+    event["comment"] = {"id": 9000 + number, "body": body, "user": {"login": user},
+                        "created_at": dt.datetime.now(dt.UTC).isoformat()}
+    event["sender"] = {"login": user, "type": "User"}
+    return event
+
+
+def dispatch_event(tag: str) -> dict:
+    return {"inputs": {"tag": tag}, "ref": f"refs/tags/{tag}", "workflow": ".github/workflows/kiki-release.yml",
+            "repository": {"full_name": REPO, "default_branch": "main"},
+            "sender": {"login": "kiki-bot-scheduler", "type": "User"}}

@@ -1,0 +1,928 @@
+"""The GitHub Action and the reusable workflows: their security rules, read from the YAML, and what they run.
+
+The second half plays a runner: it evaluates the `${{ }}` expressions the way GitHub does (into `env:`,
+`with:` and `if:` values only), runs every `run:` script with bash and the variables a runner sets, enters
+the composite action for `uses: ./kiki-bot`, and stands in for the two third-party actions (checkout copies
+the model repository or links this checkout; setup-python hands over a stub interpreter whose venv holds the
+real `kiki-bot`). The bot talks to the GitHub and Hub emulators; no token may show in anything it prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import operator
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO
+from emulator_fixtures import GITHUB_TOKEN, HF_TOKEN
+from factory import adapter, make_project, source
+
+from kiki_bot import scaffold
+
+FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+OWN = REPO / ".github" / "workflows"
+ACTION = REPO / "action.yml"
+SHA40 = re.compile(r"^[0-9a-f]{40}$")
+GH_REPO = "test-lab/models"
+HUB_ENV = "hub-publish"
+
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"
+
+# Least privilege, job by job: exactly these scopes, nothing more.
+PERMISSIONS = {
+    "release": {"tag": {}, "release": {"contents": "write", "pull-requests": "write"}},
+    "publish": {"branch": {}, "publish": {"contents": "write", "issues": "write"}},
+    "removal-triage": {"triage": {"contents": "read", "issues": "write"}},
+    "removal-purge": {"purge": {"contents": "write", "pull-requests": "write", "issues": "write"}},
+    "deadlines": {"deadlines": {"contents": "read", "issues": "write"}},
+    "card-review": {"review": {"contents": "read", "pull-requests": "write", "issues": "write"}},
+    "ci": {"ci": {"contents": "read"}},
+}
+TRIGGERS = {  # what each caller written by `init` listens to
+    "release": {"push": {"tags": ["*/v*"]}},
+    "publish": {"pull_request": {"types": ["closed"]}},
+    "removal-triage": {"issues": {"types": ["opened", "labeled"]}},
+    "removal-purge": {"issue_comment": {"types": ["created"]}},
+    "deadlines": {"schedule": [{"cron": "0 */6 * * *"}], "workflow_dispatch": None},
+    "card-review": {"pull_request": {"types": ["opened", "synchronize", "reopened"]}},
+}
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:  # YAML 1.1 reads the key `on` as true
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def callers(tmp_path_factory) -> dict[str, Path]:
+    """The caller workflows `kiki-bot init` writes, by moment."""
+    root = tmp_path_factory.mktemp("init")
+    scaffold.init(root, repository="example-org/models")
+    return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in scaffold.MOMENTS}
+
+
+def all_workflows(callers: dict[str, Path]) -> list[Path]:
+    return sorted(OWN.glob("*.yml")) + list(callers.values())
+
+
+def steps_of(doc: dict) -> list[tuple[str, dict]]:
+    """(job id, step) for every step of a workflow, or of a composite action (job id `action`)."""
+    if "runs" in doc:
+        return [("action", s) for s in doc["runs"]["steps"]]
+    return [(jid, s) for jid, job in doc["jobs"].items() for s in job.get("steps", [])]
+
+
+# ================================================================ the rules, read from the YAML
+def test_every_moment_has_a_reusable_workflow_and_a_caller(callers):
+    assert sorted(p.stem for p in OWN.glob("*.yml")) == sorted([*scaffold.MOMENTS, "ci"])
+    for moment in scaffold.MOMENTS:
+        assert "workflow_call" in load(OWN / f"{moment}.yml")["on"]
+        assert load(callers[moment])["on"] == TRIGGERS[moment], moment
+
+
+def test_no_dangerous_triggers(callers):
+    for path in all_workflows(callers):
+        on = load(path)["on"]
+        assert not {"pull_request_target", "workflow_run"} & set(on), path
+        assert "edited" not in ((on.get("issues") or {}).get("types") or []), path
+        assert "edited" not in ((on.get("issue_comment") or {}).get("types") or []), path
+
+
+def test_permissions_are_empty_at_workflow_level_and_least_per_job(callers):
+    for path in all_workflows(callers):
+        doc = load(path)
+        assert doc["permissions"] == {}, f"{path}: workflow-level permissions must be {{}}"
+        for jid, job in doc["jobs"].items():
+            assert "permissions" in job, f"{path}: job {jid} must declare its permissions"
+    for name, jobs in PERMISSIONS.items():
+        doc = load(OWN / f"{name}.yml")
+        assert {jid: job["permissions"] for jid, job in doc["jobs"].items()} == jobs, name
+
+
+def test_callers_grant_exactly_what_the_reusable_workflow_asks(callers):
+    """A called job can only lower the caller's token permissions, so the caller must grant their union."""
+    for moment, path in callers.items():
+        [job] = load(path)["jobs"].values()
+        wanted: dict[str, str] = {}
+        for scopes in PERMISSIONS[moment].values():
+            for scope, level in scopes.items():
+                wanted[scope] = "write" if "write" in (level, wanted.get(scope)) else level
+        assert job["permissions"] == wanted, moment
+
+
+def test_third_party_actions_are_pinned_and_checkout_keeps_no_credentials(callers):
+    for path in [ACTION, *all_workflows(callers)]:
+        doc = load(path)
+        uses = [s["uses"] for _, s in steps_of(doc) if "uses" in s]
+        uses += [job["uses"] for job in (doc.get("jobs") or {}).values() if "uses" in job]
+        for ref in uses:
+            if ref.startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (
+                f"{path}: {ref} is not pinned to a full SHA"
+            )
+        for _, step in steps_of(doc):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["uses"] == CHECKOUT and step["with"]["persist-credentials"] is False, path
+            if step.get("uses", "").startswith("actions/setup-python@"):
+                assert step["uses"] == SETUP_PYTHON, path
+
+
+def test_callers_pin_kiki_bot_by_the_same_sha_twice(callers):
+    assert SHA40.match(scaffold.KIKI_BOT_SHA)
+    for moment, path in callers.items():
+        [job] = load(path)["jobs"].values()
+        assert (
+            job["uses"] == f"{scaffold.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{scaffold.KIKI_BOT_SHA}"
+        )
+        assert job["with"] == {"kiki-bot-ref": scaffold.KIKI_BOT_SHA}
+        assert "secrets" not in job, "the Hub token comes from the hub-publish environment, not the caller"
+
+
+def test_no_expression_inside_any_run_script(callers):
+    """Untrusted text (and everything else) reaches scripts through env: only."""
+    for path in [ACTION, *all_workflows(callers)]:
+        for jid, step in steps_of(load(path)):
+            if "run" in step:
+                assert "${{" not in step["run"], f"{path}: job {jid}, step {step.get('name')}"
+
+
+def test_secrets_only_in_jobs_of_the_hub_publish_environment(callers):
+    for path in all_workflows(callers):
+        for jid, job in load(path)["jobs"].items():
+            text = yaml.safe_dump(job)
+            if "secrets." in text or "hf-token" in text:
+                assert job.get("environment") == HUB_ENV, f"{path}: job {jid} uses a secret outside {HUB_ENV}"
+    hub_jobs = {
+        (n, jid)
+        for n in PERMISSIONS
+        for jid, job in load(OWN / f"{n}.yml")["jobs"].items()
+        if job.get("environment") == HUB_ENV
+    }
+    assert hub_jobs == {("release", "release"), ("publish", "publish"), ("deadlines", "deadlines")}
+
+
+def test_runners_concurrency_and_checkouts():
+    release = load(OWN / "release.yml")["jobs"]["release"]
+    assert release["runs-on"] == ["self-hosted", "macOS", "ARM64"]
+    assert release["concurrency"] == {
+        "group": "kiki-release-${{ needs.tag.outputs.adapter }}",
+        "cancel-in-progress": False,
+    }
+    assert (
+        load(OWN / "publish.yml")["jobs"]["publish"]["concurrency"]["group"]
+        == "kiki-publish-${{ needs.branch.outputs.adapter }}"
+    )
+    for name, jid in (("removal-triage", "triage"), ("removal-purge", "purge")):
+        job = load(OWN / f"{name}.yml")["jobs"][jid]
+        assert job["concurrency"] == {
+            "group": "removal-${{ github.event.issue.number }}",
+            "cancel-in-progress": False,
+        }
+    review = load(OWN / "card-review.yml")["jobs"]["review"]
+    [head] = [s for s in review["steps"] if s.get("with", {}).get("path") == "model"]
+    assert (
+        head["with"]["fetch-depth"] == 0
+        and head["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    )
+    ci = load(OWN / "ci.yml")
+    assert ci["jobs"]["ci"]["steps"][-1]["run"] == "bash .ci/run"
+    assert ci["jobs"]["ci"]["steps"][1]["with"]["python-version"] == "3.11"
+
+
+def test_action_inputs_reach_scripts_through_env_only():
+    doc = load(ACTION)
+    assert doc["runs"]["using"] == "composite"
+    assert set(doc["inputs"]) >= {"project-dir", "github-token", "hf-token", "dry-run", "extra"}
+    assert doc["inputs"]["project-dir"]["default"] == "." and doc["inputs"]["dry-run"]["default"] == "false"
+    assert {k: v["value"] for k, v in doc["outputs"].items()} == {
+        k: f"${{{{ steps.handle.outputs.{k} }}}}" for k in ("version", "pr-url", "hub-url")
+    }
+    handle = next(s for s in doc["runs"]["steps"] if s.get("id") == "handle")
+    assert handle["env"]["KIKI_GITHUB_TOKEN"] == "${{ inputs.github-token }}"
+    assert handle["env"]["HF_TOKEN"] == "${{ inputs.hf-token }}"
+
+
+def test_action_requirements_satisfy_pyproject():
+    """requirements/*.txt pin every runtime dependency (and the train extra) at a version pyproject allows."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def pins(name: str) -> dict[str, str]:
+        text = (REPO / "requirements" / name).read_text()
+        assert "--hash=sha256:" in text
+        return {
+            m.group(1).lower().replace("_", "-"): m.group(2)
+            for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", text, re.MULTILINE)
+        }
+
+    for name, deps in (
+        ("action.txt", meta["dependencies"]),
+        ("action-train.txt", meta["dependencies"] + meta["optional-dependencies"]["train"]),
+    ):
+        pinned = pins(name)
+        assert "hatchling" in pinned, "the action builds kiki-bot without build isolation"
+        for dep in map(Requirement, deps):
+            key = dep.name.lower().replace("_", "-")
+            if dep.marker and not any(dep.marker.evaluate({"sys_platform": p}) for p in ("linux", "darwin")):
+                continue
+            assert key in pinned, f"{name}: {dep.name} is not pinned (regenerate: see the file's header)"
+            assert dep.specifier.contains(pinned[key], prereleases=True), (
+                f"{name}: {key}=={pinned[key]} ∉ {dep}"
+            )
+    assert "mlx-lm" not in pins("action.txt"), "the light jobs must not install the training stack"
+
+
+# ================================================================ a runner, for what the workflows run
+class Expr:
+    """GitHub Actions expressions: literals, contexts, `.*` filters, ! == != < > && ||, and a few functions."""
+
+    TOKEN = re.compile(
+        r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|!=|<=|>=|&&|\|\||[!<>()\[\],.*])"
+        r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))"
+    )
+
+    def __init__(self, text: str, ctx: dict) -> None:
+        self.tokens, pos = [], 0
+        text = text.strip()
+        while pos < len(text):
+            m = self.TOKEN.match(text, pos)
+            assert m and m.end() > pos, f"cannot read expression {text!r} at {pos}"
+            self.tokens.append((m.lastgroup, m.group(m.lastgroup)))
+            pos = m.end()
+        self.i, self.ctx = 0, ctx
+
+    def value(self) -> Any:
+        out = self.or_()
+        assert self.i == len(self.tokens), f"trailing tokens in {self.tokens}"
+        return out
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i][1] if self.i < len(self.tokens) else None
+
+    def take(self, want: str | None = None) -> tuple[str, str]:
+        tok = self.tokens[self.i]
+        assert want is None or tok[1] == want, f"expected {want}, got {tok}"
+        self.i += 1
+        return tok
+
+    def or_(self) -> Any:
+        left = self.and_()
+        while self.peek() == "||":
+            self.take()
+            right = self.and_()
+            left = left if truthy(left) else right
+        return left
+
+    def and_(self) -> Any:
+        left = self.cmp()
+        while self.peek() == "&&":
+            self.take()
+            right = self.cmp()
+            left = right if truthy(left) else left
+        return left
+
+    def cmp(self) -> Any:
+        left = self.unary()
+        while self.peek() in ("==", "!=", "<", ">", "<=", ">="):
+            op = self.take()[1]
+            right = self.unary()
+            a, b = (x.casefold() if isinstance(x, str) else x for x in (left, right))
+            left = COMPARE[op](a, b)
+        return left
+
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not truthy(self.unary())
+        return self.postfix(self.primary())
+
+    def primary(self) -> Any:
+        kind, tok = self.take()
+        if tok == "(":
+            out = self.or_()
+            self.take(")")
+            return out
+        if kind == "str":
+            return tok[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(tok) if "." in tok else int(tok)
+        if tok in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[tok]
+        if self.peek() == "(":
+            self.take("(")
+            args = []
+            while self.peek() != ")":
+                args.append(self.or_())
+                if self.peek() == ",":
+                    self.take(",")
+            self.take(")")
+            return FUNCTIONS[tok.casefold()](*args)
+        assert tok in self.ctx, f"unknown context {tok}"
+        return self.ctx[tok]
+
+    def postfix(self, value: Any) -> Any:
+        while self.peek() in (".", "["):
+            if self.take()[1] == "[":
+                key = self.or_()
+                self.take("]")
+            else:
+                key = self.take()[1]
+            if key == "*":
+                value = list(value.values()) if isinstance(value, dict) else list(value or [])
+                if self.peek() == ".":
+                    self.take(".")
+                    name = self.take()[1]
+                    value = [v.get(name) if isinstance(v, dict) else None for v in value]
+                continue
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+
+def truthy(value: Any) -> bool:
+    return value not in (False, 0, "", None)
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _contains(hay: Any, needle: Any) -> bool:
+    if isinstance(hay, list):
+        return any(as_text(x).casefold() == as_text(needle).casefold() for x in hay)
+    return as_text(needle).casefold() in as_text(hay).casefold()
+
+
+COMPARE = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+FUNCTIONS = {
+    "contains": _contains,
+    "startswith": lambda s, p: as_text(s).casefold().startswith(as_text(p).casefold()),
+    "endswith": lambda s, p: as_text(s).casefold().endswith(as_text(p).casefold()),
+    "fromjson": json.loads,
+    "tojson": json.dumps,
+    "success": lambda: True,
+    "always": lambda: True,
+}
+
+
+def evaluate(value: Any, ctx: dict) -> Any:
+    """A YAML value with `${{ }}` templates: one expression keeps its type, mixed text becomes a string."""
+    if not isinstance(value, str) or "${{" not in value:
+        return value
+    parts = re.split(r"\$\{\{(.*?)\}\}", value)
+    if len(parts) == 3 and parts[0] == parts[2] == "":
+        return Expr(parts[1], ctx).value()
+    return "".join(p if i % 2 == 0 else as_text(Expr(p, ctx).value()) for i, p in enumerate(parts))
+
+
+def condition(text: Any, ctx: dict) -> bool:
+    if text is None:
+        return True
+    if isinstance(text, bool):
+        return text
+    text = text.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    return truthy(Expr(text, ctx).value())
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it: `key=value` lines and `key<<DELIMITER` heredocs."""
+    out, lines, i = {}, path.read_text().split("\n") if path.exists() else [], 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter, i + 1)
+            out[key] = "\n".join(lines[i + 1 : end])
+            i = end + 1
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            out[key] = value
+        i += 1
+    return out
+
+
+@dataclass
+class Job:
+    status: str  # success | failure | skipped
+    outputs: dict[str, str] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+@dataclass
+class Runner:
+    """Plays one workflow run for one event, in `tmp`, the way a runner would (see the module docstring)."""
+
+    tmp: Path
+    event_name: str
+    payload: dict
+    model: Path  # what `actions/checkout` of the model repository yields
+    inputs: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)
+    environment_secrets: dict = field(default_factory=dict)
+    pip_log: Path = field(init=False)
+    texts: list[str] = field(default_factory=list)  # everything printed or written: checked for tokens
+
+    def __post_init__(self) -> None:
+        self.pip_log = self.tmp / "pip.log"
+        self.event_path = self.tmp / "event.json"
+        self.event_path.write_text(json.dumps(self.payload))
+        ref = (
+            self.payload.get("ref")
+            or f"refs/pull/{(self.payload.get('pull_request') or {}).get('number', 0)}/merge"
+        )
+        self.github = {
+            "event_name": self.event_name,
+            "event": self.payload,
+            "repository": GH_REPO,
+            "token": GITHUB_TOKEN,
+            "ref": ref,
+            "ref_name": ref.removeprefix("refs/tags/").removeprefix("refs/heads/"),
+            "sha": "0" * 40,
+        }
+
+    # ------------------------------------------------------------ workflow and jobs
+    def run(self, path: Path) -> dict[str, Job]:
+        doc = load(path)
+        declared = doc["on"]["workflow_call"]
+        inputs = {k: v.get("default") for k, v in (declared.get("inputs") or {}).items()} | self.inputs
+        for name, spec in (declared.get("inputs") or {}).items():
+            assert not spec.get("required") or name in inputs, f"required input {name} missing"
+        results: dict[str, Job] = {}
+        for jid, job in doc["jobs"].items():
+            needs = [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", [])
+            assert all(n in results for n in needs), "jobs are listed after the jobs they need"
+            ctx = {
+                "github": self.github,
+                "inputs": inputs,
+                "vars": {},
+                "needs": {n: {"outputs": results[n].outputs, "result": results[n].status} for n in needs},
+            }
+            if any(results[n].status != "success" for n in needs) or not condition(job.get("if"), ctx):
+                results[jid] = Job("skipped")
+                continue
+            secrets = self.secrets | (self.environment_secrets if job.get("environment") == HUB_ENV else {})
+            results[jid] = self.job(jid, job, ctx | {"secrets": {"GITHUB_TOKEN": GITHUB_TOKEN, **secrets}})
+        return results
+
+    def job(self, jid: str, job: dict, ctx: dict) -> Job:
+        home = self.tmp / jid
+        workspace, temp = home / "workspace", home / "temp"
+        workspace.mkdir(parents=True)
+        temp.mkdir()
+        summary = home / "summary.md"
+        summary.touch()
+        result, steps = Job("success"), {}
+        env = {
+            "GITHUB_WORKSPACE": str(workspace),
+            "RUNNER_TEMP": str(temp),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        for step in job["steps"]:
+            step_ctx = ctx | {"steps": steps}
+            outputs = self.step(step, step_ctx, workspace, env, result)
+            if outputs is None:
+                result.status = "failure"
+                break
+            if "id" in step:
+                steps[step["id"]] = {"outputs": outputs}
+        if result.status == "success":
+            result.outputs = {
+                k: as_text(evaluate(v, ctx | {"steps": steps})) for k, v in (job.get("outputs") or {}).items()
+            }
+        result.summary = summary.read_text()
+        self.texts += [result.summary, *result.outputs.values()]
+        return result
+
+    def step(self, step: dict, ctx: dict, workspace: Path, env: dict, job: Job) -> dict | None:
+        """Run one step; its outputs, or None when it failed."""
+        uses = step.get("uses")
+        with_ = {k: evaluate(v, ctx) for k, v in (step.get("with") or {}).items()}
+        if uses is None:
+            step_env = env | {k: as_text(evaluate(v, ctx)) for k, v in (step.get("env") or {}).items()}
+            return self.script(step["run"], step_env, workspace, job)
+        if uses.startswith("actions/checkout@"):
+            target = workspace / with_.get("path", ".")
+            if with_.get("repository") == "kiki-bot/kiki-bot":
+                assert SHA40.match(with_["ref"])
+                target.symlink_to(REPO, target_is_directory=True)
+            else:
+                shutil.copytree(self.model, target, symlinks=True)
+            return {}
+        if uses.startswith("actions/setup-python@"):
+            return {"python-path": str(self.stub_python())}
+        assert uses.startswith("./"), uses
+        return self.composite(workspace / uses, with_, ctx, workspace, env, job)
+
+    def composite(
+        self, path: Path, with_: dict, ctx: dict, workspace: Path, env: dict, job: Job
+    ) -> dict | None:
+        doc = load(path / "action.yml")
+        inputs = {k: as_text(evaluate(v.get("default", ""), ctx)) for k, v in doc["inputs"].items()}
+        inputs |= {k: as_text(v) for k, v in with_.items()}
+        inner_ctx, steps = {"github": self.github | {"action_path": str(path)}, "inputs": inputs}, {}
+        inner_env = env | {"GITHUB_ACTION_PATH": str(path)}
+        for step in doc["runs"]["steps"]:
+            outputs = self.step(step, inner_ctx | {"steps": steps}, workspace, inner_env, job)
+            if outputs is None:
+                return None
+            if "id" in step:
+                steps[step["id"]] = {"outputs": outputs}
+        return {
+            k: as_text(evaluate(v["value"], inner_ctx | {"steps": steps})) for k, v in doc["outputs"].items()
+        }
+
+    def script(self, script: str, step_env: dict, workspace: Path, job: Job) -> dict | None:
+        output = Path(step_env["RUNNER_TEMP"]) / f"output-{len(job.logs)}"
+        output.touch()
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "KIKI_")) and k not in ("HF_TOKEN", "PYTEST_CURRENT_TEST")
+        }
+        runner_env = {
+            "GITHUB_EVENT_NAME": self.event_name,
+            "GITHUB_EVENT_PATH": str(self.event_path),
+            "GITHUB_REPOSITORY": GH_REPO,
+            "GITHUB_API_URL": os.environ["GITHUB_API_URL"],
+            "GITHUB_REF": self.github["ref"],
+            "GITHUB_REF_NAME": self.github["ref_name"],
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_ACTIONS": "true",
+            "CI": "true",
+            "KIKI_GITHUB_THROTTLE": "0",
+        }
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            env=base | runner_env | step_env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        job.logs.append(f"$ {script}\n--- exit {proc.returncode}\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        self.texts += [proc.stdout, proc.stderr, output.read_text()]
+        return read_outputs(output) if proc.returncode == 0 else None
+
+    def stub_python(self) -> Path:
+        """What setup-python hands over: `-m venv DIR` makes a venv whose pip only logs and whose kiki-bot is real."""
+        stub = self.tmp / "stub-python"
+        if not stub.exists():
+            stub.write_text(f"""#!/usr/bin/env bash
+set -e
+[ "$1 $2 $3" = "-m venv --clear" ] || {{ echo "stub python: unexpected $*" >&2; exit 3; }}
+mkdir -p "$4/bin"
+printf '#!/usr/bin/env bash\\necho "$*" >> {self.pip_log}\\n' > "$4/bin/python"
+chmod +x "$4/bin/python"
+ln -sf {Path(sys.executable).parent / "kiki-bot"} "$4/bin/kiki-bot"
+""")
+            stub.chmod(0o755)
+        return stub
+
+    def assert_no_token_leaked(self) -> None:
+        for secret in (GITHUB_TOKEN, HF_TOKEN):
+            assert not any(secret in text for text in self.texts), f"{secret} leaked"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def repo_fields(event: dict) -> dict:
+    event["repository"].update(full_name=GH_REPO, default_branch="main")
+    return event
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    from kiki_bot.tinymodel import make_tiny_base
+
+    texts = [f"int f{i}(void) {{ return {i}; }} /* explain f{i} */" for i in range(100)]
+    return make_tiny_base(tmp_path_factory.mktemp("base"), texts, seed=0)
+
+
+@pytest.fixture
+def model(tmp_path, gh, hub, tiny_base) -> Path:
+    """A model repository on disk (what checkout yields) and in the GitHub emulator."""
+    ad = adapter(["acme-fw"])
+    ad["base_model"].update(local_path=str(tiny_base))
+    ad["training"].update(valid_fraction=0.2)
+    root = make_project(tmp_path / "model-src", sources={"acme-fw": source()}, adapters={"tiny-lora": ad})
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "data"], check=True)
+    gh.create_repo(
+        GH_REPO, files={str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    )
+    return root
+
+
+def runner(tmp_path: Path, model: Path, event_name: str, payload: dict, **kw) -> Runner:
+    home = tmp_path / "run"
+    home.mkdir()
+    inputs = {"kiki-bot-ref": scaffold.KIKI_BOT_SHA} | kw.pop("inputs", {})
+    return Runner(home, event_name, payload, model, inputs=inputs, **kw)
+
+
+# ------------------------------------------------------------ moment 1: tag → release (dry run), merge → publish
+def test_release_workflow_on_a_tag_push(tmp_path, model, gh, hub):
+    event = repo_fields(fixture("push.payload.json"))
+    event.update(ref="refs/tags/tiny-lora/v0.1.0", created=True, deleted=False)
+    run = runner(
+        tmp_path, model, "push", event, inputs={"dry-run": True}, environment_secrets={"HF_TOKEN": HF_TOKEN}
+    )
+    jobs = run.run(OWN / "release.yml")
+    assert jobs["tag"].status == "success" and jobs["tag"].outputs == {"adapter": "tiny-lora"}
+    release = jobs["release"]
+    assert release.status == "success", "\n".join(release.logs)
+    # The training extra was installed from the pinned, hash-checked requirements, then kiki-bot without deps.
+    pip = run.pip_log.read_text().splitlines()
+    assert pip[0].startswith("-m pip install") and "--require-hashes -r " in pip[0]
+    assert Path(pip[0].split(" -r ")[1]).resolve() == REPO / "requirements" / "action-train.txt"
+    assert "--no-deps --no-build-isolation " in pip[1] and Path(pip[1].split()[-1]).resolve() == REPO
+    # --dry-run: the plan printed as JSON lines, nothing done.
+    handle_log = release.logs[-1]
+    planned = [
+        json.loads(line)["action"]
+        for line in handle_log.split("\n--- stderr")[0].splitlines()
+        if line.startswith("{")
+    ]
+    assert planned == ["train", "hub_stage", "pull_request"]
+    assert gh.pulls(GH_REPO) == [] and [r for r in [*gh.requests, *hub.requests] if r.method != "GET"] == []
+    assert release.outputs["version"] == "0.1.0"
+    assert release.summary.startswith("## kiki-bot: push event")
+    run.assert_no_token_leaked()
+
+
+def test_publish_workflow_on_the_merged_review_pr(tmp_path, model, gh, hub, hf_api):
+    from kiki_bot import cards
+    from kiki_bot.project import Project
+
+    project = Project(model)  # the merged review PR brought the card of 0.1.0
+    cards.write(
+        project,
+        project.adapter("tiny-lora"),
+        cards.render_adapter(project, project.adapter("tiny-lora"), "0.1.0"),
+    )
+    hf_api.create_repo("test-lab/tiny-lora")
+    event = repo_fields(fixture("pull_request.closed.payload.json"))
+    event["pull_request"].update(merged=True, merge_commit_sha="1" * 40)
+    event["pull_request"]["head"]["ref"] = "kiki/release/tiny-lora/0.1.0"
+    event["pull_request"]["head"]["repo"]["full_name"] = GH_REPO
+    run = runner(tmp_path, model, "pull_request", event, environment_secrets={"HF_TOKEN": HF_TOKEN})
+    jobs = run.run(OWN / "publish.yml")
+    assert jobs["branch"].outputs == {"adapter": "tiny-lora"}
+    publish = jobs["publish"]
+    assert publish.status == "success", "\n".join(publish.logs)
+    assert publish.outputs == {
+        "version": "0.1.0",
+        "hub-url": f"{os.environ['HF_ENDPOINT']}/test-lab/tiny-lora/tree/v0.1.0",
+    }
+    assert [r.tag_name for r in gh.releases(GH_REPO)] == ["tiny-lora/v0.1.0"]
+    assert run.pip_log.read_text().splitlines()[0].endswith("requirements/action.txt")
+    assert publish.summary.startswith("## kiki-bot: pull_request event")
+    run.assert_no_token_leaked()
+
+
+def test_publish_ignores_unmerged_and_foreign_review_branches(tmp_path, model):
+    base = repo_fields(fixture("pull_request.closed.payload.json"))
+    base["pull_request"]["head"]["ref"] = "kiki/release/tiny-lora/0.1.0"
+    base["pull_request"]["head"]["repo"]["full_name"] = GH_REPO
+    not_merged = copy.deepcopy(base)
+    not_merged["pull_request"]["merged"] = False
+    fork = copy.deepcopy(base)
+    fork["pull_request"].update(merged=True)
+    fork["pull_request"]["head"]["repo"]["full_name"] = "mallory/models"
+    other = copy.deepcopy(base)
+    other["pull_request"].update(merged=True)
+    other["pull_request"]["head"]["ref"] = "feature/kiki/release/x/1.0.0"
+    for n, event in enumerate((not_merged, fork, other)):
+        (tmp_path / str(n)).mkdir()
+        jobs = runner(tmp_path / str(n), model, "pull_request", event).run(OWN / "publish.yml")
+        assert {j.status for j in jobs.values()} == {"skipped"}
+
+
+def test_a_bad_ref_or_tag_stops_the_release_before_anything_runs(tmp_path, model):
+    event = repo_fields(fixture("push.payload.json"))
+    event.update(ref="refs/tags/tiny-lora/v0.1.0", deleted=False)
+    for n, (inputs, ref) in enumerate(
+        (
+            ({"kiki-bot-ref": "main"}, "refs/tags/tiny-lora/v0.1.0"),
+            ({}, "refs/tags/$(touch pwned)/v1"),
+            ({}, "refs/tags/v1.0.0"),
+        )
+    ):
+        (tmp_path / str(n)).mkdir()
+        payload = event | {"ref": ref}
+        run = runner(tmp_path / str(n), model, "push", payload, inputs=inputs)
+        jobs = run.run(OWN / "release.yml")
+        assert jobs["tag"].status == "failure" and jobs["release"].status == "skipped", ref
+        assert "::error title=kiki-bot::" in jobs["tag"].logs[0]
+        assert not list((tmp_path / str(n)).rglob("pwned"))
+
+
+# ------------------------------------------------------------ moments 2 and 3, and the deadline run
+FORM_BODY = """### Content to remove
+
+acme/fw
+
+### Your relationship to the content
+
+I am the author or rightsholder
+
+### Reason
+
+Copyright
+
+### Additional details
+
+_No response_
+
+### Confirmation
+
+- [X] I confirm that the information in this request is accurate
+"""
+
+
+def issue_event(action: str, labels: list[str], sender_type: str = "User") -> dict:
+    """An issue event about an issue that exists in the GitHub emulator (opened with the removal form)."""
+    from emulator_fixtures import GITHUB
+
+    event = repo_fields(fixture("issues.opened.payload.json"))
+    event["action"] = action
+    event["issue"].update(body=FORM_BODY, labels=[{"name": name} for name in labels])
+    event["issue"]["number"] = GITHUB.open_issue(
+        GH_REPO, "Removal request", FORM_BODY, event["sender"]["login"], labels
+    )
+    event["sender"]["type"] = sender_type
+    if action == "labeled":
+        event["label"] = {"name": labels[-1]}
+    return event
+
+
+def comment_event(
+    body: str, labels: list[str], on_pull_request: bool = False, user_type: str = "User"
+) -> dict:
+    """A maintainer's comment on a removal request that exists in the GitHub emulator."""
+    from emulator_fixtures import GITHUB
+
+    event = repo_fields(fixture("issue_comment.created.payload.json"))
+    login = event["comment"]["user"]["login"]
+    GITHUB.set_permission(GH_REPO, login, "write")
+    event["issue"]["number"] = GITHUB.open_issue(GH_REPO, "Removal request", FORM_BODY, "requester", labels)
+    event["comment"].update(body=body, id=GITHUB.add_comment(GH_REPO, event["issue"]["number"], body, login))
+    event["comment"]["user"]["type"] = user_type
+    event["issue"]["labels"] = [{"name": name} for name in labels]
+    event["issue"].pop("pull_request", None)
+    if on_pull_request:
+        event["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/r/pulls/1"}
+    return event
+
+
+def pr_event(action: str, model: Path) -> dict:
+    """A pull request whose base and head are the model repository's commit (the checkout is a git clone)."""
+    event = repo_fields(fixture("pull_request.opened.payload.json"))
+    event["action"] = action
+    sha = subprocess.run(
+        ["git", "-C", str(model), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    event["pull_request"]["head"].update(sha=sha, ref="data-update")
+    event["pull_request"]["base"].update(sha=sha, ref="main")
+    return event
+
+
+CASES = [  # (reusable workflow, event name, payload, does its job run?)
+    ("removal-triage", "issues", lambda m: issue_event("opened", ["removal-request"]), True),
+    ("removal-triage", "issues", lambda m: issue_event("labeled", ["removal-request"]), True),
+    (
+        "removal-triage",
+        "issues",
+        lambda m: issue_event("labeled", ["removal-request", "awaiting-approval"]),
+        False,
+    ),
+    ("removal-triage", "issues", lambda m: issue_event("opened", ["bug"]), False),
+    (
+        "removal-triage",
+        "issues",
+        lambda m: issue_event("opened", ["removal-request"], sender_type="Bot"),
+        False,
+    ),
+    ("removal-triage", "issues", lambda m: issue_event("edited", ["removal-request"]), False),
+    ("removal-purge", "issue_comment", lambda m: comment_event("/kiki approve", ["removal-request"]), True),
+    (
+        "removal-purge",
+        "issue_comment",
+        lambda m: comment_event("/kiki reject not ours", ["removal-request"]),
+        True,
+    ),
+    ("removal-purge", "issue_comment", lambda m: comment_event("thanks!", ["removal-request"]), False),
+    ("removal-purge", "issue_comment", lambda m: comment_event("/kiki approve", ["bug"]), False),
+    (
+        "removal-purge",
+        "issue_comment",
+        lambda m: comment_event("/kiki approve", ["removal-request"], True),
+        False,
+    ),
+    (
+        "removal-purge",
+        "issue_comment",
+        lambda m: comment_event("/kiki approve", ["removal-request"], user_type="Bot"),
+        False,
+    ),
+    ("card-review", "pull_request", lambda m: pr_event("opened", m), True),
+    ("card-review", "pull_request", lambda m: pr_event("synchronize", m), True),
+    ("card-review", "pull_request", lambda m: pr_event("closed", m), False),
+    (
+        "deadlines",
+        "schedule",
+        lambda m: {"schedule": "0 */6 * * *", "repository": {"full_name": GH_REPO}},
+        True,
+    ),
+    (
+        "deadlines",
+        "workflow_dispatch",
+        lambda m: repo_fields(fixture("workflow_dispatch.payload.json")),
+        True,
+    ),
+    ("deadlines", "push", lambda m: repo_fields(fixture("push.payload.json")), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "event_name", "payload", "runs"),
+    CASES,
+    ids=[f"{w}-{e}-{n}" for n, (w, e, _, _) in enumerate(CASES)],
+)
+def test_which_events_start_a_job(tmp_path, model, workflow, event_name, payload, runs):
+    """Each job's `if:` on the real event payloads; a job that runs goes through to `kiki-bot handle` (dry run)."""
+    run = runner(
+        tmp_path,
+        model,
+        event_name,
+        payload(model),
+        inputs={"dry-run": True},
+        environment_secrets={"HF_TOKEN": HF_TOKEN},
+    )
+    [job] = run.run(OWN / f"{workflow}.yml").values()
+    if not runs:
+        assert job.status == "skipped"
+        return
+    assert job.status == "success", "\n".join(job.logs)
+    assert job.summary.startswith(f"## kiki-bot: {event_name} event")
+    [install, _] = run.pip_log.read_text().splitlines()
+    assert Path(install.split(" -r ")[1]).resolve() == REPO / "requirements" / "action.txt"
+    run.assert_no_token_leaked()
+
+
+def test_expressions_evaluate_as_github_does(tmp_path):
+    ctx = {
+        "github": {
+            "event": {
+                "issue": {"labels": [{"name": "Removal-Request"}, {"name": "bug"}]},
+                "comment": {"body": "/KIKI approve"},
+            },
+            "event_name": "issues",
+        },
+        "inputs": {"dry-run": False, "project-dir": "."},
+    }
+    assert condition("contains(github.event.issue.labels.*.name, 'removal-request')", ctx)
+    assert condition(
+        "startsWith(github.event.comment.body, '/kiki') && !github.event.issue.pull_request", ctx
+    )
+    assert not condition("github.event_name == 'push' || github.event.missing.deep == 'x'", ctx)
+    assert evaluate("model/${{ inputs.project-dir }}", ctx) == "model/."
+    assert evaluate("${{ inputs.dry-run }}", ctx) is False and as_text(False) == "false"
+    (tmp_path / "out").write_text("a=1\nb<<EOF_x\nline 1\nline 2\nEOF_x\n")
+    assert read_outputs(tmp_path / "out") == {"a": "1", "b": "line 1\nline 2"}
