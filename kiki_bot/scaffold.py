@@ -24,7 +24,7 @@ from kiki_bot.storage import write_text
 KIKI_BOT_REPO = "kiki-bot/kiki-bot"
 """The GitHub repository whose reusable workflows the callers written by `init` use."""
 KIKI_BOT_VERSION = "0.1.0"
-KIKI_BOT_SHA = "156f07f337f8bd8649252c75da7b07db9f76716a"
+KIKI_BOT_SHA = "5a54fa94f8afcbbc07a40fa97cedfe9c9ebed17f"
 """The kiki-bot commit the callers pin, by full SHA. Updated at each kiki-bot release to that release's
 commit (README, "Releasing kiki-bot"); a commit cannot name itself, so it always points at an earlier one."""
 
