@@ -361,6 +361,12 @@ def demo(
     story.run(workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-")), cache)
 
 
+def _remote(exc: Exception) -> str | None:
+    """Which service an HTTP error came from (their clients raise their own types), if any."""
+    package = type(exc).__module__.split(".")[0]
+    return {"github": "GitHub", "huggingface_hub": "the Hugging Face Hub"}.get(package)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: map the bot's errors to exit codes with a one-line message naming what was wrong."""
     try:
@@ -372,9 +378,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and aborts
+    except Exception as exc:  # click usage errors and aborts; GitHub/Hub refusals
         import click
 
+        if (service := _remote(exc)) is not None:
+            say(f"error: {service} refused the request: {exc}")
+            sys.exit(2)
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(2)

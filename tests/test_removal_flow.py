@@ -285,3 +285,32 @@ def test_match_cli_json_contract(env, cli, tmp_path):
     path.write_text(body("^.+$"))
     res = cli("removal", "match", "--body", path, "--json", "-C", env)
     assert res.code == 2 and res.json()["errors"][0]["line"] == 1
+
+
+def test_purge_of_hub_hosted_data_commits_there_and_squashes_history(env, gh, hub, cli, hf_api):
+    src = env / "sources" / "acme-fw.toml"
+    src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\nsquash_history = true\n')
+    repo = hub.create_repo("test-lab/fw-data", repo_type="dataset",
+                           files={"part-000.jsonl": (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()})
+    old = repo.resolve("main")
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer")).code == 0
+    assert repo.files("main")["part-000.jsonl"] == (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    assert len(repo.log("main")) == 1 and repo.resolve(old) is None  # old revisions no longer serve the content
+
+
+def test_ledger_verify_names_the_first_bad_entry(env, gh, cli):
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer")).code == 0
+    assert cli("ledger", "verify", "-C", env).code == 0
+    path = env / "compliance" / "removals.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace('"maint"', '"mallory"').replace('"writer"', '"mallory"')
+    path.write_text("".join(lines))
+    res = cli("ledger", "verify", "-C", env)
+    assert res.code == 1 and ":2 (entry seq 2)" in res.err
+
+
+def test_a_comment_on_an_issue_github_does_not_know_is_a_clear_error(env, gh, cli):
+    res = handle(cli, env, "issue_comment", comment_event(404, "/kiki approve", "writer"))
+    assert res.code == 2 and "error: GitHub refused the request: 404" in res.err
