@@ -7,9 +7,12 @@ ledger entries are those of the first attempt, and the PRs are found before they
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from kiki_bot import carddiff, cards, ledger, lossplot, render, tags, trainset
@@ -19,6 +22,16 @@ from kiki_bot.errors import BadInput
 from kiki_bot.storage import write_text
 
 STATE = "release.json"
+TIMINGS = "timings.json"
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - start, 3)
 
 
 def branch(tag: tags.Tag) -> str:
@@ -54,53 +67,61 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                        f"a local copy of {adapter.base_model.id} (with config.json) is needed to train; found {base}")
     run_dir = ctx.runs_dir / adapter.name / tag.version
     state = _state(run_dir, ctx.now)
-    entries = ledger.read(project.ledger_path)
-    data = trainset.assemble(project, adapter, run_dir / "data", entries)
+    timings: dict[str, float] = {}
+    with _timed(timings, "training set"):
+        entries = ledger.read(project.ledger_path)
+        data = trainset.assemble(project, adapter, run_dir / "data", entries)
     t, lora = adapter.training, adapter.lora
     spec = dict(base_model=base, data_dir=run_dir / "data", adapter_dir=run_dir / "adapter", rank=lora.rank,
                 alpha=lora.alpha, dropout=lora.dropout, keys=tuple(lora.target_modules), num_layers=lora.num_layers,
                 seed=t.seed, iters=t.iters, batch_size=t.batch_size, learning_rate=t.learning_rate,
                 max_seq_length=t.max_seq_length, save_every=t.save_every, steps_per_report=t.steps_per_report,
                 steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts))
-    metrics = ctx.fx.train(spec=spec)
+    with _timed(timings, "training"):
+        metrics = ctx.fx.train(spec=spec)
     facts, scores = RunFacts(), {}
     if metrics is not None:
-        scores = _evaluate(ctx, adapter, base, run_dir)
+        with _timed(timings, "evaluation"):
+            scores = _evaluate(ctx, adapter, base, run_dir)
         facts = RunFacts(trained_tokens=metrics.trained_tokens, iterations=metrics.iters,
                          wall_time_s=round(metrics.wall_time_s, 1), hardware=_hardware(metrics),
                          final_train_loss=metrics.train[-1].train_loss if metrics.train else None,
                          final_val_loss=metrics.val[-1].val_loss if metrics.val else None,
                          eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"))
-    ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state)
-    new_entries = ledger.read(ledger_file)
-    rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
-    previous = render.load_card(project.card_dir(adapter.name))
-    changes = carddiff.describe(carddiff.field_diff(
-        previous.model_dump(mode="json", by_alias=True), rendered.card.model_dump(mode="json", by_alias=True)),
-        limit=25) if previous else ["This is the first summary of this adapter: every field is new."]
-    curve = lossplot.svg([(r.iteration, r.train_loss) for r in metrics.train] if metrics else [],
-                         [(r.iteration, r.val_loss) for r in metrics.val] if metrics else [],
-                         f"{adapter.name} v{tag.version}")
-    hub_files = _hub_files(ctx, run_dir, adapter.base_model.id, rendered.files, curve, metrics is not None)
-    hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
-                              description=f"Staged by kiki-bot for review; merged when {tag} is published.")
+    with _timed(timings, "card"):
+        ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state)
+        new_entries = ledger.read(ledger_file)
+        rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
+        previous = render.load_card(project.card_dir(adapter.name))
+        changes = carddiff.describe(carddiff.field_diff(
+            previous.model_dump(mode="json", by_alias=True), rendered.card.model_dump(mode="json", by_alias=True)),
+            limit=25) if previous else ["This is the first summary of this adapter: every field is new."]
+        curve = lossplot.svg([(r.iteration, r.train_loss) for r in metrics.train] if metrics else [],
+                             [(r.iteration, r.val_loss) for r in metrics.val] if metrics else [],
+                             f"{adapter.name} v{tag.version}")
+    with _timed(timings, "hub"):
+        hub_files = _hub_files(ctx, run_dir, adapter.base_model.id, rendered.files, curve, metrics is not None)
+        hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
+                                  description=f"Staged by kiki-bot for review; merged when {tag} is published.")
     card_path = f"cards/{adapter.name}"
     files = {f"{card_path}/{name}": text.encode() for name, text in rendered.files.items()}
     files[f"{card_path}/loss-curve.svg"] = curve.encode()
     if honoured:
         files["compliance/removals.jsonl"] = ledger_file.read_bytes()
     hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions/{hub_pr}"
-    body = render.environment().get_template("release_pr.md.j2").render(
-        tag=str(tag), adapter=adapter.name, version=tag.version, hub_pr=hub_pr or 0, hub_pr_url=hub_pr_url,
-        sources={k: dataclasses.asdict(v) for k, v in data.sources.items()}, train=data.train, valid=data.valid,
-        honoured=honoured, metrics=metrics, hardware=facts.hardware,
-        spark_train=lossplot.sparkline([r.train_loss for r in metrics.train]) if metrics else "",
-        spark_val=lossplot.sparkline([r.val_loss for r in metrics.val]) if metrics else "",
-        final_train=facts.final_train_loss, final_val=facts.final_val_loss,
-        curve_url=f"https://github.com/{ctx.repository}/blob/{branch(tag)}/{card_path}/loss-curve.svg",
-        evaluation=rendered.card.evaluation, card_changes=changes)
-    pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
-                                 files=files)
+    timings = _first_timings(run_dir, timings)
+    with _timed(timings, "github"):
+        body = render.environment().get_template("release_pr.md.j2").render(
+            tag=str(tag), adapter=adapter.name, version=tag.version, hub_pr=hub_pr or 0, hub_pr_url=hub_pr_url,
+            sources={k: dataclasses.asdict(v) for k, v in data.sources.items()}, train=data.train, valid=data.valid,
+            honoured=honoured, metrics=metrics, hardware=facts.hardware, timings=timings,
+            spark_train=lossplot.sparkline([r.train_loss for r in metrics.train]) if metrics else "",
+            spark_val=lossplot.sparkline([r.val_loss for r in metrics.val]) if metrics else "",
+            final_train=facts.final_train_loss, final_val=facts.final_val_loss,
+            curve_url=f"https://github.com/{ctx.repository}/blob/{branch(tag)}/{card_path}/loss-curve.svg",
+            evaluation=rendered.card.evaluation, card_changes=changes)
+        pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
+                                     files=files)
     return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url}
 
 
@@ -112,6 +133,14 @@ def _state(run_dir: Path, now: dt.datetime) -> dict:
         return {"date": dt.date.fromisoformat(doc["date"]), "at": dt.datetime.fromisoformat(doc["at"])}
     write_text(path, json.dumps({"date": now.date().isoformat(), "at": now.isoformat()}) + "\n")
     return {"date": now.date(), "at": now}
+
+
+def _first_timings(run_dir: Path, timings: dict[str, float]) -> dict[str, float]:
+    """The first attempt's phase times (saved once): what the release cost, shown unchanged on a re-run."""
+    path = run_dir / TIMINGS
+    if not path.is_file():
+        write_text(path, json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    return json.loads(path.read_text())
 
 
 def _hardware(metrics) -> str:
