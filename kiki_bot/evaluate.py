@@ -8,7 +8,9 @@ models, where benchmarks such as HumanEval mean nothing. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import math
 import shlex
 import subprocess
@@ -35,17 +37,25 @@ def run_command(command: str, base: Path, adapter: Path, data: Path, cwd: Path) 
         raise BadInput("eval.command", f"expected a JSON object as the last output line, got {lines[-1][:200]!r}") from None
 
 
-def _mean_loss(base: Path, adapter: Path | None, data: Path) -> float:
+def _losses(base: Path, adapter: Path, data: Path) -> tuple[float, float]:
+    """Mean validation loss without and with the adapter, batched as in training (same shapes, fewer kernels)."""
     import mlx.core as mx
     from mlx_lm import load
     from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
     from mlx_lm.tuner.trainer import evaluate
+    from mlx_lm.tuner.utils import load_adapters
 
-    model, tokenizer = load(str(base), adapter_path=str(adapter) if adapter else None)
-    _, valid, _ = load_local_dataset(data, tokenizer, argparse.Namespace(mask_prompt=False, prompt_feature="prompt",
-                                     completion_feature="completion", text_feature="text", chat_feature="messages"))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    shape = {"batch_size": config.get("batch_size", 4), "max_seq_length": config.get("max_seq_length", 2048)}
+    model, tokenizer = load(str(base))
+    _, valid, _ = load_local_dataset(data, tokenizer, argparse.Namespace(
+        mask_prompt=False, prompt_feature="prompt", completion_feature="completion", text_feature="text",
+        chat_feature="messages"))
+    valid = CacheDataset(valid)
     mx.random.seed(0)
-    return float(evaluate(model, CacheDataset(valid), batch_size=1, num_batches=-1, max_seq_length=2048))
+    before = float(evaluate(model, valid, num_batches=-1, **shape))
+    model = load_adapters(model, str(adapter))
+    return before, float(evaluate(model, valid, num_batches=-1, **shape))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapter", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     args = parser.parse_args(argv)
-    base, tuned = _mean_loss(args.base, None, args.data), _mean_loss(args.base, args.adapter, args.data)
+    # Evaluation is a forward pass over a small split: mlx's kernel compilation costs more than it saves here.
+    os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
+    with contextlib.redirect_stdout(sys.stderr):  # mlx-lm prints warnings; stdout carries only the result
+        base, tuned = _losses(args.base, args.adapter, args.data)
     print(json.dumps({"metric": "validation loss (nats/token)", "base": round(base, 4), "adapter": round(tuned, 4),
                       "perplexity_adapter": round(math.exp(tuned), 2)}))
 
