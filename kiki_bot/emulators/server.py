@@ -160,7 +160,8 @@ class Emulator:
         return self.error_response(404, "Not Found")
 
     def error_response(self, status: int, message: str) -> Response:
-        raise NotImplementedError
+        """Each service shapes its errors its own way (GitHub's `message`, the Hub's X-Error-Code): subclasses."""
+        raise NotImplementedError(f"{type(self).__name__} must shape its own error responses")
 
 
 def token_of(request: Request) -> str | None:
