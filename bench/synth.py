@@ -102,22 +102,45 @@ learning_rate = 1e-5
 
 
 def _line(sid: str, idx: int, rng: random.Random, n_owners: int, n_domains: int) -> str:
-    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40)))
-    prov: dict = {"source": sid, "license": "MIT", "record_idx": idx,
-                  "access_date": f"2025-{1 + idx % 12:02d}-{1 + idx % 28:02d}"}
+    """One record. Draws from `rng` exactly as `random.Random.choice`/`randint`/`randrange` would (so a
+    given size and seed always give the same bytes), without their call overhead; formatted by hand as
+    `json.dumps(..., separators=(",", ":"))` would (every value here is plain ASCII)."""
+    bits = rng.getrandbits
+
+    def below(n: int) -> int:  # random.Random._randbelow_with_getrandbits
+        k = n.bit_length()
+        r = bits(k)
+        while r >= n:
+            r = bits(k)
+        return r
+
+    count = 8 + below(33)  # randint(8, 40)
+    words = []
+    for _ in range(count):  # choice(WORDS)
+        r = bits(_WORD_BITS)
+        while r >= _N_WORDS:
+            r = bits(_WORD_BITS)
+        words.append(WORDS[r])
+    text = " ".join(words)
+    prov = (
+        f'"source":"{sid}","license":"MIT","record_idx":{idx},'
+        f'"access_date":"2025-{1 + idx % 12:02d}-{1 + idx % 28:02d}"'
+    )
     if sid == "gh-code":
-        owner, repo = f"owner{rng.randrange(n_owners)}", f"repo{rng.randrange(20)}"
-        path = f"src/mod{rng.randrange(50)}/file{idx}.c"
-        prov.update(origin=f"https://github.com/{owner}/{repo}/blob/main/{path}", repo=f"{owner}/{repo}", path=path)
+        owner, repo = f"owner{below(n_owners)}", f"repo{below(20)}"
+        path = f"src/mod{below(50)}/file{idx}.c"
+        prov += f',"origin":"https://github.com/{owner}/{repo}/blob/main/{path}","repo":"{owner}/{repo}","path":"{path}"'
     elif sid == "web-docs":
-        if rng.random() < 0.05:
-            pass  # no origin: only whole-source removal covers it
-        else:
-            prov["origin"] = f"https://docs{rng.randrange(3)}.site{rng.randrange(n_domains)}.com/guide/p{idx}.html"
+        if rng.random() >= 0.05:  # else no origin: only whole-source removal covers it
+            prov += f',"origin":"https://docs{below(3)}.site{below(n_domains)}.com/guide/p{idx}.html"'
     else:
-        prov["origin"] = f"https://huggingface.co/datasets/acme-ai/embedded-instruct/viewer/default/train?row={idx}"
-    prov["sha256"] = hashlib.sha256(text.encode()).hexdigest()
-    return json.dumps({"text": text, "_provenance": prov}, separators=(",", ":")) + "\n"
+        prov += f',"origin":"https://huggingface.co/datasets/acme-ai/embedded-instruct/viewer/default/train?row={idx}"'
+    prov += f',"sha256":"{hashlib.sha256(text.encode()).hexdigest()}"'
+    return f'{{"text":"{text}","_provenance":{{{prov}}}}}\n'
+
+
+_N_WORDS = len(WORDS)
+_WORD_BITS = _N_WORDS.bit_length()
 
 
 def make(root: Path, records: int, seed: int = 0) -> Path:

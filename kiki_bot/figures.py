@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from kiki_bot import licences
 from kiki_bot.errors import BadInput
 from kiki_bot.project import Adapter, Project
-from kiki_bot.records import Record, iter_source
+from kiki_bot.records import Record, data_files, iter_file
 
 ESTIMATE_BYTES_PER_TOKEN = 4
 TOKEN_BATCH = 512
@@ -90,35 +91,157 @@ def compute(
     blocklist: set[str] = frozenset(),
     collect_hashes: bool = False,
 ) -> DataFigures:
-    """Stream every record of the adapter's sources once: counts, tokens, dates, domains, licences, exclusions."""
+    """Every record of the adapter's sources, counted once: counts, tokens, dates, domains, licences, exclusions.
+
+    Figures come from the provenance index (`kiki_bot.index`: refreshed and verified against the manifests
+    first) as per-file aggregates; only the excluded records (purged keys, blocklisted content) are looked
+    up one by one. Files the index does not serve, or every file when it cannot be used here, are streamed
+    record by record. Token counts with a tokenizer are cached per file, keyed by the tokenizer file's
+    SHA-256. Both ways give the same figures, in the same order.
+    """
+    from kiki_bot import index
+
     tok_file = tokenizer_file(project.base_model_path[adapter.name])
     tokenizer = _tokenizer(tok_file) if tok_file else None
     allow = frozenset(project.config.policy.allowed_licenses)
-    out = DataFigures({}, "tokenizer" if tokenizer else "estimate", adapter.base_model.id if tokenizer else None)
-    for source in project.adapter_sources(adapter):
-        figs = out.sources[source.id] = SourceFigures()
-        pending: list[str] = []
-        for rec in iter_source(project.data_dir, source.id):
-            if rec.key in purged or rec.content_hash in blocklist:
-                why = "was purged (removal ledger)" if rec.key in purged else (
-                    f"has the content {rec.content_hash[:12]}… of a removed record")
-                out.reappeared.append(f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx} {why})")
-                continue
-            _check_licence(rec, allow, out.licence_violations)
-            text = record_text(rec.payload)
-            size = len(text.encode("utf-8"))
-            _add(figs, rec, size, source.category.value == "2.3")
-            if collect_hashes:
-                out.content_hashes.append(rec.content_hash)
-            if tokenizer is None:
-                figs.tokens += -(-size // ESTIMATE_BYTES_PER_TOKEN)
-            else:
-                pending.append(text)
-                if len(pending) >= TOKEN_BATCH:
-                    figs.tokens += _count(tokenizer, pending)
-        if pending:
-            figs.tokens += _count(tokenizer, pending)
+    out = DataFigures(
+        {}, "tokenizer" if tokenizer else "estimate", adapter.base_model.id if tokenizer else None
+    )
+    sources = project.adapter_sources(adapter)
+    with index.opened(project, [s.id for s in sources]) as ix:
+        excluded: dict[int, list[tuple]] = {}
+        tok_key = None
+        if ix is not None:
+            wanted: dict[str, set[int]] = {}
+            for sid, idx in purged:
+                wanted.setdefault(sid, set()).add(idx)
+            excluded = ix.lookup(wanted, blocklist)
+            if tokenizer is not None:
+                with open(tok_file, "rb") as fh:  # type: ignore[arg-type]
+                    tok_key = hashlib.file_digest(fh, "sha256").hexdigest()
+        for source in sources:
+            figs = out.sources[source.id] = SourceFigures()
+            crawled = source.category.value == "2.3"
+            pending: list[str] = []
+            files = ix.files[source.id] if ix is not None else data_files(project.data_dir / source.id)
+            for f in files:
+                if isinstance(f, index.IndexedFile) and f.served and not f.bad_text:
+                    _from_index(
+                        ix,
+                        f,
+                        source.id,
+                        figs,
+                        out,
+                        excluded.get(f.fid, []),
+                        purged,
+                        allow,
+                        crawled,  # type: ignore[arg-type]
+                        collect_hashes,
+                        tokenizer,
+                        tok_key,
+                    )
+                    continue
+                path = f.path if isinstance(f, index.IndexedFile) else f
+                for rec in index.stream_file(path, source.id):
+                    if rec.key in purged or rec.content_hash in blocklist:
+                        why = (
+                            "was purged (removal ledger)"
+                            if rec.key in purged
+                            else (f"has the content {rec.content_hash[:12]}… of a removed record")
+                        )
+                        out.reappeared.append(
+                            f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx} {why})"
+                        )
+                        continue
+                    _check_licence(rec, allow, out.licence_violations)
+                    text = record_text(rec.payload)
+                    size = len(text.encode("utf-8"))
+                    _add(figs, rec, size, crawled)
+                    if collect_hashes:
+                        out.content_hashes.append(rec.content_hash)
+                    if tokenizer is None:
+                        figs.tokens += -(-size // ESTIMATE_BYTES_PER_TOKEN)
+                    else:
+                        pending.append(text)
+                        if len(pending) >= TOKEN_BATCH:
+                            figs.tokens += _count(tokenizer, pending)
+            if pending:
+                figs.tokens += _count(tokenizer, pending)
     return out
+
+
+def _from_index(
+    ix,
+    f,
+    sid: str,
+    figs: SourceFigures,
+    out: DataFigures,
+    excluded: list[tuple],
+    purged: set[tuple[str, int]],
+    allow: frozenset[str],
+    crawled: bool,
+    collect_hashes: bool,
+    tokenizer,
+    tok_key: str | None,
+) -> None:
+    """One indexed file's share of the figures: its aggregates, minus the excluded records."""
+    for rid, off, _length, idx, ch in excluded:
+        why = (
+            "was purged (removal ledger)"
+            if (sid, idx) in purged
+            else (f"has the content {ch.hex()[:12]}… of a removed record")
+        )
+        out.reappeared.append(f"{f.path}:{f.locate(rid, off)[0]} (record {sid}#{idx} {why})")
+    skip = [row[0] for row in excluded]
+    agg = ix.file_figures(f, skip)
+    refused: dict[str, ValueError | None] = {}
+    for lic in agg.licenses:
+        try:
+            if not licences.allowed(lic, allow):
+                refused[lic] = None
+        except ValueError as exc:
+            refused[lic] = exc
+    if refused:
+        for rid, off, lic in ix.licence_rows(f, refused, skip):
+            where = f"{f.path}:{f.locate(rid, off)[0]}"
+            if refused[lic] is not None:
+                raise BadInput(f"{where}: _provenance.license", str(refused[lic])) from None
+            out.licence_violations.append(
+                f"{where}: _provenance.license {lic!r} is not satisfiable by "
+                f"the allow-list ({', '.join(sorted(allow))})"
+            )
+    if agg.n:
+        figs.records += agg.n
+        figs.bytes += agg.tb
+        first, last = dt.date.fromordinal(agg.min_day), dt.date.fromordinal(agg.max_day)  # type: ignore[arg-type]
+        figs.first_access = first if figs.first_access is None else min(figs.first_access, first)
+        figs.last_access = last if figs.last_access is None else max(figs.last_access, last)
+        figs.no_origin += agg.no_origin
+        for lic, n in agg.licenses.items():
+            figs.licenses[lic] += n
+        if crawled:
+            for dom, size in agg.domains.items():
+                figs.domain_bytes[dom] += size
+    if collect_hashes:
+        out.content_hashes += ix.content_hashes(f, skip)
+    if tokenizer is None:
+        figs.tokens += agg.tok
+        return
+    total = ix.tokens(f, tok_key)
+    if total is None:
+        total, texts = 0, []
+        for rec in iter_file(f.path):
+            texts.append(record_text(rec.payload))
+            if len(texts) >= TOKEN_BATCH:
+                total += _count(tokenizer, texts)
+        total += _count(tokenizer, texts) if texts else 0
+        ix.set_tokens(f, tok_key, total)
+    if excluded:
+        total -= _count(
+            tokenizer,
+            [record_text(ix.read_record(f, rid, off, length).payload) for rid, off, length, _, _ in excluded],
+        )
+    figs.tokens += total
 
 
 def _count(tokenizer, texts: list[str]) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kiki_bot import ledger, manifests
 from kiki_bot.project import Project
-from kiki_bot.records import iter_source
+from kiki_bot.records import data_files
 from kiki_bot.storage import atomic_writer, project_lock, write_text
 
 Triple = tuple[str, int, str]  # (source, record_idx, content_hash), as in a `purged` ledger entry
@@ -39,6 +39,9 @@ class FileCut:
     name: str
     stamp: tuple[int, int, int]
     drops: tuple[tuple[int, int], ...]
+    # the manifest entry (sha256, bytes, records) the file will have once cut, computed by `plan` from the
+    # file as planned (when the provenance index serves it; else None)
+    expected: tuple[str, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,18 +64,63 @@ def plan(
     project: Project, keys: AbstractSet[tuple[str, int]], hashes: AbstractSet[str] = frozenset()
 ) -> PurgePlan:
     """Find the records whose (source, record_idx) is in `keys` or whose content hash is in `hashes`,
-    streaming only the sources that can hold one (every source when matching by hash)."""
-    scan = {source for source, _ in keys} | (set(project.sources) if hashes else set())
+    in the sources that can hold one (every source when matching by hash).
+
+    Byte ranges come from the provenance index (refreshed and verified first; see `kiki_bot.index`), and
+    each cut is noted there so the rewritten files' rows are derived rather than parsed again. Files the
+    index does not serve, or every file when it cannot be used, are streamed as before."""
+    from kiki_bot import index
+
+    scan = sorted({source for source, _ in keys} | (set(project.sources) if hashes else set()))
+    wanted = {source: {i for s, i in keys if s == source} for source in scan}
     cuts: list[FileCut] = []
     records: list[Triple] = []
-    for source in sorted(scan):
-        for path, recs in groupby(iter_source(project.data_dir, source), key=attrgetter("file")):
-            stamp = _stamp(path.stat())
-            hits = [r for r in recs if r.key in keys or r.content_hash in hashes]
-            if hits:
-                cuts.append(FileCut(source, path.name, stamp, tuple((r.offset, r.length) for r in hits)))
-                records += [(*r.key, r.content_hash) for r in hits]
+    with index.opened(project, scan) as ix:
+        if ix is None:
+            for source in scan:
+                for path in data_files(project.data_dir / source):
+                    _plan_stream(path, source, wanted[source], hashes, cuts, records)
+            return PurgePlan(tuple(cuts), tuple(records))
+        found = ix.lookup(wanted, hashes)
+        noted = [(f, found[f.fid]) for source in scan for f in ix.files[source] if f.fid in found]
+        ranges = {
+            f.fid: tuple(f.locate(rid, off)[1:] + (length,) for rid, off, length, _, _ in rows)
+            for f, rows in noted
+        }
+        expected = ix.note_cuts([(f, [row[0] for row in rows], ranges[f.fid]) for f, rows in noted])
+        for source in scan:
+            for f in ix.files[source]:
+                if not f.served:
+                    _plan_stream(f.path, source, wanted[source], hashes, cuts, records)
+                elif f.fid in found:
+                    rows = found[f.fid]
+                    sha = expected.get(f.fid)  # type: ignore[arg-type]
+                    cuts.append(
+                        FileCut(
+                            source,
+                            f.path.name,
+                            f.stamp,
+                            ranges[f.fid],  # type: ignore[arg-type]
+                            sha and (*sha, f.n - len(rows)),
+                        )
+                    )
+                    records += [(source, idx, ch.hex()) for _, _, _, idx, ch in rows]
     return PurgePlan(tuple(cuts), tuple(records))
+
+
+def _plan_stream(
+    path: Path, source: str, keys: AbstractSet[int], hashes: AbstractSet[str], cuts: list, records: list
+) -> None:
+    """Plan one file by parsing every record (a file the index does not serve)."""
+    from kiki_bot.index import stream_file
+
+    stamp = _stamp(path.stat())
+    hits = [
+        r for r in stream_file(path, source) if r.provenance.record_idx in keys or r.content_hash in hashes
+    ]
+    if hits:
+        cuts.append(FileCut(source, path.name, stamp, tuple((r.offset, r.length) for r in hits)))
+        records += [(*r.key, r.content_hash) for r in hits]
 
 
 def _copy(src: int, dst: int, offset: int, count: int) -> None:

@@ -73,10 +73,19 @@ class Matched:
 
 # ---------------------------------------------------------------- the pure part
 def match(project: Project, selectors: list[Selector]) -> Matched:
-    """Stream every source's records once against the selectors."""
-    records = (rec for sid in sorted(project.sources) for rec in iter_source(project.data_dir, sid))
+    """Match every source's records against the selectors: through the provenance index (refreshed and
+    verified first; files it cannot vouch for are streamed), or by streaming every record when the index
+    cannot be used here. Both give the same result."""
+    from kiki_bot import index
+
+    sources = sorted(project.sources)
     urls = {sid: str(s.url) if s.url else None for sid, s in project.sources.items()}
-    result = match_records(selectors, records, urls)
+    with index.opened(project, sources) as ix:
+        if ix is not None:
+            result = index.match(ix, sources, selectors, urls)
+        else:
+            records = (rec for sid in sources for rec in iter_source(project.data_dir, sid))
+            result = match_records(selectors, records, urls)
     per_adapter = {name: n for name, a in sorted(project.adapters.items())
                    if (n := sum(result.counts[s] for s in a.sources))}
     return Matched(result, per_adapter)

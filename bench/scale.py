@@ -1,0 +1,531 @@
+"""Bench: kiki-bot on 1 M and 10 M provenance records, against the naive way; prints one JSON document.
+
+Per size (a synthetic project from bench/synth.py, generated once and cached under .kiki/bench/scale-N):
+- the provenance index: cold build, incremental refresh with nothing changed and with one file changed;
+- `removal match` latency (p50/p99, in process, index refreshed and verified on every call) over ~50
+  single-selector requests of every kind, next to a naive full scan of the JSONL (json.loads per line and
+  the DESIGN.md table check through `matching.Matcher`) for a few of the same requests, with the speed-up;
+- purging 0.1 % of the records (spread over every data file) next to `cp` of the same files;
+- `kiki-bot card render` and `card check`, and `kiki-bot handle` for a removal-request issue (cold start,
+  against the GitHub emulator run by this process).
+Every command runs in a fresh child process; its peak RSS comes from wait4(2). Mutating steps work on a
+scratch copy (data files hard-linked, so a purge, which writes new files, leaves the cached project alone).
+
+Usage: .venv/bin/python bench/scale.py [--sizes 1000000 10000000] [--queries 54] [--naive 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import synth
+
+from kiki_bot import index, manifests, removal
+from kiki_bot.canonical import content_hash
+from kiki_bot.matching import Matcher
+from kiki_bot.project import Project
+from kiki_bot.records import data_files
+from kiki_bot.selectors import Sha256Selector, hf_dataset_of, origin_url, parse_selector
+
+PY = sys.executable
+GH_REPO = "bench-lab/models"
+TARGETS = {
+    "match_p50_ms": 50,
+    "match_speedup": 100,
+    "purge_vs_cp": 2.0,
+    "peak_rss_mb": 300,
+    "triage_s": 2.0,
+    "card_render_s": 60,
+}
+
+
+# ---------------------------------------------------------------- children and their peak RSS
+def child(argv: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run one fresh process; wall seconds, peak RSS (MB: the largest of it and the processes it waited
+    for), stdout. RSS comes from /usr/bin/time (wait4 of a small launcher): a child forked from this
+    process would carry this process's high-water mark across exec."""
+    with tempfile.NamedTemporaryFile("r") as rss, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{argv[:6]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+        peak = int(rss.read().split()[-1]) / 1024
+    return {"wall_s": round(wall, 3), "peak_rss_mb": round(peak, 1), "out": proc.stdout.decode()}
+
+
+def kiki(*args: str, env: dict[str, str] | None = None) -> dict:
+    return child([PY, "-m", "kiki_bot", *args], env)
+
+
+def child_refresh(root: Path) -> dict:
+    """Child: open (refresh, verify) the index of every source; seconds inside the process."""
+    project = Project(root)
+    start = time.perf_counter()
+    with index.opened(project, sorted(project.sources)) as ix:
+        assert ix is not None
+        served = sum(f.served for fs in ix.files.values() for f in fs)
+        total = sum(len(fs) for fs in ix.files.values())
+    return {"seconds": round(time.perf_counter() - start, 3), "files_served": served, "files": total}
+
+
+def child_purge(root: Path, keys_file: Path) -> dict:
+    """Child: purge the given keys as one approved request; plan and apply timed apart."""
+    from kiki_bot import purge
+
+    project = Project(root)
+    keys = {(s, i) for s, i in json.loads(keys_file.read_text())}
+    start = time.perf_counter()
+    todo = purge.plan(project, keys)
+    planned = time.perf_counter()
+    triples = purge.purge(
+        project, "R-1", 1, keys, set(), sorted(project.adapters), "bench", dt.datetime.now(dt.UTC)
+    )
+    done = time.perf_counter()
+    return {
+        "plan_s": round(planned - start, 3),
+        "seconds": round(done - start, 3),
+        "records": len(triples),
+        "files": len(todo.cuts),
+    }
+
+
+# ---------------------------------------------------------------- the project and its requests
+def project_for(size: int) -> tuple[Path, float | None]:
+    root = ROOT / ".kiki" / "bench" / f"scale-{size}"
+    if (root / "adapters" / "bench-lora.toml").is_file():
+        return root, None
+    shutil.rmtree(root, ignore_errors=True)
+    start = time.perf_counter()
+    synth.make(root, size)
+    return root, round(time.perf_counter() - start, 1)
+
+
+def _sample_records(root: Path, rng: random.Random, per_source: int) -> dict[str, list[dict]]:
+    """A few records of each source, read at random byte offsets (a whole line after each)."""
+    out: dict[str, list[dict]] = {}
+    for sid in synth.SOURCES:
+        files = data_files(root / "data" / sid)
+        found = out[sid] = []
+        while len(found) < per_source:
+            path = rng.choice(files)
+            with open(path, "rb") as fh:
+                fh.seek(rng.randrange(max(path.stat().st_size - 4096, 1)))
+                fh.readline()
+                found.append(json.loads(fh.readline()))
+    return out
+
+
+def requests(root: Path, n: int, seed: int) -> list[tuple[str, str]]:
+    """~n single-identifier requests, (kind, line), every selector kind, hitting real records."""
+    rng = random.Random(seed)
+    per = max(n // 9, 1)
+    recs = _sample_records(root, rng, per * 2)
+    gh, web, hub = (
+        recs["gh-code"],
+        [r for r in recs["web-docs"] if "origin" in r["_provenance"]],
+        recs["hub-rows"],
+    )
+    out: list[tuple[str, str]] = []
+    for k in range(per):
+        g, w, h = gh[k]["_provenance"], web[k % len(web)]["_provenance"], hub[k]["_provenance"]
+        owner, repo = g["repo"].split("/")
+        folder = g["path"].rsplit("/", 1)[0]
+        host = w["origin"].split("/")[2]
+        out += [
+            ("account", owner if k % 2 else f"https://github.com/{owner}"),
+            ("repository", f"{owner}/{repo}" if k % 2 else f"https://github.com/{owner}/{repo}.git"),
+            (
+                "path",
+                f"https://github.com/{owner}/{repo}/tree/main/{folder}"
+                if k % 2
+                else f"https://github.com/{owner}/{repo}/blob/v1/{g['path']}",
+            ),
+            ("url", w["origin"] if k % 2 else h["origin"]),
+            ("url_prefix", f"https://{host}/guide/"),
+            ("domain", f"domain:{host.split('.', 1)[1]}" if k % 2 else f"domain:{host}"),
+            (
+                "hf_dataset",
+                "hf:datasets/acme-ai/embedded-instruct" if k == 0 else f"hf:datasets/acme-ai/other-{k}",
+            ),
+            ("record", f"record:{rng.choice(list(synth.SOURCES))}#{rng.randrange(1000)}"),
+            ("sha256", f"sha256:{g['sha256']}" if k % 2 else f"sha256:{content_hash(hub[k])}"),
+        ]
+    return out
+
+
+class _Prov:
+    """What `Matcher.judge` reads of a record's provenance."""
+
+    __slots__ = ("origin", "path", "record_idx", "repo", "sha256", "source")
+
+    def __init__(self, p: dict) -> None:
+        self.source, self.record_idx = p["source"], p["record_idx"]
+        self.origin, self.repo, self.path, self.sha256 = (
+            p.get("origin"),
+            p.get("repo"),
+            p.get("path"),
+            p.get("sha256"),
+        )
+
+
+def naive(project: Project, selectors: list) -> list[tuple[str, int, int]]:
+    """The naive way: read every line, json.loads it, check the DESIGN.md table (Matcher)."""
+    matcher = Matcher(selectors)
+    datasets = {
+        sid: hf_dataset_of(origin_url(str(s.url) if s.url else None)) for sid, s in project.sources.items()
+    }
+    hashes = any(isinstance(s, Sha256Selector) for s in selectors)
+    found = []
+    for sid in sorted(project.sources):
+        for path in data_files(project.data_dir / sid):
+            with open(path, "rb") as fh:
+                for raw in fh:
+                    if not raw.strip():
+                        continue
+                    obj = json.loads(raw)
+                    prov = _Prov(obj["_provenance"])
+                    i, _ = matcher.judge(prov, content_hash(obj) if hashes else "", datasets.get(sid))  # type: ignore[arg-type]
+                    if i is not None:
+                        found.append((sid, prov.record_idx, i))
+    return found
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+# ---------------------------------------------------------------- the steps
+def bench_match(root: Path, n_queries: int, n_naive: int, seed: int) -> dict:
+    project = Project(root)
+    reqs = requests(root, n_queries, seed)
+    removal.match(project, [parse_selector("warm-up")])
+    times, by_kind, results = [], {}, []
+    for kind, line in reqs:
+        sels = [parse_selector(line)]
+        start = time.perf_counter()
+        got = removal.match(project, sels)
+        elapsed = (time.perf_counter() - start) * 1000
+        times.append(elapsed)
+        by_kind.setdefault(kind, []).append(elapsed)
+        results.append(got.result.matches)
+    rng = random.Random(seed + 1)
+    picks = rng.sample([i for i, (kind, _) in enumerate(reqs) if kind != "hf_dataset"], n_naive)
+    naive_s, same = [], True
+    for i in picks:
+        start = time.perf_counter()
+        want = naive(project, [parse_selector(reqs[i][1])])
+        naive_s.append(time.perf_counter() - start)
+        same &= want == results[i]
+    p50 = statistics.median(times)
+    per_query = statistics.mean(naive_s)
+    return {
+        "queries": len(reqs),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(_pct(times, 0.99), 2),
+        "max_ms": round(max(times), 2),
+        "p50_ms_by_kind": {k: round(statistics.median(v), 2) for k, v in by_kind.items()},
+        "matched_records_by_kind": {
+            k: sum(len(results[i]) for i, (kk, _) in enumerate(reqs) if kk == k) for k in by_kind
+        },
+        "naive": {
+            "scans": len(picks),
+            "kinds": [reqs[i][0] for i in picks],
+            "per_query_s": round(per_query, 2),
+            "same_matches_as_index": same,
+        },
+        "speedup_vs_naive_at_p50": round(per_query * 1000 / p50),
+        "speedup_vs_naive_at_p99": round(per_query * 1000 / _pct(times, 0.99)),
+    }
+
+
+def bench_match_cli(root: Path, tmp: Path) -> dict:
+    body = tmp / "body.md"
+    body.write_text(
+        _body(["owner3", "https://docs0.site2.com/guide/", "domain:site7.com", "record:gh-code#17"])
+    )
+    res = kiki("removal", "match", "--body", str(body), "--json", "-C", str(root))
+    return {
+        "wall_s": res["wall_s"],
+        "peak_rss_mb": res["peak_rss_mb"],
+        "matches": len(json.loads(res["out"])["matches"]),
+    }
+
+
+def _body(lines: list[str]) -> str:
+    return (
+        "### Content to remove\n\n" + "\n".join(lines) + "\n\n### Your relationship to the content\n\n"
+        "I am the author or rightsholder\n\n### Reason\n\nCopyright\n\n### Additional details\n\n_No response_\n\n"
+        "### Confirmation\n\n- [X] I confirm that the information in this request is accurate\n"
+    )
+
+
+def bench_triage(root: Path, tmp: Path) -> dict:
+    """`kiki-bot handle` for an opened removal-request issue: parse, match, comment, label."""
+    from kiki_bot.emulators import GitHubEmulator, serve
+
+    gh = GitHubEmulator()
+    server = serve(gh)
+    try:
+        gh.create_repo(GH_REPO, files={"kiki.toml": (root / "kiki.toml").read_bytes()})
+        number = gh.open_issue(GH_REPO, "Removal request", "", user="octo-dev", labels=["removal-request"])
+        event = json.loads(
+            (ROOT.parent / "shared" / "fixtures" / "github-events" / "issues.opened.payload.json").read_text()
+        )
+        event["issue"].update(
+            number=number,
+            body=_body(["owner3", "https://docs0.site2.com/guide/", "domain:site7.com"]),
+            created_at="2026-03-01T10:00:00Z",
+            labels=[{"name": "removal-request"}],
+        )
+        event["issue"]["user"]["login"] = "octo-dev"
+        event["repository"].update(full_name=GH_REPO, default_branch="main")
+        path = tmp / "issues.json"
+        path.write_text(json.dumps(event))
+        env = {
+            **os.environ,
+            "GITHUB_API_URL": server.url,
+            "GITHUB_TOKEN": "ghs_bench",
+            "KIKI_GITHUB_THROTTLE": "0",
+            "GITHUB_REPOSITORY": GH_REPO,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+        res = kiki("handle", "--event-name", "issues", "--event-path", str(path), "-C", str(root), env=env)
+        comments = [c for c in gh.comments(GH_REPO, number) if c.user != "octo-dev"]
+        assert comments and "awaiting-approval" in gh.issue(GH_REPO, number).labels, "triage did not answer"
+        return {"wall_s": res["wall_s"], "peak_rss_mb": res["peak_rss_mb"]}
+    finally:
+        server.stop()
+
+
+def _warm(paths: list[Path]) -> None:
+    """Read the files once, so that every timed copy starts from the page cache alike."""
+    for path in paths:
+        with open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+
+
+def _durable_copy(paths: list[Path], dest: Path) -> float:
+    """Seconds to copy each file in the kernel and fsync it, one by one: the floor of any crash-safe
+    rewrite of these files (what the purge does besides planning and its manifests)."""
+    dest.mkdir()
+    start = time.perf_counter()
+    for n, path in enumerate(paths):
+        with open(path, "rb") as src, open(dest / f"{n}.jsonl", "wb") as dst:
+            size, done = os.fstat(src.fileno()).st_size, 0
+            while done < size:
+                done += os.copy_file_range(src.fileno(), dst.fileno(), size - done, done)
+            os.fsync(dst.fileno())
+    seconds = time.perf_counter() - start
+    shutil.rmtree(dest)
+    return seconds
+
+
+def scratch_copy(root: Path, dest: Path) -> Path:
+    """The project with its data files hard-linked (a purge writes new files, so the cache is untouched),
+    everything else copied, and the index copied and adopted (it is bound to its own inode)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == ".kiki" or path.is_dir():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".jsonl" and rel.parts[0] == "data":
+            os.link(path, dest / rel)
+        else:
+            shutil.copy2(path, dest / rel)
+    (dest / ".kiki").mkdir()
+    shutil.copy(index.index_path(root), index.index_path(dest))
+    index.adopt(dest)
+    return dest
+
+
+def bench_index(root: Path) -> dict:
+    refresh = [PY, __file__, "--child", "refresh", str(root)]
+    index.index_path(root).unlink(missing_ok=True)
+    cold = child(refresh)
+    time.sleep(2.5)  # files verified within 2 s of a change are hashed again once (index.RACY_NS)
+    warm = child(refresh)
+    nochange = child(refresh)
+    return {
+        "cold_build_s": json.loads(cold["out"])["seconds"],
+        "cold_build_peak_rss_mb": cold["peak_rss_mb"],
+        "refresh_no_change_s": json.loads(nochange["out"])["seconds"],
+        "refresh_no_change_wall_s": nochange["wall_s"],
+        "refresh_peak_rss_mb": max(warm["peak_rss_mb"], nochange["peak_rss_mb"]),
+        "index_mb": round(index.index_path(root).stat().st_size / 2**20),
+        "data_mb": round(sum(p.stat().st_size for p in (root / "data").glob("*/*.jsonl")) / 2**20),
+        "data_files": len(list((root / "data").glob("*/*.jsonl"))),
+    }
+
+
+def bench_changes_and_purge(root: Path, size: int, tmp: Path, seed: int) -> dict:
+    """On a scratch copy: one file changed, then a purge of 0.1 % of the records next to `cp`."""
+    out: dict = {}
+    scratch = scratch_copy(root, tmp / "scratch")
+    refresh = [PY, __file__, "--child", "refresh", str(scratch)]
+    child(refresh)  # hard links changed the ctimes: the files are hashed (verified) once
+    # one file changed, twice: a record appended to the last gh-code file, then one record in the middle of
+    # the first web-docs file edited (another length); each time its manifest updated
+    for what, path in (
+        ("appended", data_files(scratch / "data" / "gh-code")[-1]),
+        ("edited", data_files(scratch / "data" / "web-docs")[0]),
+    ):
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.unlink()  # a new inode: the cached project's link keeps its bytes
+        if what == "appended":
+            line = json.loads(lines[0])
+            line["_provenance"]["record_idx"] = 10**9
+            lines.append((json.dumps(line, separators=(",", ":")) + "\n").encode())
+        else:
+            middle = len(lines) // 2
+            lines[middle] = lines[middle].replace(b'"text":"', b'"text":"edited: ', 1)
+        path.write_bytes(b"".join(lines))
+        manifests.refresh(path.parent)
+        changed = child(refresh)
+        out[f"refresh_one_file_{what}_s"] = json.loads(changed["out"])["seconds"]
+        out[f"refresh_one_file_{what}_peak_rss_mb"] = changed["peak_rss_mb"]
+    time.sleep(2.5)
+    child(refresh)
+    # purge 0.1 % of the records, spread over every file
+    rng = random.Random(seed)
+    counts = {sid: round(size * share) for sid, (_, _, _, share) in synth.SOURCES.items()}
+    keys: set[tuple[str, int]] = set()
+    while len(keys) < size // 1000:
+        sid = rng.choices(list(counts), weights=list(counts.values()))[0]
+        keys.add((sid, rng.randrange(counts[sid])))
+    keys_file = tmp / "keys.json"
+    keys_file.write_text(json.dumps(sorted(keys)))
+    files = {sid: data_files(root / "data" / sid) for sid in counts}  # the bytes the scratch copy starts from
+    everything = [p for fs in files.values() for p in fs]
+    subprocess.run(["sync"], check=True)
+    _warm(everything)
+    purged = child([PY, __file__, "--child", "purge", str(scratch), str(keys_file)])
+    report = json.loads(purged["out"])
+    after = child(refresh)
+    cp_dir = tmp / "cp"
+    cp_s, cp_sync_s, durable_s = [], [], []
+    for _ in range(2):
+        for sid in counts:
+            (cp_dir / sid).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["sync"], check=True)
+        _warm(everything)
+        start = time.perf_counter()
+        for sid in counts:  # the same files the purge rewrote (0.1 % of the records touches every file)
+            subprocess.run(["cp", *map(str, files[sid]), str(cp_dir / sid)], check=True)
+        cp_s.append(time.perf_counter() - start)
+        subprocess.run(["sync"], check=True)
+        cp_sync_s.append(time.perf_counter() - start)
+        shutil.rmtree(cp_dir)
+        subprocess.run(["sync"], check=True)
+        _warm(everything)
+        durable_s.append(_durable_copy(everything, tmp / "durable"))
+    cp, cp_sync, durable = min(cp_s), min(cp_sync_s), min(durable_s)
+    out["purge"] = {
+        "records": report["records"],
+        "files": report["files"],
+        "data_mb": round(sum(p.stat().st_size for p in everything) / 2**20),
+        "purge_s": report["seconds"],
+        "plan_s": report["plan_s"],
+        "wall_s": purged["wall_s"],
+        "peak_rss_mb": purged["peak_rss_mb"],
+        "cp_s": round(cp, 3),
+        "cp_then_sync_s": round(cp_sync, 3),
+        "copy_and_fsync_each_file_s": round(durable, 3),
+        "ratio_to_cp": round(report["seconds"] / cp, 2),
+        "ratio_to_cp_then_sync": round(report["seconds"] / cp_sync, 2),
+        "wall_ratio_to_cp": round(purged["wall_s"] / cp, 2),
+        "index_refresh_after_s": json.loads(after["out"])["seconds"],
+        "index_refresh_after_peak_rss_mb": after["peak_rss_mb"],
+    }
+    shutil.rmtree(scratch)
+    return out
+
+
+def bench_size(size: int, args: argparse.Namespace) -> dict:
+    root, generated = project_for(size)
+    doc: dict = {"records": size, "generate_s": generated}
+    with tempfile.TemporaryDirectory(dir=ROOT / ".kiki" / "bench") as t:
+        tmp = Path(t)
+        doc["index"] = bench_index(root)
+        doc["match"] = bench_match(root, args.queries, args.naive, args.seed)
+        doc["match_cli"] = bench_match_cli(root, tmp)
+        render = kiki("card", "render", "-C", str(root), "--version", "0.1.0", "--date", "2026-05-06")
+        check = kiki("card", "check", "-C", str(root))
+        doc["card_render"] = {"wall_s": render["wall_s"], "peak_rss_mb": render["peak_rss_mb"]}
+        doc["card_check"] = {"wall_s": check["wall_s"], "peak_rss_mb": check["peak_rss_mb"]}
+        doc["triage_handle"] = bench_triage(root, tmp)
+        changes = bench_changes_and_purge(root, size, tmp, args.seed)
+        doc["purge"] = changes.pop("purge")
+        doc["index"].update(changes)
+    peak = max(v for k, v in _flat(doc) if k.endswith("peak_rss_mb"))
+    doc["peak_rss_mb_any_command"] = peak
+    doc["targets"] = {
+        "match_p50_le_50ms": doc["match"]["p50_ms"] <= TARGETS["match_p50_ms"],
+        "match_ge_100x_naive": doc["match"]["speedup_vs_naive_at_p50"] >= TARGETS["match_speedup"],
+        "purge_le_2x_cp": doc["purge"]["ratio_to_cp"] <= TARGETS["purge_vs_cp"],
+        "purge_le_2x_cp_then_sync": doc["purge"]["ratio_to_cp_then_sync"] <= TARGETS["purge_vs_cp"],
+        "peak_rss_le_300mb": peak <= TARGETS["peak_rss_mb"],
+        "triage_cold_start_le_2s": doc["triage_handle"]["wall_s"] <= TARGETS["triage_s"],
+        "card_render_le_60s": doc["card_render"]["wall_s"] <= TARGETS["card_render_s"],
+    }
+    return doc
+
+
+def _flat(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, int | float):
+            yield f"{prefix}{k}", v
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--queries", type=int, default=54)
+    parser.add_argument("--naive", type=int, default=3, help="naive full scans timed per size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        what, *rest = args.child
+        doc = child_refresh(Path(rest[0])) if what == "refresh" else child_purge(Path(rest[0]), Path(rest[1]))
+        print(json.dumps(doc))
+        return
+    (ROOT / ".kiki" / "bench").mkdir(parents=True, exist_ok=True)
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "sizes": []}
+    for size in args.sizes:
+        report["sizes"].append(bench_size(size, args))
+        print(json.dumps(report["sizes"][-1]), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
