@@ -161,14 +161,16 @@ def _rewrite(path: Path, cut: FileCut) -> bool:
     return True
 
 
-def _update_manifest(source_dir: Path, rewritten: list[Path]) -> None:
-    """Re-describe only the rewritten files, so a drift elsewhere in the source stays visible."""
+def _update_manifest(source_dir: Path, rewritten: list[FileCut]) -> None:
+    """Update only the rewritten files' entries, so a drift elsewhere in the source stays visible. The entry
+    `plan` predicted from the exact bytes it planned is used as is; only files without one are read again."""
     current = manifests.load(source_dir)
     if current is None:
         manifests.refresh(source_dir)
         return
-    entries = {**current.files, **{p.name: manifests.describe_file(p) for p in rewritten}}
-    write_text(source_dir / manifests.MANIFEST, manifests.render(entries))
+    fresh = {cut.name: manifests.FileEntry(sha256=cut.expected[0], bytes=cut.expected[1], records=cut.expected[2])
+             if cut.expected else manifests.describe_file(source_dir / cut.name) for cut in rewritten}
+    write_text(source_dir / manifests.MANIFEST, manifests.render({**current.files, **fresh}))
 
 
 def apply(project: Project, plan: PurgePlan) -> list[Path]:
@@ -177,10 +179,10 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
     rewritten: list[Path] = []
     for source, cuts in groupby(plan.cuts, key=attrgetter("source")):
         source_dir = project.data_dir / source
-        done = [source_dir / cut.name for cut in cuts if _rewrite(source_dir / cut.name, cut)]
+        done = [cut for cut in cuts if _rewrite(source_dir / cut.name, cut)]
         if done:
             _update_manifest(source_dir, done)
-            rewritten += done
+            rewritten += [source_dir / cut.name for cut in done]
     return rewritten
 
 
