@@ -1252,7 +1252,7 @@ def _merge(
                     fid = _insert_file(conn, f.source, f.path.name, {**meta, "sha256": sha})
                 base = fid << LINE_BITS
                 if meta["bad"]:
-                    pass
+                    pass  # a file with a bad line serves no rows: it is streamed, which names the line
                 elif keep and tail is None:
                     conn.execute(
                         f"DELETE FROM records AS r WHERE id BETWEEN ? AND ? AND NOT EXISTS"
