@@ -39,7 +39,7 @@ class Report:
                 *self.reappeared]
 
 
-def removals(entries: list[ledger.Entry], project: Project, adapter: Adapter) -> Removals:
+def removals(entries: list[ledger.Entry], adapter: Adapter) -> Removals:
     stats = ledger.removal_stats(entries, adapter.name, set(adapter.sources))
     return Removals(received=stats["requests_received"], approved=stats["approved"], rejected=stats["rejected"],
                     records_removed=stats["records_removed"],
@@ -63,7 +63,7 @@ def render_adapter(
     run = run or (committed.run if same else RunFacts())
     entries = ledger.read(project.ledger_path) if entries is None else entries
     figs = figures.compute(project, adapter, ledger.purged_keys(entries), ledger.blocklist(entries))
-    card = build(project, adapter, figs, removals(entries, project, adapter), version, date, run, committed)
+    card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed)
     return Rendered(card, render.files(card), figs)
 
 

@@ -41,7 +41,6 @@ class DataFigures:
     tokenizer: str | None
     licence_violations: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
-    content_hashes: list[str] = field(default_factory=list)
 
 
 def record_text(payload: dict) -> str:
@@ -89,7 +88,6 @@ def compute(
     adapter: Adapter,
     purged: set[tuple[str, int]] = frozenset(),
     blocklist: set[str] = frozenset(),
-    collect_hashes: bool = False,
 ) -> DataFigures:
     """Every record of the adapter's sources, counted once: counts, tokens, dates, domains, licences, exclusions.
 
@@ -136,7 +134,6 @@ def compute(
                         purged,
                         allow,
                         crawled,  # type: ignore[arg-type]
-                        collect_hashes,
                         tokenizer,
                         tok_key,
                     )
@@ -157,8 +154,6 @@ def compute(
                     text = record_text(rec.payload)
                     size = len(text.encode("utf-8"))
                     _add(figs, rec, size, crawled)
-                    if collect_hashes:
-                        out.content_hashes.append(rec.content_hash)
                     if tokenizer is None:
                         figs.tokens += -(-size // ESTIMATE_BYTES_PER_TOKEN)
                     else:
@@ -180,7 +175,6 @@ def _from_index(
     purged: set[tuple[str, int]],
     allow: frozenset[str],
     crawled: bool,
-    collect_hashes: bool,
     tokenizer,
     tok_key: str | None,
 ) -> None:
@@ -222,8 +216,6 @@ def _from_index(
         if crawled:
             for dom, size in agg.domains.items():
                 figs.domain_bytes[dom] += size
-    if collect_hashes:
-        out.content_hashes += ix.content_hashes(f, skip)
     if tokenizer is None:
         figs.tokens += agg.tok
         return

@@ -686,15 +686,6 @@ class Index:
             (f.lo, f.hi),
         ).fetchall()
 
-    def content_hashes(self, f: IndexedFile, exclude: Sequence[int] = ()) -> list[str]:
-        where = self._excluding(exclude)
-        return [
-            ch.hex()
-            for (ch,) in self.conn.execute(
-                f"SELECT ch FROM records WHERE id BETWEEN ? AND ?{where} ORDER BY id", (f.lo, f.hi)
-            )
-        ]
-
     def tokens(self, f: IndexedFile, tokenizer: str) -> int | None:
         """Tokens of every record of the file counted with the tokenizer whose file has SHA-256 `tokenizer`."""
         row = self.conn.execute(

@@ -620,7 +620,6 @@ def test_figures_through_the_index_equal_streamed_figures(repo: Project, streami
     kw = {
         "purged": ledger.purged_keys(entries),
         "blocklist": ledger.blocklist(entries),
-        "collect_hashes": True,
     }
     got = _figures(repo, **kw)
     with streaming():
