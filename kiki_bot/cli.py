@@ -339,6 +339,7 @@ def handle(
     if handler is None:
         say(f"{name or 'event'}: nothing for kiki-bot to do")
         return
+    events.check_fields(handler, payload, str(event_path or os.environ.get("GITHUB_EVENT_PATH")))
     from kiki_bot import context
 
     repo = (payload.get("repository") or {})

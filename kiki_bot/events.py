@@ -85,6 +85,23 @@ def _labels(payload: dict) -> set[str]:
     return {label.get("name") for label in _field(payload, "issue", "labels") or [] if isinstance(label, dict)}
 
 
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "on_tag_push": ("ref",),
+    "on_review_merged": ("pull_request.head.ref",),
+    "on_removal_issue": ("issue.number", "issue.created_at", "issue.user.login"),
+    "on_removal_comment": ("issue.number", "issue.user.login", "comment.id", "comment.body", "comment.user.login",
+                           "comment.created_at"),
+    "on_dispatched_release": ("inputs.tag",),
+}
+
+
+def check_fields(handler: Handler, payload: dict, where: str) -> None:
+    """The fields a handler reads must be there: a malformed event is bad input, not a traceback."""
+    for path in REQUIRED.get(handler.__name__, ()):
+        if _field(payload, *path.split(".")) in (None, ""):
+            raise BadInput(where, f"event field `{path}` is missing (expected a GitHub webhook payload)")
+
+
 def route(name: str, payload: dict, bot_login: str) -> Handler | None:
     """The handler for this event, or None when kiki-bot has nothing to do with it."""
     sender = _field(payload, "sender") or {}

@@ -314,3 +314,12 @@ def test_ledger_verify_names_the_first_bad_entry(env, gh, cli):
 def test_a_comment_on_an_issue_github_does_not_know_is_a_clear_error(env, gh, cli):
     res = handle(cli, env, "issue_comment", comment_event(404, "/kiki approve", "writer"))
     assert res.code == 2 and "error: GitHub refused the request: 404" in res.err
+
+
+def test_a_malformed_event_is_bad_input_not_a_traceback(env, gh, cli):
+    event = issue_event(1, body("acme/fw"))
+    del event["issue"]["created_at"]
+    before = len(gh.requests)
+    res = handle(cli, env, "issues", event)
+    assert res.code == 2 and "event field `issue.created_at` is missing" in res.err
+    assert len(gh.requests) == before
