@@ -21,10 +21,10 @@ their manifests are. Nothing is served from it unless it is verified again at ea
   `records.parse_line` (lines it cannot vouch for go through `parse_line` itself, so every error is the
   same `BadInput`), and the content hash is the same canonical JSON hash. A file with a bad line is
   remembered as bad, with no rows: streaming it raises the error, in stream order.
-- **Purges.** `purge.plan` takes byte ranges from the index and notes each cut with the SHA-256 the file
-  must have once the ranges are gone (computed from the file as planned). When a file later verifies
-  with exactly that hash, its rows are derived (cut rows deleted, later offsets and lines shifted), not
-  parsed again; any other content is parsed again.
+- **Purges.** `purge.plan` takes byte ranges from the index; once a file is rewritten without them, the
+  purge notes the cut (`note_cuts`) with the SHA-256 the file had and the one it has now (hashed as it
+  was copied). When a file later verifies with exactly that hash, its rows are derived (cut rows deleted,
+  later offsets and lines shifted), not parsed again; any other content is parsed again.
 
 Incremental: only files whose manifest entry or stat changed are looked at again. A file that verifies
 and whose first bytes are exactly the ones indexed (checked by hashing that prefix) has only its appended
@@ -471,6 +471,7 @@ class IndexedFile:
     path: Path
     fid: int | None = None
     stamp: tuple[int, int, int] | None = None  # (inode, size, mtime_ns) as verified: purge's FileCut stamp
+    sha256: str | None = None  # as verified
     n: int = 0
     tb: int = 0
     tok: int = 0
@@ -533,6 +534,7 @@ def _view(source: str, path: Path, row: sqlite3.Row) -> IndexedFile:
         path,
         row["fid"],
         (row["st_ino"], row["st_size"], row["st_mtime"]),
+        row["sha256"],
         row["n"],
         row["tb"],
         row["tok"],
@@ -607,35 +609,6 @@ class Index:
                 if f is not None:
                     found[f.fid][row[0]] = row
         return {fid: [rows[k] for k in sorted(rows)] for fid, rows in found.items()}
-
-    def note_cuts(
-        self, cuts: Sequence[tuple[IndexedFile, Sequence[int], Sequence[tuple[int, int]]]]
-    ) -> dict[int, tuple[str, int]]:
-        """Remember planned cuts: (file, row ids, current (offset, length) ranges) each. The SHA-256 the
-        file will have without those ranges is computed now, from the file as planned, so that the rows
-        can be derived after the rewrite instead of parsed again (see the module docstring). Returns
-        that (sha256, size) per file id (files that changed meanwhile are left out)."""
-
-        def expected(job: tuple[IndexedFile, Sequence[int], Sequence[tuple[int, int]]]) -> tuple | None:
-            f, ids, ranges = job
-            try:
-                return (f.fid, *_sha_without(f.path, f.stamp, ranges), array("q", ids).tobytes())
-            except (OSError, _Changed):
-                return None
-
-        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            done = [r for r in pool.map(expected, cuts) if r is not None]
-        sha_of = {f.fid: None for f, _, _ in cuts}
-        for fid, old in self.conn.execute(
-            f"SELECT fid, sha256 FROM files WHERE fid IN ({','.join('?' * len(sha_of))})", list(sha_of)
-        ):
-            sha_of[fid] = old
-        with _transaction(self.conn):
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?)",
-                [(fid, sha_of[fid], new, size, ids) for fid, new, size, ids in done if sha_of[fid]],
-            )
-        return {fid: (new, size) for fid, new, size, _ in done}
 
     def read_record(self, f: IndexedFile, rid: int, off: int, length: int) -> Record:
         """Parse one indexed record from its file (the file verified at refresh; the lock is held)."""
@@ -712,30 +685,6 @@ class FileFigures:
     domains: dict[str, int]
 
 
-class _Changed(Exception):
-    pass
-
-
-def _sha_without(path: Path, stamp: tuple[int, int, int] | None, ranges: Sequence[tuple[int, int]]) -> tuple:
-    """(sha256, size) of the file's bytes outside `ranges`, if the file still has `stamp`."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if (st.st_ino, st.st_size, st.st_mtime_ns) != stamp:
-            raise _Changed
-        pos = kept = 0
-        for offset, length in (*sorted(ranges), (st.st_size, 0)):
-            while pos < offset:
-                chunk = os.pread(fh.fileno(), min(CHUNK, offset - pos), pos)
-                if not chunk:
-                    raise _Changed
-                digest.update(chunk)
-                pos += len(chunk)
-                kept += len(chunk)
-            pos = offset + length
-    return digest.hexdigest(), kept
-
-
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
@@ -805,6 +754,36 @@ def adopt(root: Path) -> None:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'file'", (_identity(path),))
     finally:
         conn.close()
+
+
+def note_cuts(root: Path, cuts: Sequence[tuple[int, str, bytes, str, int]]) -> None:
+    """Remember rewrites a purge made: (file id, SHA-256 as indexed, row ids cut, SHA-256 and size now)
+    each, so that the next refresh derives those files' rows instead of parsing them again. Best effort:
+    an index that cannot take the note just parses the files again."""
+    path = index_path(root)
+    if not cuts or not path.is_file():
+        return
+    try:
+        lock = _Lock(root / ".kiki" / "index.lock")
+    except OSError:
+        return
+    try:
+        if not path.is_file():  # deleted meanwhile: a new index must not take notes about old file ids
+            return
+        conn = _connect(path)
+        try:
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT OR REPLACE INTO pending (fid, old_sha256, ids, new_sha256, new_bytes)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    cuts,
+                )
+        finally:
+            conn.close()
+    except (sqlite3.Error, _Rebuild, OSError):
+        pass  # the refresh that finds the index unusable rebuilds it
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

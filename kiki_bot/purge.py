@@ -2,46 +2,59 @@
 
 The `purged` ledger entry is the write-ahead log: once it is appended, the records it names must go, and a
 run that finds it (after a crash, or a repeat) only finishes the rewrite. A data file is replaced by a copy
-of its kept byte ranges (never re-serialised, so kept records stay byte-identical), written beside it and
-renamed over it, so at any instant it is either its old or its new version.
+of its kept byte ranges (never re-serialised, so kept records stay byte-identical), hashed as it is copied
+(its manifest entry needs the SHA-256: one pass reads each kept byte once), written beside it (around
+the page cache where the system allows) and renamed over it, so at any instant it is either its old or
+its new version. Several files are rewritten at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
+import fcntl
+import hashlib
+import mmap
 import os
 import stat
+from array import array
 from collections.abc import Collection
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
-from operator import attrgetter
 from pathlib import Path
 
 from kiki_bot import ledger, manifests
 from kiki_bot.project import Project
 from kiki_bot.records import data_files
-from kiki_bot.storage import atomic_writer, project_lock, write_text
+from kiki_bot.storage import atomic_writer, fsync_dir, project_lock, write_text
 
 Triple = tuple[str, int, str]  # (source, record_idx, content_hash), as in a `purged` ledger entry
-CHUNK = 1 << 20  # bytes per read when the kernel cannot copy file to file
-# copy_file_range errors that mean "not here" (old kernel, file system, sandbox) rather than a failed copy
-NO_KERNEL_COPY = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+CHUNK = 1 << 20  # bytes per read and per write
+# uncached writes are whole blocks from block-aligned memory (4 KiB also covers 512-byte devices)
+BLOCK = 4096
+DIRECT = getattr(os, "O_DIRECT", 0)  # Linux
+# files rewritten at once: more than the 2 cores of a typical runner, so that the disk has writes in flight
+# while other threads read and hash (a thread waiting on its writes or fsync leaves its core to another)
+WORKERS = 4
 
 
 @dataclass(frozen=True)
 class FileCut:
-    """The (offset, length) byte ranges to drop from one data file, and the file's identity when planned
-    (inode, size, mtime) so that a plan applied to a file that changed since, e.g. twice, cuts nothing."""
+    """The (offset, length) byte ranges to drop from one data file; the file's identity when planned
+    (inode, size, mtime), so that a plan applied to a file that changed since (e.g. twice) cuts nothing;
+    and how many records it keeps, for its manifest entry."""
 
     source: str
     name: str
     stamp: tuple[int, int, int]
     drops: tuple[tuple[int, int], ...]
-    # the manifest entry (sha256, bytes, records) the file will have once cut, computed by `plan` from the
-    # file as planned (when the provenance index serves it; else None)
-    expected: tuple[str, int, int] | None = None
+    keeps: int
+    # (file id, SHA-256 as indexed, row ids cut) when the provenance index served the plan: noted there
+    # once the file is rewritten, so that its rows are derived rather than parsed again
+    indexed: tuple[int, str, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +79,8 @@ def plan(
     """Find the records whose (source, record_idx) is in `keys` or whose content hash is in `hashes`,
     in the sources that can hold one (every source when matching by hash).
 
-    Byte ranges come from the provenance index (refreshed and verified first; see `kiki_bot.index`), and
-    each cut is noted there so the rewritten files' rows are derived rather than parsed again. Files the
-    index does not serve, or every file when it cannot be used, are streamed as before."""
+    Byte ranges come from the provenance index (refreshed and verified first; see `kiki_bot.index`).
+    Files the index does not serve, or every file when it cannot be used, are streamed."""
     from kiki_bot import index
 
     scan = sorted({source for source, _ in keys} | (set(project.sources) if hashes else set()))
@@ -76,34 +88,20 @@ def plan(
     cuts: list[FileCut] = []
     records: list[Triple] = []
     with index.opened(project, scan) as ix:
-        if ix is None:
-            for source in scan:
-                for path in data_files(project.data_dir / source):
-                    _plan_stream(path, source, wanted[source], hashes, cuts, records)
-            return PurgePlan(tuple(cuts), tuple(records))
-        found = ix.lookup(wanted, hashes)
-        noted = [(f, found[f.fid]) for source in scan for f in ix.files[source] if f.fid in found]
-        ranges = {
-            f.fid: tuple(f.locate(rid, off)[1:] + (length,) for rid, off, length, _, _ in rows)
-            for f, rows in noted
-        }
-        expected = ix.note_cuts([(f, [row[0] for row in rows], ranges[f.fid]) for f, rows in noted])
+        found = ix.lookup(wanted, hashes) if ix is not None else {}
         for source in scan:
-            for f in ix.files[source]:
+            if ix is None:
+                files = [index.IndexedFile(source, path) for path in data_files(project.data_dir / source)]
+            else:
+                files = ix.files[source]
+            for f in files:
                 if not f.served:
                     _plan_stream(f.path, source, wanted[source], hashes, cuts, records)
-                elif f.fid in found:
-                    rows = found[f.fid]
-                    sha = expected.get(f.fid)  # type: ignore[arg-type]
-                    cuts.append(
-                        FileCut(
-                            source,
-                            f.path.name,
-                            f.stamp,
-                            ranges[f.fid],  # type: ignore[arg-type]
-                            sha and (*sha, f.n - len(rows)),
-                        )
-                    )
+                elif rows := found.get(f.fid):  # type: ignore[arg-type]
+                    ids = [rid for rid, *_ in rows]
+                    drops = tuple(f.locate(rid, off)[1:] + (length,) for rid, off, length, _, _ in rows)
+                    indexed = (f.fid, f.sha256, array("q", ids).tobytes())
+                    cuts.append(FileCut(source, f.path.name, f.stamp, drops, f.n - len(rows), indexed))  # type: ignore[arg-type]
                     records += [(source, idx, ch.hex()) for _, _, _, idx, ch in rows]
     return PurgePlan(tuple(cuts), tuple(records))
 
@@ -115,75 +113,105 @@ def _plan_stream(
     from kiki_bot.index import stream_file
 
     stamp = _stamp(path.stat())
-    hits = [
-        r for r in stream_file(path, source) if r.provenance.record_idx in keys or r.content_hash in hashes
-    ]
+    every = list(stream_file(path, source))
+    hits = [r for r in every if r.provenance.record_idx in keys or r.content_hash in hashes]
     if hits:
-        cuts.append(FileCut(source, path.name, stamp, tuple((r.offset, r.length) for r in hits)))
+        cuts.append(
+            FileCut(
+                source, path.name, stamp, tuple((r.offset, r.length) for r in hits), len(every) - len(hits)
+            )
+        )
         records += [(*r.key, r.content_hash) for r in hits]
 
 
-def _copy(src: int, dst: int, offset: int, count: int) -> None:
-    """Append `count` bytes of `src` from `offset` to `dst`: in the kernel when it can (copy_file_range: no
-    user-space buffer, shared extents on CoW file systems), else in CHUNK-sized reads."""
-    kernel = hasattr(os, "copy_file_range")
-    end = offset + count
-    while offset < end:
+def _uncached(fd: int) -> None:
+    """Write `fd` around the page cache where the system can (Linux O_DIRECT): a rewritten data file is not
+    read again until the next training run, and skipping the cache halves the kernel's work per byte
+    (bench/scale.py). Elsewhere, or where the file system refuses, the writes stay buffered."""
+    if DIRECT:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | DIRECT)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
         try:
-            if kernel:
-                done = os.copy_file_range(src, dst, end - offset, offset)
-            else:
-                done = os.write(dst, os.pread(src, min(CHUNK, end - offset), offset))
+            data = data[os.write(fd, data) :]
         except OSError as exc:
-            if not kernel or exc.errno not in NO_KERNEL_COPY:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            if exc.errno != errno.EINVAL or not flags & DIRECT:
                 raise
-            done = 0
-        if done:
-            offset += done
-        elif kernel:
-            kernel = False  # refused, or 0 bytes (how some file systems say "not here"): read instead
-        else:
-            raise EOFError(f"source ended at byte {offset}, {end - offset} bytes before the planned end")
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~DIRECT)  # a device that wants larger blocks: buffered
 
 
-def _rewrite(path: Path, cut: FileCut) -> bool:
-    """Swap in a copy of the kept ranges; False (nothing written) when the file is not the one planned."""
-    with open(path, "rb") as src:
+def _rewrite(path: Path, cut: FileCut) -> manifests.FileEntry | None:
+    """Swap in a copy of the kept ranges, hashed on the way; returns the file's new manifest entry, or None
+    (nothing written) when the file is not the one planned. Kept bytes are gathered in a page-aligned
+    buffer and written in whole CHUNKs (the tail zero-padded to whole blocks, then cut to its length), as
+    uncached writes require."""
+    with open(path, "rb", buffering=0) as src:
         st = os.fstat(src.fileno())
         if _stamp(st) != cut.stamp:
-            return False
-        with atomic_writer(path) as dst:
-            os.fchmod(dst.fileno(), stat.S_IMODE(st.st_mode))
+            return None
+        digest, kept, fill = hashlib.sha256(), 0, 0
+        with mmap.mmap(-1, CHUNK) as buffer, atomic_writer(path, sync_dir=False) as dst:
+            fd, view = dst.fileno(), memoryview(buffer)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            _uncached(fd)
             pos = 0
             for offset, length in (*cut.drops, (st.st_size, 0)):
-                _copy(src.fileno(), dst.fileno(), pos, offset - pos)
+                src.seek(pos)
+                while pos < offset:
+                    got = src.readinto(view[fill : fill + min(CHUNK - fill, offset - pos)])
+                    if not got:
+                        raise EOFError(
+                            f"{path} ended at byte {pos}, {offset - pos} bytes before the planned end"
+                        )
+                    digest.update(view[fill : fill + got])
+                    fill, pos = fill + got, pos + got
+                    if fill == CHUNK:
+                        _write_all(fd, view)
+                        kept, fill = kept + CHUNK, 0
                 pos = offset + length
-    return True
+            if fill:
+                padded = -(-fill // BLOCK) * BLOCK
+                view[fill:padded] = bytes(padded - fill)
+                _write_all(fd, view[:padded])
+                kept += fill
+                os.ftruncate(fd, kept)
+            view.release()
+    return manifests.FileEntry(sha256=digest.hexdigest(), bytes=kept, records=cut.keeps)
 
 
-def _update_manifest(source_dir: Path, rewritten: list[FileCut]) -> None:
-    """Update only the rewritten files' entries, so a drift elsewhere in the source stays visible. The entry
-    `plan` predicted from the exact bytes it planned is used as is; only files without one are read again."""
+def _update_manifest(source_dir: Path, fresh: dict[str, manifests.FileEntry]) -> None:
+    """Update only the rewritten files' entries, so that a drift elsewhere in the source stays visible."""
     current = manifests.load(source_dir)
     if current is None:
         manifests.refresh(source_dir)
         return
-    fresh = {cut.name: manifests.FileEntry(sha256=cut.expected[0], bytes=cut.expected[1], records=cut.expected[2])
-             if cut.expected else manifests.describe_file(source_dir / cut.name) for cut in rewritten}
     write_text(source_dir / manifests.MANIFEST, manifests.render({**current.files, **fresh}))
 
 
 def apply(project: Project, plan: PurgePlan) -> list[Path]:
-    """Rewrite every planned file without its dropped ranges, then its source's manifest; returns the files
-    rewritten. A file that changed since it was planned (already purged, say) is left as it is."""
-    rewritten: list[Path] = []
-    for source, cuts in groupby(plan.cuts, key=attrgetter("source")):
-        source_dir = project.data_dir / source
-        done = [cut for cut in cuts if _rewrite(source_dir / cut.name, cut)]
-        if done:
-            _update_manifest(source_dir, done)
-            rewritten += [source_dir / cut.name for cut in done]
-    return rewritten
+    """Rewrite every planned file without its dropped ranges (a few at once, largest first), note the cuts
+    in the provenance index, then update each source's manifest; returns the files rewritten. A file that
+    changed since it was planned (already purged, say) is left as it is."""
+    from kiki_bot import index
+
+    def rewrite(cut: FileCut) -> manifests.FileEntry | None:
+        return _rewrite(project.data_dir / cut.source / cut.name, cut)
+
+    order = sorted(range(len(plan.cuts)), key=lambda k: -plan.cuts[k].stamp[1])
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        entries = dict(zip(order, pool.map(rewrite, [plan.cuts[k] for k in order]), strict=True))
+    done = [(cut, entry) for k, cut in enumerate(plan.cuts) if (entry := entries[k]) is not None]
+    index.note_cuts(
+        project.root, [(*cut.indexed, entry.sha256, entry.bytes) for cut, entry in done if cut.indexed]
+    )
+    for source, group in groupby(done, key=lambda pair: pair[0].source):
+        fsync_dir(project.data_dir / source)  # the renames, once per directory
+        _update_manifest(project.data_dir / source, {cut.name: entry for cut, entry in group})
+    return [project.data_dir / cut.source / cut.name for cut, _ in done]
 
 
 def _finish(project: Project, entry: ledger.Entry) -> None:

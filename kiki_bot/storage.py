@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -20,8 +20,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temp file beside `path`, fsync, then rename over it; on error the old file stays."""
+def atomic_writer(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator[IO]:
+    """Write to a temp file beside `path`, fsync, then rename over it; on error the old file stays.
+    `sync_dir=False` leaves the directory's fsync to a caller that renames several files in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -30,7 +31,8 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if sync_dir:
+            fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

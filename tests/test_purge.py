@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import fcntl
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 from factory import make_project, record, source, write_jsonl
 
 from kiki_bot import ledger, manifests
+from kiki_bot import purge as purge_mod
 from kiki_bot.canonical import content_hash
 from kiki_bot.project import Project
 from kiki_bot.purge import apply, plan, purge
@@ -103,22 +105,42 @@ def test_apply_drops_exactly_the_planned_lines_and_touches_nothing_else(repo: Pr
     assert not [p for sid in repo.sources for p in manifests.mismatches(repo.data_dir / sid)]
 
 
-@pytest.mark.parametrize("kernel", ["missing", "refuses", "copies nothing"])
-def test_copy_falls_back_to_reads_when_the_kernel_cannot_copy(
-    repo: Project, monkeypatch: pytest.MonkeyPatch, kernel: str
+@pytest.mark.parametrize("writes", ["uncached", "refused", "unavailable", "device wants larger blocks"])
+def test_files_of_many_blocks_are_rewritten_byte_for_byte(
+    repo: Project, monkeypatch: pytest.MonkeyPatch, writes: str
 ) -> None:
-    def copy_file_range(*_args: object) -> int:
-        if kernel == "refuses":
-            raise OSError(errno.EXDEV, "cross-device")
-        return 0
+    """Kept bytes cross the write chunks; the tail is padded to whole blocks, then cut; whether the system
+    writes around the page cache or not, the file and its manifest entry are exact."""
+    monkeypatch.setattr(purge_mod, "CHUNK", 3 * purge_mod.BLOCK)
+    big = repo.data_dir / "acme-fw" / "part-003.jsonl"
+    write_jsonl(big, [_rec("acme-fw", i) for i in range(100, 400)])  # ~130 kB: 10 chunks and a tail
+    manifests.refresh(big.parent)
+    real_fcntl, real_write, refused = fcntl.fcntl, os.write, []
+    if writes == "unavailable":
+        monkeypatch.setattr(purge_mod, "DIRECT", 0)
+    elif writes == "refused":
 
-    if kernel == "missing":
-        monkeypatch.delattr(os, "copy_file_range")
-    else:
-        monkeypatch.setattr(os, "copy_file_range", copy_file_range)
-    before = _files(repo)
-    apply(repo, plan(repo, KEYS, HASHES))
-    assert _files(repo) == {p: _without(data, set(GONE)) for p, data in before.items()}
+        def no_direct(fd: int, cmd: int, arg: int = 0) -> int:
+            if cmd == fcntl.F_SETFL and arg & purge_mod.DIRECT:
+                raise OSError(errno.EINVAL, "not here")
+            return real_fcntl(fd, cmd, arg)
+
+        monkeypatch.setattr(purge_mod.fcntl, "fcntl", no_direct)
+    elif writes == "device wants larger blocks":
+
+        def write(fd: int, data: memoryview) -> int:
+            if purge_mod.DIRECT and real_fcntl(fd, fcntl.F_GETFL) & purge_mod.DIRECT and not refused:
+                refused.append(fd)
+                raise OSError(errno.EINVAL, "misaligned")
+            return real_write(fd, data)
+
+        monkeypatch.setattr(purge_mod.os, "write", write)
+    gone = {("acme-fw", 100), ("acme-fw", 101), ("acme-fw", 250), ("acme-fw", 399)}
+    before = big.read_bytes()
+    assert apply(repo, plan(repo, gone)) == [big]
+    assert big.read_bytes() == _without(before, gone) and len(before) > 10 * purge_mod.CHUNK
+    assert manifests.load(big.parent).files[big.name] == manifests.describe_file(big)
+    assert not list(big.parent.glob(".*.tmp"))
 
 
 def test_apply_again_is_a_no_op(repo: Project) -> None:
@@ -193,5 +215,8 @@ def test_sigkill_at_20_points_loses_nothing_and_a_rerun_finishes(tmp_path: Path)
     assert report["violations"] == 0, report["problems"]
     outcomes = report["kill_points"]["ops"]["outcomes"]
     assert sum(outcomes.values()) == 20
-    partial = {"before_ledger_entry", "ledger_entry_and_0_of_4_files", "ledger_entry_and_2_of_4_files"}
-    assert partial <= set(outcomes)  # the kills hit every phase
+    # the kills hit every phase: before the ledger entry, before any file is renamed, after the files and
+    # before the manifests, and after (the files are rewritten by several threads at once, so how many of
+    # them a kill in between finds done varies from run to run; bench/purge_crash.py kills at every op)
+    phases = {"before_ledger_entry", "ledger_entry_and_0_of_4_files", "files_done_manifest_or_temp_pending"}
+    assert phases | {"complete"} <= set(outcomes), outcomes
