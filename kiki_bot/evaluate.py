@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import math
+import os
 import shlex
 import subprocess
 import sys
@@ -26,7 +26,7 @@ def run_command(command: str, base: Path, adapter: Path, data: Path, cwd: Path) 
             for a in shlex.split(command)]
     if argv and argv[0] == "python":
         argv[0] = sys.executable
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(argv, check=False, cwd=cwd, capture_output=True, text=True, timeout=3600)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         raise BadInput("eval.command", f"{command!r} failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")

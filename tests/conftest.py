@@ -10,8 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 # Starts the Hub emulator and sets HF_ENDPOINT before anything imports huggingface_hub.
-from emulator_fixtures import gh, gh_client, gh_server, hf_api, hub, hub_server  # noqa: E402,F401
-from factory import make_project  # noqa: E402
+from emulator_fixtures import gh, gh_client, gh_server, hf_api, hub, hub_server  # noqa: F401
+from factory import make_project
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "devstral-cpp-lora"

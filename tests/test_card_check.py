@@ -148,7 +148,7 @@ def test_exact_token_counts_with_a_local_tokenizer(tmp_path, cli):
     assert cli(*RENDER, root).code == 0
     card = json.loads((root / "cards" / "tiny-lora" / "card.json").read_text())
     assert card["token_method"] == "tokenizer"
-    texts = ["Explain f%d.\nint f%d(void) { return %d; }" % (i, i, i) for i in range(20)]
+    texts = [f"Explain f{i}.\nint f{i}(void) {{ return {i}; }}" for i in range(20)]
     assert card["sources"][0]["tokens"] == sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
     readme = (root / "cards" / "tiny-lora" / "README.md").read_text()
     assert "Tokens were counted with the tokenizer of test-lab/tiny-base." in readme

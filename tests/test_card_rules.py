@@ -118,7 +118,7 @@ def test_domains_ranked_by_content_size_and_cut(tmp_path):
     kiki = {**KIKI, "provider": {**KIKI["provider"], "sme": False}}
     root = make_project(tmp_path / "r", records={"acme-fw": recs}, kiki=kiki)
     readme = readme_of(root)
-    rows = re.findall(r"^\| (\d+) \| ([\w.]+) \|", readme, re.M)
+    rows = re.findall(r"^\| (\d+) \| ([\w.]+) \|", readme, re.MULTILINE)
     assert [d for _, d in rows] == ["site24.org", "site23.org", "site22.org"]  # ceil(2.5)
 
 

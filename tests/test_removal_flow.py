@@ -152,7 +152,7 @@ def test_only_write_or_higher_may_approve(env, gh, cli, role_user, decides):
     remaining = [r.provenance.repo for r in iter_source(env / "data", "acme-fw")]
     assert remaining == ["octo-dev/fw"] * 4
     [pr] = gh.pulls(GH_REPO)
-    files = gh.files(GH_REPO, "kiki/removal/R-%d" % number)
+    files = gh.files(GH_REPO, f"kiki/removal/R-{number}")
     assert files["compliance/removals.jsonl"] == (env / "compliance" / "removals.jsonl").read_bytes()
     assert files["data/acme-fw/part-000.jsonl"] == (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
     assert "Git history still holds the removed content" in pr.body
