@@ -112,15 +112,14 @@ def _plan_stream(
     """Plan one file by parsing every record (a file the index does not serve)."""
     from kiki_bot.index import stream_file
 
-    stamp = _stamp(path.stat())
-    every = list(stream_file(path, source))
-    hits = [r for r in every if r.provenance.record_idx in keys or r.content_hash in hashes]
+    stamp, hits, total = _stamp(path.stat()), [], 0
+    for r in stream_file(path, source):
+        total += 1
+        if r.provenance.record_idx in keys or r.content_hash in hashes:
+            hits.append(r)
     if hits:
-        cuts.append(
-            FileCut(
-                source, path.name, stamp, tuple((r.offset, r.length) for r in hits), len(every) - len(hits)
-            )
-        )
+        drops = tuple((r.offset, r.length) for r in hits)
+        cuts.append(FileCut(source, path.name, stamp, drops, total - len(hits)))
         records += [(*r.key, r.content_hash) for r in hits]
 
 
@@ -154,8 +153,9 @@ def _rewrite(path: Path, cut: FileCut) -> manifests.FileEntry | None:
         if _stamp(st) != cut.stamp:
             return None
         digest, kept, fill = hashlib.sha256(), 0, 0
-        with mmap.mmap(-1, CHUNK) as buffer, atomic_writer(path, sync_dir=False) as dst:
-            fd, view = dst.fileno(), memoryview(buffer)
+        view = memoryview(mmap.mmap(-1, CHUNK))  # page-aligned; unmapped with the last reference to it
+        with atomic_writer(path, sync_dir=False) as dst:
+            fd = dst.fileno()
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
             _uncached(fd)
             pos = 0
@@ -179,7 +179,6 @@ def _rewrite(path: Path, cut: FileCut) -> manifests.FileEntry | None:
                 _write_all(fd, view[:padded])
                 kept += fill
                 os.ftruncate(fd, kept)
-            view.release()
     return manifests.FileEntry(sha256=digest.hexdigest(), bytes=kept, records=cut.keeps)
 
 

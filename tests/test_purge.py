@@ -143,6 +143,24 @@ def test_files_of_many_blocks_are_rewritten_byte_for_byte(
     assert not list(big.parent.glob(".*.tmp"))
 
 
+def test_a_failed_write_keeps_the_old_file_and_says_why(
+    repo: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _files(repo)
+    todo = plan(repo, KEYS, HASHES)
+
+    def full(fd: int, data: memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(purge_mod.os, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        apply(repo, todo)
+    monkeypatch.undo()
+    assert _files(repo) == before
+    assert not list(repo.data_dir.glob("*/.*.tmp"))
+    assert not [p for sid in repo.sources for p in manifests.mismatches(repo.data_dir / sid)]
+
+
 def test_apply_again_is_a_no_op(repo: Project) -> None:
     p = plan(repo, KEYS, HASHES)
     apply(repo, p)
