@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/scale.py [--sizes 1000000 10000000] [--queries 54]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -339,6 +340,10 @@ def _settle(paths: list[Path]) -> None:
     child first touches twice the bytes the step will write and frees them just before the step."""
     subprocess.run(["sync"], check=True)
     touch = 2 * sum(p.stat().st_size for p in paths)
+    with contextlib.suppress(OSError, StopIteration):  # never more than half of what is available
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+        touch = min(touch, available // 2)
     subprocess.run([PY, "-c", _TOUCH, str(touch)], check=True)
     for path in paths:
         with open(path, "rb") as fh:

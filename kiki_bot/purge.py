@@ -101,7 +101,8 @@ def plan(
                     ids = [rid for rid, *_ in rows]
                     drops = tuple(f.locate(rid, off)[1:] + (length,) for rid, off, length, _, _ in rows)
                     indexed = (f.fid, f.sha256, array("q", ids).tobytes())
-                    cuts.append(FileCut(source, f.path.name, f.stamp, drops, f.n - len(rows), indexed))  # type: ignore[arg-type]
+                    keeps = f.n - len(rows)
+                    cuts.append(FileCut(source, f.path.name, f.stamp, drops, keeps, indexed))  # type: ignore[arg-type]
                     records += [(source, idx, ch.hex()) for _, _, _, idx, ch in rows]
     return PurgePlan(tuple(cuts), tuple(records))
 
@@ -200,10 +201,9 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
     def rewrite(cut: FileCut) -> manifests.FileEntry | None:
         return _rewrite(project.data_dir / cut.source / cut.name, cut)
 
-    order = sorted(range(len(plan.cuts)), key=lambda k: -plan.cuts[k].stamp[1])
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        entries = dict(zip(order, pool.map(rewrite, [plan.cuts[k] for k in order]), strict=True))
-    done = [(cut, entry) for k, cut in enumerate(plan.cuts) if (entry := entries[k]) is not None]
+        started = {cut: pool.submit(rewrite, cut) for cut in sorted(plan.cuts, key=lambda c: -c.stamp[1])}
+    done = [(cut, entry) for cut in plan.cuts if (entry := started[cut].result()) is not None]
     index.note_cuts(
         project.root, [(*cut.indexed, entry.sha256, entry.bytes) for cut, entry in done if cut.indexed]
     )
