@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "github-events" / "issues.opened.payload.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "github-events" / "issues.opened.payload.json"
 
 
 def timed(cmd: list[str], **kw) -> float:

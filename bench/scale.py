@@ -298,7 +298,7 @@ def bench_triage(root: Path, tmp: Path) -> dict:
         gh.create_repo(GH_REPO, files={"kiki.toml": (root / "kiki.toml").read_bytes()})
         number = gh.open_issue(GH_REPO, "Removal request", "", user="octo-dev", labels=["removal-request"])
         event = json.loads(
-            (ROOT.parent / "shared" / "fixtures" / "github-events" / "issues.opened.payload.json").read_text()
+            (ROOT / "tests" / "fixtures" / "github-events" / "issues.opened.payload.json").read_text()
         )
         event["issue"].update(
             number=number,

@@ -109,7 +109,7 @@ def test_missed_deadline_applies_the_fallback_and_fails(env, gh, hub, cli, fallb
 def test_schedule_event_routes_to_the_deadline_run(env, gh, cli, tmp_path, monkeypatch):
     from conftest import REPO
 
-    event = json.loads((REPO.parent / "shared" / "fixtures" / "github-events" / "workflow_dispatch.payload.json")
+    event = json.loads((REPO / "tests" / "fixtures" / "github-events" / "workflow_dispatch.payload.json")
                        .read_text())
     event["inputs"] = {}
     event["repository"].update(full_name=GH_REPO, default_branch="main")

@@ -25,7 +25,7 @@ from kiki_bot.issueform import (
 )
 from kiki_bot.selectors import AccountSelector, PathSelector, RepositorySelector
 
-FIXTURES = Path("/work/shared/fixtures/github-events")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-events"
 OWNER = "I am the author or rightsholder"
 TDM = "Text and data mining opt-out (DSM Directive Art. 4(3))"
 TICKED = f"- [X] {CONFIRMATION_TEXT}"

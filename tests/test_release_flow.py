@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 from factory import adapter, make_project, record, source, write_jsonl
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"
 TAG = "tiny-lora/v0.1.0"
 

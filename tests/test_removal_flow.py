@@ -13,7 +13,7 @@ from kiki_bot import ledger
 from kiki_bot.project import Project
 from kiki_bot.records import iter_source
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"
 OPENED = "2026-03-01T10:00:00Z"
 

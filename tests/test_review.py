@@ -21,7 +21,7 @@ from kiki_bot.records import iter_source
 from kiki_bot.review import KIND, MAX_CHARS, AdapterReview, Check, comment_text
 from kiki_bot.summary_diff import Change
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"
 PR = 1
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06", "-C")

@@ -29,7 +29,7 @@ from factory import adapter, make_project, source
 
 from kiki_bot import scaffold
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "github-events"
+FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 OWN = REPO / ".github" / "workflows"
 ACTION = REPO / "action.yml"
 SHA40 = re.compile(r"^[0-9a-f]{40}$")
