@@ -224,7 +224,10 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
 
     ctx = context.make(project, dry_run)
     entries = ledger.read(ctx.project.ledger_path)
-    if request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
+    # A private request is approved by the one who runs this, but only a request the ledger knows:
+    # an unknown id must fail (in purge_request) with nothing written.
+    known = ledger.find(entries, "requested", request_id) is not None
+    if known and request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
         ctx.fx.ledger_append(path=ctx.project.ledger_path, event="approved", request={"id": request_id, "issue": None},
                              actor=actor, at=ctx.now, fields={})
     outputs = purge_request(ctx, request_id, actor, ctx.now)

@@ -268,7 +268,9 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime,
     """Remove an approved request's records, open the purge PR, and say so on the issue."""
     entries = ledger.read(ctx.project.ledger_path)
     requested = ledger.find(entries, "requested", request_id)
-    if requested is None or (ledger.find(entries, "approved", request_id) is None and not ctx.dry_run):
+    if requested is None:
+        raise BadInput("request", f"{request_id} is not a request recorded in {ctx.project.ledger_path}")
+    if ledger.find(entries, "approved", request_id) is None and not ctx.dry_run:
         raise BadInput("request", f"{request_id} is not an approved request in {ctx.project.ledger_path}")
     done = ledger.find(entries, "purged", request_id)
     if done is not None:  # a re-run (or a run after a crash) finishes the purge the ledger already records

@@ -323,3 +323,15 @@ def test_a_malformed_event_is_bad_input_not_a_traceback(env, gh, cli):
     res = handle(cli, env, "issues", event)
     assert res.code == 2 and "event field `issue.created_at` is missing" in res.err
     assert len(gh.requests) == before
+
+
+@pytest.mark.parametrize("request_id", ["P-abcdef123456", "R-77"])
+def test_purge_of_an_unknown_request_writes_nothing(env, cli, request_id):
+    ledger_path = env / "compliance" / "removals.jsonl"
+    before = ledger_path.read_bytes() if ledger_path.exists() else None
+    data = {p: p.read_bytes() for p in (env / "data").rglob("*.*")}
+    res = cli("removal", "purge", request_id, "-C", env, "--actor", "maint")
+    assert res.code == 2 and "Traceback" not in res.err
+    assert request_id in res.err and "removals.jsonl" in res.err
+    assert (ledger_path.read_bytes() if ledger_path.exists() else None) == before
+    assert {p: p.read_bytes() for p in (env / "data").rglob("*.*")} == data
