@@ -172,7 +172,12 @@ def test_secrets_only_in_jobs_of_the_hub_publish_environment(callers):
         for jid, job in load(OWN / f"{n}.yml")["jobs"].items()
         if job.get("environment") == HUB_ENV
     }
-    assert hub_jobs == {("release", "release"), ("publish", "publish"), ("deadlines", "deadlines")}
+    assert hub_jobs == {
+        ("release", "release"),
+        ("publish", "publish"),
+        ("deadlines", "deadlines"),
+        ("removal-purge", "purge"),  # a source's data may live in a Hub dataset
+    }
 
 
 def test_runners_concurrency_and_checkouts():
@@ -437,6 +442,7 @@ class Job:
     outputs: dict[str, str] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
     summary: str = ""
+    env_seen: set[str] = field(default_factory=set)  # variables that reached a script with a value
 
 
 @dataclass
@@ -591,6 +597,7 @@ class Runner:
             timeout=300,
             check=False,
         )
+        job.env_seen |= {k for k, v in step_env.items() if v}
         job.logs.append(f"$ {script}\n--- exit {proc.returncode}\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         self.texts += [proc.stdout, proc.stderr, output.read_text()]
         return read_outputs(output) if proc.returncode == 0 else None
@@ -793,15 +800,21 @@ def issue_event(action: str, labels: list[str], sender_type: str = "User") -> di
 
 
 def comment_event(
-    body: str, labels: list[str], on_pull_request: bool = False, user_type: str = "User"
+    body: str,
+    labels: list[str],
+    on_pull_request: bool = False,
+    user_type: str = "User",
+    number: int | None = None,
 ) -> dict:
-    """A maintainer's comment on a removal request that exists in the GitHub emulator."""
+    """A maintainer's comment on a removal request that exists in the GitHub emulator (issue `number`, or a new one)."""
     from emulator_fixtures import GITHUB
 
     event = repo_fields(fixture("issue_comment.created.payload.json"))
     login = event["comment"]["user"]["login"]
     GITHUB.set_permission(GH_REPO, login, "write")
-    event["issue"]["number"] = GITHUB.open_issue(GH_REPO, "Removal request", FORM_BODY, "requester", labels)
+    event["issue"]["number"] = number or GITHUB.open_issue(
+        GH_REPO, "Removal request", FORM_BODY, "requester", labels
+    )
     event["comment"].update(body=body, id=GITHUB.add_comment(GH_REPO, event["issue"]["number"], body, login))
     event["comment"]["user"]["type"] = user_type
     event["issue"]["labels"] = [{"name": name} for name in labels]
@@ -926,3 +939,32 @@ def test_expressions_evaluate_as_github_does(tmp_path):
     assert evaluate("${{ inputs.dry-run }}", ctx) is False and as_text(False) == "false"
     (tmp_path / "out").write_text("a=1\nb<<EOF_x\nline 1\nline 2\nEOF_x\n")
     assert read_outputs(tmp_path / "out") == {"a": "1", "b": "line 1\nline 2"}
+
+
+def test_the_purge_job_holds_the_hub_token_and_triage_does_not(tmp_path, model, gh, hub):
+    """The gated job that purges runs in the hub-publish environment and gets HF_TOKEN, so a source whose data
+    lives in a Hub dataset is purged there too; the untrusted triage job gets neither."""
+    data = model / "data" / "acme-fw" / "part-000.jsonl"
+    src = model / "sources" / "acme-fw.toml"
+    src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\n')
+    dataset = hub.create_repo("test-lab/fw-data", repo_type="dataset", files={"part-000.jsonl": data.read_bytes()})
+    commits = len(dataset.log("main"))
+    gh.tokens[GITHUB_TOKEN] = "github-actions[bot]"  # the login the job's token acts as (the action's bot-login)
+    opened = issue_event("opened", ["removal-request"])
+    jobs = {}
+    for name, event_name, payload in (
+        ("removal-triage", "issues", opened),
+        ("removal-purge", "issue_comment", comment_event("/kiki approve", ["removal-request"],
+                                                         number=opened["issue"]["number"])),
+    ):
+        (tmp_path / name).mkdir()
+        run = runner(tmp_path / name, model, event_name, payload, environment_secrets={"HF_TOKEN": HF_TOKEN})
+        [jobs[name]] = run.run(OWN / f"{name}.yml").values()
+        assert jobs[name].status == "success", "\n".join(jobs[name].logs)
+        run.assert_no_token_leaked()
+    assert "HF_TOKEN" not in jobs["removal-triage"].env_seen
+    assert "HF_TOKEN" in jobs["removal-purge"].env_seen
+    assert load(OWN / "removal-purge.yml")["jobs"]["purge"]["environment"] == HUB_ENV
+    assert "environment" not in load(OWN / "removal-triage.yml")["jobs"]["triage"]
+    assert len(dataset.log("main")) == commits + 1  # the purge's commit on the Hub
+    assert dataset.files("main")["part-000.jsonl"] != data.read_bytes()
