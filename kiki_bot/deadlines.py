@@ -78,11 +78,10 @@ def run(ctx: Context) -> dict[str, str]:
         for rid in p.overdue:
             state = states[rid]
             missed.append(f"{rid} ({p.adapter}): deadline {state.deadline:%Y-%m-%d %H:%M} UTC passed")
-            if ledger.find(ledger.read(ctx.project.ledger_path), "deadline_missed", rid, adapter=p.adapter) is None:
-                ctx.fx.ledger_append(path=ctx.project.ledger_path, event="deadline_missed",
-                                     request={"id": rid, "issue": state.issue}, actor=ctx.settings.bot_login,
-                                     at=state.deadline, fields={"adapter": p.adapter,
-                                                                "fallback": policy.missed_deadline_fallback})
+            ctx.fx.ledger_append(path=ctx.project.ledger_path, event="deadline_missed",
+                                 request={"id": rid, "issue": state.issue}, actor=ctx.settings.bot_login,
+                                 at=state.deadline, once=["adapter"],
+                                 fields={"adapter": p.adapter, "fallback": policy.missed_deadline_fallback})
             if state.issue is not None:
                 ctx.fx.label(number=state.issue, add=["deadline-missed"], remove=["deadline-at-risk"])
         if p.overdue:

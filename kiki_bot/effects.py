@@ -115,12 +115,12 @@ class Effects:
         self.hub.fallback(repo, how)
 
     @effect
-    def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict) -> None:
+    def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict,
+                      once: list[str] | None = None) -> bool:
+        """Append the step unless the ledger has it (same request, event and `once` fields); True if appended."""
         from kiki_bot import ledger
-        from kiki_bot.storage import project_lock
 
-        with project_lock(path.parent.parent):
-            ledger.append(path, event, request, actor, at, **fields)
+        return ledger.append_once(path, event, request, actor, at, once or (), **fields)[1]
 
     @effect
     def purge(self, *, root: Path, request: str, issue: int | None, keys: list, adapters: list[str], actor: str,

@@ -40,34 +40,58 @@ class GitHub:
         return self.client.get_repo(self.repository)
 
     # ------------------------------------------------------------ issues and comments
+    def _ours(self, issue, kind: str) -> list:
+        """The bot's own comments of this kind, oldest first. A marker in anyone else's comment counts for
+        nothing: it must not silence a notice or pass for the sticky comment."""
+        return [c for c in issue.get_comments()
+                if c.user.login == self.settings.bot_login and (c.body or "").startswith(marker(kind))]
+
+    def _single(self, number: int, kind: str, text: str):
+        """(the bot's one comment of this kind, created now). Found, or created and re-read: of comments that
+        concurrent runs created, every run keeps the oldest and deletes the later duplicates."""
+        from github import GithubException
+
+        issue = self.repo.get_issue(number)
+        if found := self._ours(issue, kind):
+            mine = None
+        else:
+            mine = issue.create_comment(text)
+            found = self._ours(issue, kind) or [mine]
+        for duplicate in found[1:]:
+            try:
+                duplicate.delete()
+            except GithubException as exc:
+                if exc.status != 404:  # another run removed it first
+                    raise
+        return found[0], mine is not None and found[0].id == mine.id
+
     def sticky(self, number: int, kind: str, body: str) -> int:
         """Create the bot's comment of this kind on an issue or PR, or edit it if it exists; returns its id."""
-        issue = self.repo.get_issue(number)
         text = f"{marker(kind)}\n{body}"
-        for comment in issue.get_comments():
-            if marker(kind) in (comment.body or "") and comment.user.login == self.settings.bot_login:
-                if comment.body != text:
-                    comment.edit(text)
-                return comment.id
-        return issue.create_comment(text).id
+        comment, _ = self._single(number, kind, text)
+        if comment.body != text:
+            comment.edit(text)
+        return comment.id
 
     def comment_once(self, number: int, kind: str, body: str) -> bool:
         """Post a comment that must appear once (a notice, not a status); False when it already exists."""
-        issue = self.repo.get_issue(number)
-        if any(marker(kind) in (c.body or "") for c in issue.get_comments()):
-            return False
-        issue.create_comment(f"{marker(kind)}\n{body}")
-        return True
+        return self._single(number, kind, f"{marker(kind)}\n{body}")[1]
 
     def set_labels(self, number: int, add: list[str] = (), remove: list[str] = ()) -> None:
         """Bring the labels to the wanted state; labels already right cause no request."""
+        from github import GithubException
+
         issue = self.repo.get_issue(number)
         have = {label.name for label in issue.labels}
         if missing := [name for name in add if name not in have]:
             issue.add_to_labels(*missing)
         for name in remove:
             if name in have:
-                issue.remove_from_labels(name)
+                try:
+                    issue.remove_from_labels(name)
+                except GithubException as exc:
+                    if exc.status != 404:  # "Label does not exist": a concurrent run removed it
+                        raise
 
     def close(self, number: int) -> None:
         issue = self.repo.get_issue(number)
@@ -80,35 +104,73 @@ class GitHub:
 
     # ------------------------------------------------------------ branches, PRs, releases
     def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str) -> None:
-        """Put `files` on `branch` (created from `base` if missing); unchanged files are not rewritten."""
+        """Put `files` on `branch`, a branch built on the current head of `base`: created there if missing, and
+        moved there when `base` has moved on without it (the files are then written again on top). Unchanged
+        files are not rewritten; a run racing another one for the same branch re-reads and carries on."""
         from github import GithubException
 
+        head = self.repo.get_branch(base).commit.sha
         try:
-            self.repo.get_branch(branch)
+            built_on_base = self.repo.compare(head, branch).status in ("ahead", "identical")
         except GithubException as exc:
             if exc.status != 404:
                 raise
-            sha = self.repo.get_branch(base).commit.sha
-            self.repo.create_git_ref(ref=f"refs/heads/{branch}", sha=sha)
+            try:
+                self.repo.create_git_ref(ref=f"refs/heads/{branch}", sha=head)
+            except GithubException as exc:
+                if exc.status != 422:  # "Reference already exists": a concurrent run made it
+                    raise
+            built_on_base = True
+        if not built_on_base:
+            self.repo.get_git_ref(f"heads/{branch}").edit(sha=head, force=True)
         for path, content in sorted(files.items()):
+            self._put(branch, path, content, message)
+
+    def _put(self, branch: str, path: str, content: bytes, message: str, tries: int = 3) -> None:
+        """Write one file on `branch` unless it holds `content`; on a conflict with a concurrent write, re-read."""
+        from github import GithubException
+
+        for attempt in range(tries):
             try:
                 current = self.repo.get_contents(path, ref=branch)
             except GithubException as exc:
                 if exc.status != 404:
                     raise
-                self.repo.create_file(path, message, content, branch=branch)
-                continue
-            if current.decoded_content != content:
-                self.repo.update_file(path, message, content, current.sha, branch=branch)
+                current = None
+            if current is not None and current.decoded_content == content:
+                return
+            try:
+                if current is None:
+                    self.repo.create_file(path, message, content, branch=branch)
+                else:
+                    self.repo.update_file(path, message, content, current.sha, branch=branch)
+                return
+            except GithubException as exc:
+                if exc.status not in (409, 422) or attempt == tries - 1:
+                    raise
+
+    def open_pull(self, branch: str, base: str):
+        """The open PR from `branch` into `base`, or None."""
+        owner = self.repository.split("/")[0]
+        return next(iter(self.repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base)), None)
+
+    def open_pulls(self, prefix: str, base: str) -> list:
+        """Open PRs into `base` whose head branch starts with `prefix` (the bot's own branches)."""
+        return [pr for pr in self.repo.get_pulls(state="open", base=base) if pr.head.ref.startswith(prefix)]
 
     def pull_request(self, branch: str, base: str, title: str, body: str):
         """The open PR from `branch`, with its body brought up to date, or a new one."""
-        owner = self.repository.split("/")[0]
-        for pr in self.repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base):
-            if pr.body != body:
-                pr.edit(body=body)
-            return pr
-        return self.repo.create_pull(base=base, head=branch, title=title, body=body)
+        from github import GithubException
+
+        if (pr := self.open_pull(branch, base)) is None:
+            try:
+                return self.repo.create_pull(base=base, head=branch, title=title, body=body)
+            except GithubException as exc:
+                if exc.status != 422 or (pr := self.open_pull(branch, base)) is None:
+                    raise  # not "a pull request already exists" from a concurrent run
+        if pr.body != body:
+            pr.edit(body=body)
+        return pr
 
     def release(self, tag: str, name: str, body: str) -> str:
         """The GitHub release for `tag`, created once; returns its URL."""

@@ -3,7 +3,8 @@
 Each line is the canonical JSON of one `Entry`. `hash` is the SHA-256 of the entry's canonical JSON
 without `hash`, and `prev_hash` is the previous entry's `hash`, so editing, dropping or reordering any
 past line breaks the chain at that line. The ledger keeps ids, logins and content hashes, never content,
-e-mail addresses or names. Writers hold the project lock (`storage.project_lock`) around `append`.
+e-mail addresses or names. Writers hold the project lock (`storage.project_lock`) around `append`;
+`append_once` is the check-and-append every step that happens once goes through.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pydantic import (
 
 from kiki_bot.canonical import canonical_json, sha256_hex
 from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.storage import append_line
+from kiki_bot.storage import append_line, project_lock
 
 GENESIS = "0" * 64
 Event = Literal["requested", "approved", "rejected", "purged", "released", "deadline_missed"]
@@ -227,6 +228,20 @@ def find(entries: list[Entry], event: Event, request_id: str, **match: Any) -> E
         ):
             return entry
     return None
+
+
+def append_once(
+    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime,
+    once: Collection[str] = (), **fields: Any
+) -> tuple[Entry, bool]:
+    """The request's `event` entry (whose `once` fields equal the new ones), appended unless it is there:
+    (entry, appended). Check and append happen under the project lock, so concurrent runs add it once."""
+    rid = request.id if isinstance(request, RequestRef) else request["id"]
+    with project_lock(path.parent.parent):
+        found = find(read(path), event, rid, **{name: fields[name] for name in once})
+        if found is not None:
+            return found, False
+        return append(path, event, request, actor, at, **fields), True
 
 
 # ---------------------------------------------------------------- derived views

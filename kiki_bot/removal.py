@@ -237,10 +237,9 @@ def _record_request(ctx: Context, triaged: Triaged, actor: str) -> None:
 
 
 def _ledger(ctx: Context, event: str, triaged: Triaged, actor: str, at: dt.datetime, **fields) -> None:
-    """Append once: a redelivered event finds its entry and adds nothing."""
-    if ledger.find(ledger.read(ctx.project.ledger_path), event, triaged.id) is None:
-        ctx.fx.ledger_append(path=ctx.project.ledger_path, event=event,
-                             request={"id": triaged.id, "issue": triaged.issue}, actor=actor, at=at, fields=fields)
+    """Append once: a redelivered (or concurrent) event finds its entry and adds nothing."""
+    ctx.fx.ledger_append(path=ctx.project.ledger_path, event=event,
+                         request={"id": triaged.id, "issue": triaged.issue}, actor=actor, at=at, fields=fields)
 
 
 def _reject(ctx: Context, triaged: Triaged, login: str, reason: str, at: dt.datetime) -> dict[str, str]:

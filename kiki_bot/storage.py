@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -61,14 +62,25 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fh.fileno())
 
 
+_held = threading.local()  # lock files this thread holds: a nested project_lock must not deadlock on flock
+
+
 @contextlib.contextmanager
 def project_lock(root: Path) -> Iterator[None]:
-    """Serialise writers of one project (purge, render, release) across processes."""
+    """Serialise writers of one project (purge, render, release, ledger appends) across processes and threads.
+    Re-entrant within a thread, so a step holding the lock may call one that takes it again."""
     lock_dir = root / ".kiki"
     lock_dir.mkdir(exist_ok=True)
-    with open(lock_dir / "lock", "w") as fh:
+    key = str((lock_dir / "lock").resolve())
+    held = _held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
+    with open(key, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(fh, fcntl.LOCK_UN)

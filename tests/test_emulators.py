@@ -137,6 +137,25 @@ def test_issues_and_comments(gh: GitHubEmulator, gh_client: Github, gh_server: S
     assert as_alice.get_repo("o/r").get_issue(number).create_comment("thanks").user.login == "alice"
 
 
+def test_comments_are_deleted_and_branches_compared(gh: GitHubEmulator, gh_client: Github) -> None:
+    gh.create_repo("o/r", files={"a.txt": b"a\n"})
+    number = gh.open_issue("o/r", "x")
+    repo = gh_client.get_repo("o/r")
+    comment = repo.get_issue(number).create_comment("twice")
+    comment.delete()
+    assert gh.comments("o/r", number) == []
+    with pytest.raises(UnknownObjectException):
+        comment.delete()
+    gh.push("o/r", "topic", {"b.txt": b"b\n"})
+    assert (repo.compare("main", "main").status, repo.compare("main", "topic").status) == ("identical", "ahead")
+    assert repo.compare("main", "topic").ahead_by == 1 and repo.compare("topic", "main").status == "behind"
+    gh.push("o/r", "main", {"c.txt": b"c\n"})
+    diverged = repo.compare("main", "topic")
+    assert (diverged.status, diverged.ahead_by, diverged.behind_by) == ("diverged", 1, 1)
+    with pytest.raises(UnknownObjectException):
+        repo.compare("main", "nowhere").status  # noqa: B018 (lazy objects fetch on access)
+
+
 def test_issue_lists_are_paginated(gh: GitHubEmulator, gh_client: Github) -> None:
     gh.create_repo("o/r")
     for n in range(35):

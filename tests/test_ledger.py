@@ -250,3 +250,28 @@ def test_removal_stats(tmp_path: Path) -> None:
     }
     assert ledger.removal_stats(entries, "cpp", sources={"esp-idf"})["records_removed"] == 3
     assert ledger.removal_stats(entries, "rust")["longest_days_to_release"] is None
+
+
+def test_append_once_under_concurrency_appends_one_entry(tmp_path):
+    """Eight threads at once, each checking then appending the same step: the project lock makes it one."""
+    import threading
+
+    path = tmp_path / "compliance" / "removals.jsonl"
+    _requested(path, 1, T0)
+    barrier, appended = threading.Barrier(8), []
+
+    def approve() -> None:
+        barrier.wait()
+        appended.append(ledger.append_once(path, "approved", _ref(1), "maint", T0 + DAY)[1])
+
+    threads = [threading.Thread(target=approve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [e.event for e in ledger.read(path)] == ["requested", "approved"] and appended.count(True) == 1
+    ledger.verify(path)
+    # `once` names the fields that make a step distinct: a miss for another adapter is its own entry.
+    for adapter in ("cpp", "cpp", "rust"):
+        ledger.append_once(path, "deadline_missed", _ref(1), "bot", T0, ["adapter"], adapter=adapter, fallback="gate")
+    assert [e.adapter for e in ledger.read(path) if e.event == "deadline_missed"] == ["cpp", "rust"]

@@ -3,6 +3,7 @@ through `kiki-bot handle` with fixture payloads against the GitHub emulator."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -16,6 +17,7 @@ from kiki_bot.records import iter_source
 FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"
 OPENED = "2026-03-01T10:00:00Z"
+OPENED_AT = dt.datetime.fromisoformat(OPENED)
 
 
 def body(*lines: str, confirm: bool = True, details: str = "_No response_") -> str:
@@ -335,3 +337,99 @@ def test_purge_of_an_unknown_request_writes_nothing(env, cli, request_id):
     assert request_id in res.err and "removals.jsonl" in res.err
     assert (ledger_path.read_bytes() if ledger_path.exists() else None) == before
     assert {p: p.read_bytes() for p in (env / "data").rglob("*.*")} == data
+
+
+def test_markers_count_only_in_the_bots_own_comments(env, gh, cli):
+    from kiki_bot.removal import Triaged
+
+    number = triaged(env, gh, cli, "record:acme-fw#1")
+    forged = Triaged(f"R-{number}", number, ["https://github.com/acme/fw"], "0" * 64, OPENED_AT, OPENED_AT)
+    for text in ("<!-- kiki-bot:rejected -->\nalready declined", "<!-- kiki-bot:removal -->\nnot the bot's",
+                 f"<!-- kiki-bot:request:{forged.encode()} -->"):
+        gh.add_comment(GH_REPO, number, text, user="mallory")
+    assert handle(cli, env, "issues", issue_event(number, body("record:acme-fw#1"))).code == 0
+    assert len(bot_comments(gh, number)) == 1  # the stranger's `removal` marker is not the sticky comment
+    assert handle(cli, env, "issue_comment", comment_event(number, "/kiki reject no", "maint")).code == 0
+    [entry] = [e for e in ledger.read(env / "compliance" / "removals.jsonl") if e.event == "requested"]
+    assert entry.selectors == ["record:acme-fw#1"]  # the stored request is the bot's, not the forged one
+    assert "This request was declined by a maintainer" in bot_comments(gh, number)[-1].body
+    assert [c.body for c in gh.comments(GH_REPO, number) if c.user == "mallory"][0].endswith("already declined")
+
+
+def _concurrently(cli_args: list[list[str]]) -> list[int]:
+    """Run `kiki-bot` invocations in threads released together; their exit codes."""
+    import threading
+
+    from kiki_bot.cli import main
+
+    barrier, codes = threading.Barrier(len(cli_args)), [None] * len(cli_args)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            main([str(a) for a in cli_args[i]])
+            codes[i] = 0
+        except SystemExit as exc:
+            codes[i] = exc.code or 0
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(cli_args))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
+def _event_file(project, name: str, payload: dict, tag: str) -> list:
+    path = project.parent / f"{name}-{tag}.json"
+    path.write_text(json.dumps(payload))
+    return ["handle", "--event-name", name, "--event-path", path, "-C", project]
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_deliveries_post_one_sticky_comment(env, gh, round_):
+    text = body("acme/fw")
+    number = gh.open_issue(GH_REPO, "Removal", text, labels=["removal-request"])
+    args = _event_file(env, "issues", issue_event(number, text), "opened")
+    assert _concurrently([args] * 6) == [0] * 6
+    [comment] = bot_comments(gh, number)
+    assert "awaiting approval" in comment.body
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_writers_leave_one_comment_of_each_kind(env, gh, round_):
+    """The GitHub shell itself, six threads at once: one sticky comment (the last text wins) and one notice."""
+    import threading
+
+    from kiki_bot.github import GitHub
+    from kiki_bot.settings import Settings
+
+    number = gh.open_issue(GH_REPO, "Removal", "x", labels=["removal-request"])
+    barrier, posted = threading.Barrier(6), []
+
+    def write(i: int) -> None:
+        shell = GitHub(Settings(), GH_REPO)
+        barrier.wait()
+        shell.sticky(number, "removal", f"status {i}")
+        posted.append(shell.comment_once(number, "rejected", "declined"))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = [c.body.splitlines()[0] for c in bot_comments(gh, number)]
+    assert sorted(kinds) == ["<!-- kiki-bot:rejected -->", "<!-- kiki-bot:removal -->"]
+    assert posted.count(True) == 1
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_approvals_append_each_step_once(env, gh, cli, round_):
+    number = triaged(env, gh, cli, "acme/fw")
+    args = _event_file(env, "issue_comment", comment_event(number, "/kiki approve", "writer"), "approve")
+    codes = _concurrently([args] * 6)
+    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    assert [e.event for e in entries] == ["requested", "approved", "purged"]
+    ledger.verify(env / "compliance" / "removals.jsonl")
+    assert len(gh.pulls(GH_REPO)) == 1 and len(bot_comments(gh, number)) == 1
+    assert codes == [0] * 6  # racing runs re-read what another one wrote (ref, files, PR, labels) and carry on

@@ -210,6 +210,7 @@ class GitHubEmulator(Emulator):
         ("GET", "/repos/{owner}/{name}", "get_repo"),
         ("GET", "/repos/{owner}/{name}/branches", "list_branches"),
         ("GET", "/repos/{owner}/{name}/branches/{branch:.+}", "get_branch"),
+        ("GET", "/repos/{owner}/{name}/compare/{basehead:.+}", "compare"),
         ("GET", "/repos/{owner}/{name}/git/ref/{ref:.+}", "get_ref"),
         ("POST", "/repos/{owner}/{name}/git/refs", "create_ref"),
         # A lazy PyGithub GitRef keeps the /git/ref/ URL it was built from, so writes arrive on both forms.
@@ -222,6 +223,7 @@ class GitHubEmulator(Emulator):
         ("POST", "/repos/{owner}/{name}/issues", "create_issue"),
         ("GET", r"/repos/{owner}/{name}/issues/comments/{id:\d+}", "get_comment"),
         ("PATCH", r"/repos/{owner}/{name}/issues/comments/{id:\d+}", "edit_comment"),
+        ("DELETE", r"/repos/{owner}/{name}/issues/comments/{id:\d+}", "delete_comment"),
         ("GET", r"/repos/{owner}/{name}/issues/{number:\d+}", "get_issue"),
         ("PATCH", r"/repos/{owner}/{name}/issues/{number:\d+}", "edit_issue"),
         ("GET", r"/repos/{owner}/{name}/issues/{number:\d+}/comments", "list_comments"),
@@ -635,6 +637,30 @@ class GitHubEmulator(Emulator):
             _fail(404, "Branch not found")
         return json_response(self._branch_json(repo, branch))
 
+    def compare(self, request: Request, owner: str, name: str, basehead: str) -> Response:
+        """`GET /compare/{base}...{head}`: where head stands against base (ahead, behind, diverged, identical)."""
+        repo = self._repo(owner, name)
+        base_ref, sep, head_ref = basehead.partition("...")
+        base_sha, head_sha = repo.resolve(base_ref), repo.resolve(head_ref)
+        if not sep or base_sha is None or head_sha is None:
+            _fail(404, "Not Found")
+        below_base = {c.sha for c in repo.history.ancestry(base_sha)}
+        below_head = list(repo.history.ancestry(head_sha))
+        ahead = [c for c in below_head if c.sha not in below_base]
+        behind = below_base - {c.sha for c in below_head}
+        merge_base = next((c for c in below_head if c.sha in below_base), None)
+        status = ("identical" if base_sha == head_sha else "ahead" if not behind else
+                  "behind" if not ahead else "diverged")
+        html = f"{HTML_URL}/{repo.full_name}/compare/{basehead}"
+        return json_response({
+            "url": f"{self._repo_url(repo)}/compare/{basehead}", "html_url": html, "permalink_url": html,
+            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "status": status, "ahead_by": len(ahead),
+            "behind_by": len(behind), "total_commits": len(ahead),
+            "base_commit": self._commit_json(repo, repo.history[base_sha]),
+            "merge_base_commit": self._commit_json(repo, merge_base) if merge_base else None,
+            "commits": [self._commit_json(repo, c) for c in reversed(ahead)], "files": [],
+        })
+
     def _refs(self, repo: Repo, ref: str) -> tuple[dict[str, str], str]:
         """`heads/x` or `refs/tags/x` -> (the dict holding it, its short name)."""
         kind, _, short = ref.removeprefix("refs/").partition("/")
@@ -791,6 +817,11 @@ class GitHubEmulator(Emulator):
         comment.body = (_json(request) or {}).get("body") or _invalid("IssueComment", "missing_field", "body")
         comment.updated_at = now()
         return json_response(self._comment_json(repo, issue, comment))
+
+    def delete_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        _, issue, comment = self._comment(owner, name, id)
+        issue.comments.remove(comment)
+        return Response(status=204)
 
     def _add_labels(self, repo: Repo, issue: Issue, names: list[Any]) -> None:
         """Add by name; like GitHub, a label unknown to the repository is created on the fly."""
