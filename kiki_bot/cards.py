@@ -38,6 +38,10 @@ class Report:
         return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
                 *self.reappeared]
 
+    def as_json(self) -> dict:
+        """The `card check --json` entry: the findings, not the rendered card they came from."""
+        return {**{k: v for k, v in vars(self).items() if k not in ("adapter", "rendered")}, "ok": not self.problems}
+
 
 def removals(entries: list[ledger.Entry], adapter: Adapter) -> Removals:
     stats = ledger.removal_stats(entries, adapter.name, set(adapter.sources))

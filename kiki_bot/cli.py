@@ -7,7 +7,6 @@ starts without loading the card, Hub or training stacks.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,35 +14,77 @@ from typing import Annotated, Any
 
 import typer
 
-from kiki_bot.errors import CheckFailed, KikiError
+from kiki_bot import console
+from kiki_bot.console import say
+from kiki_bot.errors import BadInput, CheckFailed, KikiError
 
-app = typer.Typer(help="Keep LoRA adapters' EU AI Act training-content summaries and removal requests true to their data.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-card_app = typer.Typer(help="Render and check the PST cards.", no_args_is_help=True)
-data_app = typer.Typer(help="Training data housekeeping.", no_args_is_help=True)
-ledger_app = typer.Typer(help="The hash-chained removal ledger.", no_args_is_help=True)
+
+def _example(command: str) -> str:
+    """The epilog that ends every --help: how the command is typically run."""
+    return f"Example: kiki-bot {command}"
+
+
+app = typer.Typer(help="Keep LoRA adapters' EU AI Act training-content summaries and removal requests true to their "
+                  "data. -C DIR and --json may be given before or after the command.",
+                  epilog=_example("card check -C models"), add_completion=False, pretty_exceptions_enable=False)
+card_app = typer.Typer(help="Render and check the PST cards.", epilog=_example("card check"))
+data_app = typer.Typer(help="Training data housekeeping.", epilog=_example("data manifest"))
+ledger_app = typer.Typer(help="The hash-chained removal ledger.", epilog=_example("ledger verify"))
+schedule_app = typer.Typer(help="The removal deadline scheduler.", epilog=_example("schedule plan --json"))
+removal_app = typer.Typer(help="Removal requests: match, file privately, purge.",
+                          epilog=_example("removal match --body request.md"))
 app.add_typer(card_app, name="card")
 app.add_typer(data_app, name="data")
 app.add_typer(ledger_app, name="ledger")
-schedule_app = typer.Typer(help="The removal deadline scheduler.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
-removal_app = typer.Typer(help="Removal requests: match, file privately, purge.", no_args_is_help=True)
 app.add_typer(removal_app, name="removal")
 
+
+def _json_mode(value: bool) -> bool:
+    """--json also silences progress bars: the output is for a machine."""
+    console.quiet = console.quiet or value
+    return value
+
+
 ProjectDir = Annotated[Path, typer.Option("-C", "--project", help="The model repository.", show_default=False)]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.", callback=_json_mode)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print each planned side effect as a JSON line; do none.")]
 HERE = Path(".")
 
 
-def say(message: str) -> None:
-    """Human output goes to stderr so stdout stays clean for --json."""
-    from rich.console import Console
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
+        sys.stdout.write(f"kiki-bot {version('kiki-bot')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print kiki-bot's version and exit.", callback=_version,
+                                          is_eager=True)] = False,
+) -> None:
+    """Options of kiki-bot itself (the help text is the app's)."""
 
 
 def emit(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(console.dumps(doc, indent=2) + "\n")
+
+
+def _context(project: Path, dry_run: bool, as_json: bool, **options: Any):
+    """The behaviours' context; under --json a dry run's plan goes into the one document, not out as lines."""
+    from kiki_bot import context
+
+    ctx = context.make(project, dry_run, **options)
+    ctx.fx.stream = not as_json
+    return ctx
+
+
+def _report(as_json: bool, doc: dict, ctx=None) -> None:
+    """The --json document, with the planned side effects of a dry run."""
+    if as_json:
+        emit({**doc, "planned": ctx.fx.planned} if ctx is not None and ctx.dry_run else doc)
 
 
 def _project(root: Path):
@@ -57,15 +98,19 @@ def _adapters(project, name: str | None):
 
 
 # ---------------------------------------------------------------- init
-@app.command()
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+@app.command(epilog=_example("init --private-contact privacy@lab.example"))
 def init(
     directory: Annotated[Path | None, typer.Argument(help="The repository to scaffold; default: -C or the current "
-                                                     "directory.", show_default=False)] = None,
+                                                     "directory.", show_default=False, metavar="DIRECTORY")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist already.")] = False,
     repository: Annotated[str | None, typer.Option(help="owner/name on GitHub; default: GITHUB_REPOSITORY or the "
                                                    "origin remote.")] = None,
     private_contact: Annotated[str | None, typer.Option(help="Where personal-data removal requests go (kiki.toml "
                                                         "and the issue form).")] = None,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
@@ -73,23 +118,31 @@ def init(
     from kiki_bot.settings import Settings
 
     root = directory or project
+    if not root.is_dir():
+        hint = "; --force is a flag and takes no value" if root.name.lower() in _BOOLEAN_WORDS else ""
+        raise BadInput(str(root), "no such directory: init scaffolds an existing repository (create it and "
+                       f"`git init` it first){hint}")
     settings = Settings()
     token = settings.github_token.get_secret_value() if settings.github_token else None
     repository = scaffold.resolve_repository(root, repository)
-    for path in scaffold.init(root, force=force, token=token, repository=repository, private_contact=private_contact):
+    written = scaffold.init(root, force=force, token=token, repository=repository, private_contact=private_contact)
+    for path in written:
         say(f"wrote {path}")
     if token:
         say(f"labels of {repository}: {', '.join(scaffold.LABELS)} (created where missing)")
     say(scaffold.next_steps(root, repository))
+    _report(as_json, {"directory": root, "repository": repository, "written": written,
+                      "labels": list(scaffold.LABELS) if token else []})
 
 
 # ---------------------------------------------------------------- card
-@card_app.command("render")
+@card_app.command("render", epilog=_example("card render example-lora --version 0.2.0"))
 def card_render(
-    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.")] = None,
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
     version: Annotated[str | None, typer.Option(help="Summary version; default: the committed card's.")] = None,
     date: Annotated[str | None, typer.Option(help="Release date YYYY-MM-DD; default: the committed card's.")] = None,
     run: Annotated[Path | None, typer.Option(help="JSON of the training run's facts (trained_tokens, eval_score, …).")] = None,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
@@ -97,7 +150,6 @@ def card_render(
 
     from kiki_bot import cards
     from kiki_bot.card import RunFacts
-    from kiki_bot.errors import BadInput
     from kiki_bot.storage import project_lock
 
     try:
@@ -109,16 +161,19 @@ def card_render(
     except (OSError, ValidationError) as exc:
         raise BadInput(f"--run {run}", f"expected a JSON object of run facts ({exc})") from None
     proj = _project(project)
+    doc = {}
     with project_lock(proj.root):
         rendered = [(a, cards.render_adapter(proj, a, version, day, facts)) for a in _adapters(proj, adapter)]
         for a, r in rendered:
             changed = cards.write(proj, a, r)
+            doc[a.name] = {"version": r.card.header.version, "written": changed}
             say(f"{a.name} v{r.card.header.version}: {', '.join(changed) if changed else 'unchanged'}")
+    _report(as_json, doc)
 
 
-@card_app.command("check")
+@card_app.command("check", epilog=_example("card check --json"))
 def card_check(
-    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.")] = None,
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
@@ -127,8 +182,7 @@ def card_check(
 
     proj = _project(project)
     reports = [cards.check(proj, a) for a in _adapters(proj, adapter)]
-    if as_json:
-        emit({r.adapter: {**vars(r), "ok": not r.problems} for r in reports})
+    _report(as_json, {r.adapter: r.as_json() for r in reports})
     for r in reports:
         say(f"{r.adapter}: {'ok' if not r.problems else f'{len(r.problems)} problem(s)'}")
         for p in r.problems:
@@ -138,9 +192,10 @@ def card_check(
 
 
 # ---------------------------------------------------------------- data
-@data_app.command("manifest")
+@data_app.command("manifest", epilog=_example("data manifest esp-idf"))
 def data_manifest(
-    source: Annotated[str | None, typer.Argument(help="Source id; all when omitted.")] = None,
+    source: Annotated[str | None, typer.Argument(help="Source id; all when omitted.", metavar="SOURCE")] = None,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
@@ -149,27 +204,33 @@ def data_manifest(
     from kiki_bot.storage import project_lock
 
     proj = _project(project)
-    ids = [source] if source else sorted(proj.sources)
+    if source is not None and source not in proj.sources:
+        raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
+    doc = {}
     with project_lock(proj.root):
-        for sid in ids:
-            if sid not in proj.sources:
-                from kiki_bot.errors import BadInput
-
-                raise BadInput("source", f"unknown source {sid!r}")
+        for sid in [source] if source else sorted(proj.sources):
             n = sum(1 for _ in iter_source(proj.data_dir, sid))
             changed = manifests.refresh(proj.data_dir / sid)
+            doc[sid] = {"records": n, "changed": changed}
             say(f"{sid}: {n} records, manifest {'updated' if changed else 'unchanged'}")
+    _report(as_json, doc)
 
 
 # ---------------------------------------------------------------- ledger
-@ledger_app.command("verify")
-def ledger_verify(project: ProjectDir = HERE) -> None:
+@ledger_app.command("verify", epilog=_example("ledger verify -C models"))
+def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Exit 1 and name the first bad entry if the hash chain is broken."""
     from kiki_bot import ledger
 
     proj = _project(project)
-    ledger.verify(proj.ledger_path)
-    say(f"{proj.ledger_path}: {len(ledger.read(proj.ledger_path))} entries, chain intact")
+    try:
+        ledger.verify(proj.ledger_path)
+    except CheckFailed as exc:
+        _report(as_json, {"ledger": proj.ledger_path, "ok": False, "problem": str(exc)})
+        raise
+    count = len(ledger.read(proj.ledger_path))
+    _report(as_json, {"ledger": proj.ledger_path, "ok": True, "entries": count})
+    say(f"{proj.ledger_path}: {count} entries, chain intact")
 
 
 # ---------------------------------------------------------------- removal
@@ -177,8 +238,6 @@ Body = Annotated[Path, typer.Option("--body", help="The request in the issue for
 
 
 def _read_body(path: Path) -> str:
-    from kiki_bot.errors import BadInput
-
     try:
         return path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -187,42 +246,46 @@ def _read_body(path: Path) -> str:
         raise BadInput(f"--body {path}", "not UTF-8 text") from None
 
 
-@removal_app.command("match")
+def _per_adapter(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items())) or "none"
+
+
+@removal_app.command("match", epilog=_example("removal match --body request.md --json"))
 def removal_match(body: Body, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Parse a request and list the records it matches; exit 2 when the request is invalid."""
-    from kiki_bot.errors import BadInput
     from kiki_bot.removal import match_document
 
     doc = match_document(_project(project), _read_body(body))
-    if as_json:
-        emit(doc)
+    _report(as_json, doc)
     for err in doc["errors"]:
         say(f"{err['field']}" + (f", line {err['line']}" if err["line"] else "") + f": {err['message']}")
     if doc["errors"]:
         raise BadInput(str(body), f"{len(doc['errors'])} problem(s) in the request")
-    say(f"{len(doc['matches'])} records matched; adapters: {doc['adapters'] or 'none'}")
+    say(f"{len(doc['matches'])} records matched; adapters: {_per_adapter(doc['adapters'])}")
 
 
-@removal_app.command("file")
+@removal_app.command("file", epilog=_example("removal file --body request.md --json"))
 def removal_file(body: Body, actor: Annotated[str, typer.Option(help="Who filed it (a login, or 'private').")] = "private",
-                 dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+                 dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Record a request received privately (same checks; nothing about the requester is made public)."""
-    from kiki_bot import context
     from kiki_bot.removal import file_private
 
-    doc = file_private(context.make(project, dry_run), _read_body(body), actor)
-    emit(doc)
+    ctx = _context(project, dry_run, as_json)
+    doc = file_private(ctx, _read_body(body), actor)
+    _report(as_json, doc, ctx)
+    say(f"{doc['request']}: {doc['records']} records matched; adapters: {_per_adapter(doc['adapters'])}; "
+        f"deadline {doc['deadline']}")
 
 
-@removal_app.command("purge")
-def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P-<hex>")],
+@removal_app.command("purge", epilog=_example("removal purge R-42 --actor maintainer"))
+def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P-<hex>", metavar="REQUEST-ID")],
                   actor: Annotated[str, typer.Option(help="Who approved it (login or 'private').")] = "private",
-                  dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+                  dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Purge an approved request: ledger first, then an atomic rewrite of the data; opens the purge PR."""
-    from kiki_bot import context, ledger
+    from kiki_bot import ledger
     from kiki_bot.removal import purge_request
 
-    ctx = context.make(project, dry_run)
+    ctx = _context(project, dry_run, as_json)
     entries = ledger.read(ctx.project.ledger_path)
     # A private request is approved by the one who runs this, but only a request the ledger knows:
     # an unknown id must fail (in purge_request) with nothing written.
@@ -232,6 +295,7 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
                              actor=actor, at=ctx.now, fields={})
     outputs = purge_request(ctx, request_id, actor, ctx.now)
     _write_outputs(outputs)
+    _report(as_json, {"request": request_id, "outputs": outputs}, ctx)
     say(f"{request_id}: purged; {outputs.get('pr-url') or 'no PR (no repository configured)'}")
 
 
@@ -240,8 +304,6 @@ Now = Annotated[str | None, typer.Option("--now", help="ISO time with a zone (de
 
 
 def _now(value: str | None) -> dt.datetime | None:
-    from kiki_bot.errors import BadInput
-
     if value is None:
         return None
     try:
@@ -253,28 +315,28 @@ def _now(value: str | None) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
-@schedule_app.command("plan")
+@schedule_app.command("plan", epilog=_example("schedule plan --now 2026-05-06T12:00:00Z --json"))
 def schedule_plan(now: Now = None, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Per adapter: pending requests, earliest deadline, latest safe retrain start, and the action."""
-    from kiki_bot import context, deadlines
+    from kiki_bot import deadlines
 
-    plans, release_tags, _ = deadlines.plan(context.make(project, dry_run=True, now=_now(now)))
-    doc = {p.adapter: {**p.as_json(), "release": release_tags[p.adapter]} for p in plans}
-    if as_json:
-        emit(doc)
+    plans, release_tags, _ = deadlines.plan(_context(project, True, as_json, now=_now(now)))
+    _report(as_json, {p.adapter: {**p.as_json(), "release": release_tags[p.adapter]} for p in plans})
     for p in plans:
         say(f"{p.adapter}: {p.action} — {p.reason}")
     if not plans:
         say("no removal is waiting for a release")
 
 
-@schedule_app.command("run")
-def schedule_run(now: Now = None, dry_run: DryRun = False, project: ProjectDir = HERE) -> None:
+@schedule_app.command("run", epilog=_example("schedule run --dry-run"))
+def schedule_run(now: Now = None, dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Act on the plan: start retrains once, warn at-risk issues, apply the fallback when a deadline passed."""
-    from kiki_bot import context, deadlines
+    from kiki_bot import deadlines
 
-    outputs = deadlines.run(context.make(project, dry_run, now=_now(now)))
+    ctx = _context(project, dry_run, as_json, now=_now(now))
+    outputs = deadlines.run(ctx)
     _write_outputs(outputs)
+    _report(as_json, {"outputs": outputs}, ctx)
     say(outputs.get("actions") or "nothing to do")
 
 
@@ -296,41 +358,46 @@ def _write_outputs(outputs: dict[str, str]) -> None:
             fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
-@app.command()
+@app.command(epilog=_example("release example-lora/v0.2.0 --dry-run"))
 def release(
-    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. devstral-cpp-lora/v0.4.4")],
+    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. devstral-cpp-lora/v0.4.4", metavar="TAG")],
     dry_run: DryRun = False,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Train the tagged version, regenerate its card, stage it on the Hub and open the review PR."""
-    from kiki_bot import context
     from kiki_bot.release import release as run
 
-    outputs = run(context.make(project, dry_run), tag)
+    ctx = _context(project, dry_run, as_json)
+    outputs = run(ctx, tag)
     _write_outputs(outputs)
+    _report(as_json, {"tag": tag, "outputs": outputs}, ctx)
     say(f"release {tag}: review PR {outputs.get('pr-url') or '(dry run)'}")
 
 
-@app.command()
+@app.command(epilog=_example("publish example-lora/v0.2.0"))
 def publish(
-    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver> whose review PR was merged")],
+    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver> whose review PR was merged", metavar="TAG")],
     dry_run: DryRun = False,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Merge the staged Hub PR, tag the Hub revision, make the GitHub release, close satisfied removals."""
-    from kiki_bot import context
     from kiki_bot.publish import publish as run
 
-    outputs = run(context.make(project, dry_run), tag)
+    ctx = _context(project, dry_run, as_json)
+    outputs = run(ctx, tag)
     _write_outputs(outputs)
+    _report(as_json, {"tag": tag, "outputs": outputs}, ctx)
     say(f"published {tag}: {outputs.get('hub-url') or '(dry run)'}")
 
 
-@app.command()
+@app.command(epilog=_example("handle --event-name issues --event-path event.json --dry-run"))
 def handle(
     event_name: Annotated[str | None, typer.Option(help="Default: GITHUB_EVENT_NAME.")] = None,
     event_path: Annotated[Path | None, typer.Option(help="Default: GITHUB_EVENT_PATH.")] = None,
     dry_run: DryRun = False,
+    as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Dispatch a GitHub event to the moment it belongs to; other events do nothing."""
@@ -341,28 +408,33 @@ def handle(
     handler = events.route(name, payload, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"))
     if handler is None:
         say(f"{name or 'event'}: nothing for kiki-bot to do")
+        _report(as_json, {"event": name, "handled": False, "outputs": {}})
         return
     events.check_fields(handler, payload, str(event_path or os.environ.get("GITHUB_EVENT_PATH")))
-    from kiki_bot import context
-
     repo = (payload.get("repository") or {})
-    ctx = context.make(project, dry_run, repository=repo.get("full_name"),
-                       default_branch=repo.get("default_branch") or "main")
+    ctx = _context(project, dry_run, as_json, repository=repo.get("full_name"),
+                   default_branch=repo.get("default_branch") or "main")
     outputs = handler(ctx, payload)
     _write_outputs(outputs)
+    _report(as_json, {"event": name, "handled": True, "outputs": outputs}, ctx)
 
 
-@app.command()
+@app.command(epilog=_example("demo --workdir /tmp/kiki-demo"))
 def demo(
     workdir: Annotated[Path | None, typer.Option(help="Where to play the story; default: a new temp dir.")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The whole story on the bundled example, offline, against local GitHub and Hub emulators."""
     import tempfile
 
     from kiki_bot import demo as story
 
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        raise BadInput(f"--workdir {workdir}", "not a directory")
+    where = workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-"))
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kiki-bot"
-    story.run(workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-")), cache)
+    story.run(where, cache)
+    _report(as_json, {"workdir": where})
 
 
 def _remote(exc: Exception) -> str | None:
@@ -371,10 +443,60 @@ def _remote(exc: Exception) -> str | None:
     return {"github": "GitHub", "huggingface_hub": "the Hugging Face Hub"}.get(package)
 
 
+# ---------------------------------------------------------------- entry point
+_GLOBAL_WITH_VALUE = ("-C", "--project")
+
+
+def _arrange(root: Any, args: list[str]) -> tuple[list[str], str, bool]:
+    """Move -C/--project/--json written before the subcommand to just after it, where the command parses
+    them (DESIGN.md section 4 accepts them on either side). Also returns the command path the words name
+    and whether it is only a group (`kiki-bot`, `kiki-bot card`): a usage error that shows that group's help."""
+    command, words, hoisted, path, i = root, [], [], ["kiki-bot"], 0
+    while i < len(args) and hasattr(command, "commands"):
+        token = args[i]
+        if token in _GLOBAL_WITH_VALUE:
+            hoisted += args[i:i + 2]
+            i += 2
+            continue
+        if token == "--json" or token.startswith(("--project=", "-C")):
+            hoisted.append(token)
+        else:
+            words.append(token)
+            if not token.startswith("-"):
+                command = command.commands.get(token)
+                if command is None:  # an unknown command: click names it
+                    return words + args[i + 1:], " ".join(path), False
+                path.append(token)
+        i += 1
+    if hasattr(command, "commands"):
+        return words, " ".join(path), not any(w.startswith("-") for w in words)
+    return words + hoisted + args[i:], " ".join(path), False
+
+
+def _usage(exc: Any, path: str) -> str:
+    """A usage error in one line: the command, what was wrong, where the help is."""
+    where = exc.ctx.command_path if exc.ctx is not None else path
+    return f"error: {where}: {' '.join(exc.format_message().split())} (see `{where} --help`)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: map the bot's errors to exit codes with a one-line message naming what was wrong."""
+    import contextlib
+
+    from typer import _click  # the click that typer vendors: its usage errors are these
+
+    console.quiet = False
+    command = typer.main.get_command(app)
+    args, path, bare = _arrange(command, list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=False)
+        if bare:  # no command named: the group's help, on stderr, as a usage error
+            with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(typer.Exit):
+                command.main(args=[*args, "--help"], prog_name="kiki-bot", standalone_mode=False)
+            sys.exit(2)
+        command.main(args=args, prog_name="kiki-bot", standalone_mode=False)
+    except _click.exceptions.UsageError as exc:
+        say(_usage(exc, path))
+        sys.exit(2)
     except KikiError as exc:
         say(f"error: {exc}" if exc.exit_code == 2 else f"failed: {exc}")
         for problem in getattr(exc, "problems", [])[:20]:
@@ -382,15 +504,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and aborts; GitHub/Hub refusals
-        import click
-
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # GitHub/Hub refusals
         if (service := _remote(exc)) is not None:
             say(f"error: {service} refused the request: {exc}")
             sys.exit(2)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
         raise

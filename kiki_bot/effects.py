@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiki_bot.console import dumps
 from kiki_bot.github import GitHub
 from kiki_bot.hub import Hub
 
@@ -39,7 +39,8 @@ def effect(fn: Callable) -> Callable:
         if self.dry_run:
             line = {"action": fn.__name__, **{k: _describe(v) for k, v in kwargs.items()}}
             self.planned.append(line)
-            sys.stdout.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+            if self.stream:
+                sys.stdout.write(dumps(line) + "\n")
             return None
         return fn(self, **kwargs)
 
@@ -52,6 +53,7 @@ class Effects:
     hub: Hub
     dry_run: bool = False
     planned: list[dict] = field(default_factory=list)
+    stream: bool = True  # print each planned effect as it comes (off under --json: the plan is in the document)
 
     @property
     def gh(self) -> GitHub:

@@ -246,7 +246,7 @@ def test_injected_details_are_echoed_escaped(env, gh, cli):
 def test_private_request_is_filed_without_public_traces(env, gh, cli, tmp_path):
     path = tmp_path / "request.md"
     path.write_text(body("acme/fw"))
-    res = cli("removal", "file", "--body", path, "-C", env)
+    res = cli("removal", "file", "--body", path, "--json", "-C", env)
     assert res.code == 0, res.err
     doc = res.json()
     assert doc["request"].startswith("P-") and doc["records"] == 16
