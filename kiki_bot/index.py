@@ -84,7 +84,7 @@ from kiki_bot.selectors import (
     split_url,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: URL paths keyed percent-decoded (DESIGN.md section 3)
 INDEX_NAME = "index.sqlite"
 RACY_NS = 2_000_000_000  # a stat taken within 2 s of the file's mtime/ctime is re-verified next time
 PARALLEL_BYTES = 64 << 20  # parse in worker processes only when at least this much data needs parsing
@@ -100,7 +100,7 @@ NO_GH, NO_PATH, NO_URL, NO_ORIGIN = 1, 2, 4, 8
 # A record's GitHub identity and origin URL are each one key whose components cannot hold a NUL, except the
 # last (a path), so that every selector is an equality or a prefix range on one indexed column:
 #   gkey = owner NUL repo [NUL path]       owner and repo lower-cased (`selectors.github_identity`)
-#   ukey = reversed-host NUL [port] NUL path-without-trailing-slash    (`selectors.WebUrl.key`, and the host
+#   ukey = reversed-host NUL [port] NUL decoded-path-without-trailing-slash (`selectors.WebUrl.key`, the host
 #          labels reversed so that `domain:` is a prefix), the query in its own column
 COLUMNS = (
     "id", "off", "len", "idx", "ch", "sha", "day", "lic", "tb", "dom", "flags", "gkey", "ukey", "query", "hf",
@@ -328,7 +328,7 @@ def iter_rows(
                 flags |= NO_URL
                 ukey = query = hf = None
             else:
-                ukey = url_key(url.host, url.port, url.path.rstrip("/"))
+                ukey = url_key(url.host, url.port, url.path_key)
                 query = url.query
                 hf = dataset_key(url)
             if repo:
@@ -1278,10 +1278,9 @@ def _queries(
                 out.append((_RANGE.format("gkey"), (path + "/", path + "0"), i, None))
             case UrlSelector():
                 url = split_url(sel.url)
-                key = url_key(url.host, url.port, url.path.rstrip("/"))
+                key = url_key(url.host, url.port, url.path_key)
                 out.append(("ukey = ? AND query = ?", (key, url.query), i, None))
-                if sel.prefix:
-                    out.append(("ukey = ?", (key,), i, None))
+                if sel.prefix:  # pages whose path lies below the folder (its own page: only if equal)
                     out.append((_RANGE.format("ukey"), (key + "/", key + "0"), i, None))
             case DomainSelector():
                 rev = reverse_host(sel.host.lower())

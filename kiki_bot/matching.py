@@ -49,6 +49,19 @@ def _slash_prefixes(path: str) -> list[str]:
     return found
 
 
+def _folders_above(path_key: str) -> list[str]:
+    """Every folder path `f` (no trailing `/`) that `path_key` lies strictly below (`f + "/"` starts it).
+
+    The page itself is not among them: a folder covers its own page only by equality, query included.
+    """
+    found = []
+    i = path_key.find("/")
+    while i != -1:
+        found.append(path_key[:i])
+        i = path_key.find("/", i + 1)
+    return found
+
+
 def _host_suffixes(host: str) -> list[str]:
     """`a.b.c` → `a.b.c`, `b.c`, `c`: every host a `domain:` selector may name to cover it."""
     found = [host]
@@ -84,7 +97,7 @@ class Matcher:
                     url = split_url(sel.url)
                     self.urls.setdefault(url.key, i)
                     if sel.prefix:
-                        self.url_prefixes.setdefault((url.authority, url.path.rstrip("/")), i)
+                        self.url_prefixes.setdefault((url.authority, url.path_key), i)
                 case DomainSelector():
                     self.domains.setdefault(sel.host.lower(), i)
                 case HfDatasetSelector():
@@ -131,7 +144,7 @@ class Matcher:
                 hits.append(self.urls.get(url.key))
                 if self.url_prefixes:
                     authority = url.authority
-                    hits += [self.url_prefixes.get((authority, p)) for p in _slash_prefixes(url.path)]
+                    hits += [self.url_prefixes.get((authority, p)) for p in _folders_above(url.path_key)]
                 if self.domains:
                     hits += [self.domains.get(h) for h in _host_suffixes(url.host)]
                 if self.datasets and (dataset := hf_dataset_of(url)):

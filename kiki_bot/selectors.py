@@ -169,9 +169,19 @@ class WebUrl(NamedTuple):
         return host if self.port is None else f"{host}:{self.port}"
 
     @property
+    def path_key(self) -> str:
+        """The path as compared: percent-decoded, one trailing `/` ignored."""
+        return decode_path(self.path).removesuffix("/")
+
+    @property
     def key(self) -> tuple[str, str, str]:
         """What equality compares: http and https alike, trailing `/` ignored, query kept."""
-        return (self.authority, self.path.rstrip("/"), self.query)
+        return (self.authority, self.path_key, self.query)
+
+    @property
+    def is_folder(self) -> bool:
+        """A folder URL (its decoded path ends in `/`, no query) also covers the pages below its path."""
+        return decode_path(self.path).endswith("/") and not self.query
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.authority}{self.path}{'?' + self.query if self.query else ''}"
@@ -224,17 +234,29 @@ def origin_url(origin: str | None) -> WebUrl | None:
         return None
 
 
+def decode_path(path: str) -> str:
+    """A URL path percent-decoded, as DESIGN.md compares paths; bytes that are not UTF-8 keep it literal."""
+    if "%" not in path:
+        return path
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return path
+
+
 def _segments(path: str) -> list[str]:
-    """URL path → decoded segments; one trailing `/` is ignored."""
-    path = path.removeprefix("/").removesuffix("/")
-    return [unquote(s) for s in path.split("/")] if path else []
+    """URL path → segments of the percent-decoded path (so `%2F` separates); one trailing `/` is ignored."""
+    segs = decode_path(path).removeprefix("/").split("/")
+    return segs[:-1] if segs[-1] == "" else segs
 
 
-def _repo_path(segments: list[str]) -> str | None:
-    """Join a path inside a repository, refusing empty, `.` and `..` segments (None)."""
-    if not segments or any(s in ("", ".", "..") for s in segments):
-        return None
-    return "/".join(segments)
+def _bad_segment(segments: list[str]) -> str | None:
+    """Why a decoded path cannot be compared literally (an empty, `.` or `..` segment), or None."""
+    if "" in segments:
+        return "the URL has an empty path segment (`//`) after percent-decoding"
+    if "." in segments or ".." in segments:
+        return "the URL path has a `.` or `..` segment after percent-decoding; give the path without them"
+    return None
 
 
 def github_identity(prov: Provenance) -> tuple[str, str, str | None] | None:
@@ -253,12 +275,11 @@ def github_file_of(url: WebUrl | None) -> tuple[str, str, str] | None:
     if url is None or url.authority not in GITHUB_HOSTS:
         return None
     segs = _segments(url.path)
-    path = _repo_path(segs[4:])
-    if len(segs) < 5 or segs[2] not in ("blob", "tree") or path is None:
+    if len(segs) < 5 or segs[2] not in ("blob", "tree") or _bad_segment(segs):
         return None
     if not (_valid_login(segs[0]) and _valid_repo(segs[1])):
         return None
-    return segs[0].lower(), segs[1].lower(), path
+    return segs[0].lower(), segs[1].lower(), "/".join(segs[4:])
 
 
 def hf_dataset_of(url: WebUrl | None) -> tuple[str, str] | None:
@@ -308,31 +329,25 @@ def _repo(text: str) -> str:
 
 
 def _github(url: WebUrl) -> AccountSelector | RepositorySelector | PathSelector | UrlSelector:
-    raw = url.path.removeprefix("/").removesuffix("/")
     segs = _segments(url.path)
     if not segs:
         raise InvalidSelector(
             "names all of GitHub: give an account (`https://github.com/<owner>`) or a repository"
         )
-    if "" in raw.split("/"):
-        raise InvalidSelector("the URL has an empty path segment (`//`)")
     if len(segs) == 1:
         return AccountSelector(owner=_login(segs[0]))
     owner, repo = _login(segs[0]), _repo(segs[1])
     if len(segs) == 2:
         return RepositorySelector(owner=owner, repo=repo)
     if segs[2] not in ("blob", "tree"):
-        return UrlSelector(url=str(url), prefix=url.path.endswith("/") and not url.query)
+        return UrlSelector(url=str(url), prefix=url.is_folder)
     if len(segs) == 3:
         raise InvalidSelector(f"a `/{segs[2]}/` URL needs a branch, tag or commit after `{segs[2]}/`")
     if len(segs) == 4 and segs[2] == "tree":
         return RepositorySelector(owner=owner, repo=repo)
-    path = _repo_path(segs[4:])
-    if path is None:
-        raise InvalidSelector(
-            f"a `/{segs[2]}/` URL needs a path after the branch, tag or commit; `.` and `..` are not allowed"
-        )
-    return PathSelector(owner=owner, repo=repo, path=path, is_tree=segs[2] == "tree")
+    if len(segs) == 4:
+        raise InvalidSelector("a `/blob/` URL needs a path after the branch, tag or commit")
+    return PathSelector(owner=owner, repo=repo, path="/".join(segs[4:]), is_tree=segs[2] == "tree")
 
 
 def _hf_url(url: WebUrl) -> HfDatasetSelector | UrlSelector:
@@ -346,17 +361,22 @@ def _hf_url(url: WebUrl) -> HfDatasetSelector | UrlSelector:
         raise InvalidSelector("not a valid dataset name (`/datasets/<org>/<name>`)")
     rest = segs[3:]
     if url.query or not (not rest or (rest[0] == "tree" and len(rest) == 2)):
-        return UrlSelector(url=str(url), prefix=url.path.endswith("/") and not url.query)
+        return UrlSelector(url=str(url), prefix=url.is_folder)
     return HfDatasetSelector(org=dataset[0], name=dataset[1])
 
 
 def _url(text: str) -> Selector:
+    """Any URL; its path is compared literally after percent-decoding, so a path that decoding or a server
+    would rewrite (an empty, `.` or `..` segment) is refused here rather than accepted and refused later."""
     url = split_url(text)
+    problem = _bad_segment(_segments(url.path))
+    if problem:
+        raise InvalidSelector(problem)
     if url.authority in GITHUB_HOSTS:
         return _github(url)
     if url.authority in HF_HOSTS and _segments(url.path)[:1] == ["datasets"]:
         return _hf_url(url)
-    return UrlSelector(url=str(url), prefix=url.path.endswith("/") and not url.query)
+    return UrlSelector(url=str(url), prefix=url.is_folder)
 
 
 @cache
@@ -370,7 +390,12 @@ def _domain(text: str) -> DomainSelector:
         raise InvalidSelector(
             "`domain:` needs a host name such as `domain:example.com` (no scheme, port or path)"
         )
-    if _public_suffixes().is_public(host):
+    if any(label.isdigit() for label in host.split(".")):
+        raise InvalidSelector(
+            "an IP address is not a domain: `domain:` takes a host name without all-numeric labels; "
+            "give the full URL of a page on an IP address"
+        )
+    if _public_suffixes().is_public(host):  # every single label is one: a domain has at least one dot
         raise InvalidSelector(
             "`domain:` names a public suffix shared by many owners; name a registrable domain"
         )

@@ -18,7 +18,7 @@ import pytest
 from factory import adapter, make_project, record, source, write_jsonl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_matching import HF_URL, PROVENANCE, SELECTOR_LINES, _parsed
+from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
 
 from kiki_bot import figures, index, ledger, manifests, purge, removal
 from kiki_bot.canonical import content_hash
@@ -500,21 +500,9 @@ CONTENT = [content_hash({"text": t}) for t in TEXTS]
 def test_index_matching_equals_match_records(lines_, provs, source_urls, served) -> None:
     sels = _parsed(lines_)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        per_file: dict[tuple[str, int], list[str]] = {}
-        for p, text, part in provs:
-            doc = {"text": text, "_provenance": p.model_dump(mode="json", exclude_none=True)}
-            per_file.setdefault((p.source, part), []).append(json.dumps(doc, ensure_ascii=False))
-        for (sid, part), docs in per_file.items():
-            path = root / "data" / sid / f"part-{part}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(docs) + "\n", encoding="utf-8")
-        for sid in ("s1", "s2"):
-            if (root / "data" / sid).is_dir():
-                manifests.refresh(root / "data" / sid)
-        if not served and (root / "data" / "s1").is_dir():  # one source's files are streamed, not served
-            (root / "data" / "s1" / "MANIFEST.json").write_text('{"files": {}}')
-        project = SimpleNamespace(root=root, data_dir=root / "data", sources={"s1": None, "s2": None})
+        project = _project_of(Path(tmp), [(p, text, part) for p, text, part in provs])
+        if not served and (project.data_dir / "s1").is_dir():  # one source's files are streamed, not served
+            (project.data_dir / "s1" / "MANIFEST.json").write_text('{"files": {}}')
         with index.opened(project, ["s1", "s2"]) as ix:
             assert ix is not None
             got = index.match(ix, ["s1", "s2"], sels, source_urls)
@@ -523,6 +511,36 @@ def test_index_matching_equals_match_records(lines_, provs, source_urls, served)
         assert got.matches == want.matches
         assert got.counts == want.counts and got.scanned == want.scanned
         assert got.uncovered == want.uncovered
+
+
+def _project_of(root: Path, provs: list[tuple]) -> SimpleNamespace:
+    """A bare project whose data holds one record per (provenance, text, file part), manifests refreshed."""
+    per_file: dict[tuple[str, int], list[str]] = {}
+    for p, text, part in provs:
+        doc = {"text": text, "_provenance": p.model_dump(mode="json", exclude_none=True)}
+        per_file.setdefault((p.source, part), []).append(json.dumps(doc, ensure_ascii=False))
+    for (sid, part), docs in per_file.items():
+        path = root / "data" / sid / f"part-{part}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    for sid in ("s1", "s2"):
+        if (root / "data" / sid).is_dir():
+            manifests.refresh(root / "data" / sid)
+    return SimpleNamespace(root=root, data_dir=root / "data", sources={"s1": None, "s2": None})
+
+
+def test_index_answers_every_boundary_case_of_the_matching_table(tmp_path: Path) -> None:
+    """The SQL path on the DESIGN.md table's edges (IP hosts, decoded paths, folders vs queries, `//`)."""
+    cases = GITHUB_CASES + URL_CASES
+    provs = [
+        (p.model_copy(update={"source": "s1", "record_idx": n}), "a", 0) for n, (_, p, _) in enumerate(cases)
+    ]
+    project = _project_of(tmp_path, provs)
+    with index.opened(project, ["s1"]) as ix:
+        assert ix is not None
+        for n, (line, _, expected) in enumerate(cases):
+            got = {i for _, i, _ in index.match(ix, ["s1"], [parse_selector(line)], {}).matches}
+            assert (n in got) is expected, (line, provs[n][0])
 
 
 def test_removal_match_uses_the_index_and_agrees_with_streaming(repo: Project, streaming) -> None:

@@ -122,6 +122,14 @@ def test_every_invalid_line_is_reported_with_its_number_and_why() -> None:
     assert str(errs[0]) == f"{CONTENT}, line 2: {whys[0]}"
 
 
+def test_a_path_that_approval_would_refuse_is_refused_at_triage_line_by_line() -> None:
+    """Issue 12 defect 6: `%2F..%2F` decodes to a `..` segment: an error for its line now, not at approval."""
+    lines = "acme/fw\nhttps://github.com/acme/fw/blob/main/src%2F..%2Ff1.c\nhttps://example.com/a//"
+    errs = errors(form(lines))
+    assert [(e.field, e.line) for e in errs] == [(CONTENT, 2), (CONTENT, 3)]
+    assert "`.` or `..` segment" in errs[0].message and "empty path segment" in errs[1].message
+
+
 def test_one_bad_line_among_good_ones_invalidates_the_request() -> None:
     errs = errors(form("espressif\nespressif/esp-idf\neveryone?\nhttps://example.com/"))
     assert [(e.field, e.line) for e in errs] == [(CONTENT, 3)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
@@ -35,31 +36,34 @@ BLINK2 = prov(repo="espressif/esp-idf", path="examples/blink2/main.c")
 BY_ORIGIN = prov(origin="https://github.com/Espressif/ESP-IDF/blob/v5.3/examples/blink/main.c")
 
 
-@pytest.mark.parametrize(
-    ("line", "p", "expected"),
-    [
-        ("espressif", ESP, True),
-        ("ESPRESSIF", ESP, True),
-        ("espressif", BY_ORIGIN, True),
-        ("esp", ESP, False),
-        ("espressif/esp-idf", ESP, True),
-        ("espressif/esp-idf", ESP_EXTRA, False),
-        ("espressif/esp-idf-extra", ESP, False),
-        ("Espressif/ESP-IDF.git", ESP, True),
-        ("git@github.com:espressif/esp-idf.git", BY_ORIGIN, True),
-        ("https://github.com/espressif/esp-idf/tree/v1/examples/blink", ESP, True),
-        ("https://github.com/espressif/esp-idf/tree/main/examples/blink/", ESP, True),
-        ("https://github.com/espressif/esp-idf/tree/main/examples/blink", BLINK2, False),
-        ("https://github.com/espressif/esp-idf/tree/main/examples/blink", ESP_EXTRA, False),
-        ("https://github.com/espressif/esp-idf/tree/main/examples/blink", BY_ORIGIN, True),
-        ("https://github.com/espressif/esp-idf/blob/any-ref/examples/blink/main.c", ESP, True),
-        ("https://github.com/espressif/esp-idf/blob/any-ref/examples/blink/main.c", BY_ORIGIN, True),
-        ("https://github.com/espressif/esp-idf/blob/main/examples/blink/MAIN.c", ESP, False),
-        ("https://github.com/espressif/esp-idf/tree/main/Examples", ESP, False),
-        ("https://github.com/espressif/esp-idf/blob/main/examples/blink/main", ESP, False),
-        ("https://github.com/espressif/esp-idf/tree/main/examples", prov(repo="espressif/esp-idf"), False),
-    ],
-)
+GITHUB_CASES = [
+    ("espressif", ESP, True),
+    ("ESPRESSIF", ESP, True),
+    ("espressif", BY_ORIGIN, True),
+    ("esp", ESP, False),
+    ("espressif/esp-idf", ESP, True),
+    ("espressif/esp-idf", ESP_EXTRA, False),
+    ("espressif/esp-idf-extra", ESP, False),
+    ("Espressif/ESP-IDF.git", ESP, True),
+    ("git@github.com:espressif/esp-idf.git", BY_ORIGIN, True),
+    ("https://github.com/espressif/esp-idf/tree/v1/examples/blink", ESP, True),
+    ("https://github.com/espressif/esp-idf/tree/main/examples/blink/", ESP, True),
+    ("https://github.com/espressif/esp-idf/tree/main/examples/blink", BLINK2, False),
+    ("https://github.com/espressif/esp-idf/tree/main/examples/blink", ESP_EXTRA, False),
+    ("https://github.com/espressif/esp-idf/tree/main/examples/blink", BY_ORIGIN, True),
+    ("https://github.com/espressif/esp-idf/blob/any-ref/examples/blink/main.c", ESP, True),
+    ("https://github.com/espressif/esp-idf/blob/any-ref/examples/blink/main.c", BY_ORIGIN, True),
+    ("https://github.com/espressif/esp-idf/blob/main/examples/blink/MAIN.c", ESP, False),
+    ("https://github.com/espressif/esp-idf/tree/main/Examples", ESP, False),
+    ("https://github.com/espressif/esp-idf/blob/main/examples/blink/main", ESP, False),
+    ("https://github.com/espressif/esp-idf/tree/main/examples", prov(repo="espressif/esp-idf"), False),
+    ("espressif", prov(origin="https://github.com/espressif/esp-idf/blob/v1/a/%2e%2e/b.c"), False),
+    ("espressif/esp-idf", prov(origin="https://github.com/espressif/esp-idf/blob/v1/a//b.c"), False),
+    ("https://github.com/o/r/tree/v1/a", prov(origin="https://github.com/o/r/blob/v2/a%2Fb.c"), True),
+]
+
+
+@pytest.mark.parametrize(("line", "p", "expected"), GITHUB_CASES)
 def test_github_boundaries(line: str, p: Provenance, expected: bool) -> None:
     assert hit(line, p) is expected
 
@@ -69,37 +73,59 @@ FOLDER = prov(origin="http://docs.example.com:80/guide/")
 PORTED = prov(origin="https://docs.example.com:8443/guide/intro.html")
 
 
-@pytest.mark.parametrize(
-    ("line", "p", "expected"),
-    [
-        ("https://docs.example.com/guide/intro.html?lang=en", PAGE, True),
-        ("http://DOCS.EXAMPLE.COM:80/guide/intro.html?lang=en#other", PAGE, True),
-        ("https://docs.example.com:443/guide/intro.html?lang=en", PAGE, True),
-        ("https://docs.example.com/guide/intro.html", PAGE, False),  # query kept
-        ("https://docs.example.com/guide/Intro.html?lang=en", PAGE, False),  # paths exact
-        ("https://docs.example.com/guide/", PAGE, True),
-        ("https://docs.example.com/guide", PAGE, False),  # no trailing `/`: the page only
-        ("https://docs.example.com/gui/", PAGE, False),
-        ("https://docs.example.com/", PAGE, True),
-        ("https://docs.example.com/guide", FOLDER, True),  # trailing `/` ignored for equality
-        ("https://docs.example.com/guide/", FOLDER, True),
-        ("https://docs.example.com/guide/", PORTED, False),  # non-default port kept
-        ("https://docs.example.com:8443/guide/", PORTED, True),
-        ("http://docs.example.com:8443/guide/", PORTED, True),
-        ("https://docs.example.com/guide/", prov(), False),
-        ("domain:example.com", PAGE, True),
-        ("domain:docs.example.com", PAGE, True),
-        ("domain:Example.COM", PORTED, True),
-        ("domain:sub.docs.example.com", PAGE, False),
-        ("domain:example.com", prov(origin="https://badexample.com/x"), False),
-        ("domain:example.com", prov(origin="https://example.com.evil.net/x"), False),
-        ("domain:example.com", prov(origin="https://example.com"), True),
-        ("domain:sub.example.com", prov(origin="https://sub.example.com/"), True),
-        ("domain:sub.example.com", prov(origin="https://badsub.example.com/"), False),
-        ("domain:example.com", prov(origin="ftp://example.com/x"), False),
-        ("domain:example.com", prov(repo="o/r", path="example.com"), False),
-    ],
-)
+URL_CASES = [
+    ("https://docs.example.com/guide/intro.html?lang=en", PAGE, True),
+    ("http://DOCS.EXAMPLE.COM:80/guide/intro.html?lang=en#other", PAGE, True),
+    ("https://docs.example.com:443/guide/intro.html?lang=en", PAGE, True),
+    ("https://docs.example.com/guide/intro.html", PAGE, False),  # query kept
+    ("https://docs.example.com/guide/Intro.html?lang=en", PAGE, False),  # paths exact
+    ("https://docs.example.com/guide/", PAGE, True),
+    ("https://docs.example.com/guide", PAGE, False),  # no trailing `/`: the page only
+    ("https://docs.example.com/gui/", PAGE, False),
+    ("https://docs.example.com/", PAGE, True),
+    ("https://docs.example.com/guide", FOLDER, True),  # trailing `/` ignored for equality
+    ("https://docs.example.com/guide/", FOLDER, True),
+    ("https://docs.example.com/guide/", PORTED, False),  # non-default port kept
+    ("https://docs.example.com:8443/guide/", PORTED, True),
+    ("http://docs.example.com:8443/guide/", PORTED, True),
+    ("https://docs.example.com/guide/", prov(), False),
+    ("domain:example.com", PAGE, True),
+    ("domain:docs.example.com", PAGE, True),
+    ("domain:Example.COM", PORTED, True),
+    ("domain:sub.docs.example.com", PAGE, False),
+    ("domain:example.com", prov(origin="https://badexample.com/x"), False),
+    ("domain:example.com", prov(origin="https://example.com.evil.net/x"), False),
+    ("domain:example.com", prov(origin="https://example.com"), True),
+    ("domain:sub.example.com", prov(origin="https://sub.example.com/"), True),
+    ("domain:sub.example.com", prov(origin="https://badsub.example.com/"), False),
+    ("domain:example.com", prov(origin="ftp://example.com/x"), False),
+    ("domain:example.com", prov(repo="o/r", path="example.com"), False),
+    # issue 12 defect 7: a folder covers pages whose PATH lies below it, never the folder page with a query
+    ("https://x.org/a/", prov(origin="https://x.org/a?x=1/b"), False),
+    ("https://x.org/a/", prov(origin="https://x.org/a/?x=1"), False),
+    ("https://x.org/a/", prov(origin="https://x.org/a?x=1"), False),
+    ("https://x.org/a/", prov(origin="https://x.org/a"), True),
+    ("https://x.org/a/", prov(origin="https://x.org/a/"), True),
+    ("https://x.org/a/", prov(origin="https://x.org/a/b?x=1"), True),
+    ("https://x.org/a/", prov(origin="https://x.org/ab"), False),
+    ("https://x.org/", prov(origin="https://x.org/?q=1"), False),
+    ("https://x.org/", prov(origin="https://x.org?q=1/a"), False),
+    ("https://x.org/", prov(origin="https://x.org"), True),
+    ("https://x.org/a/?q=1", prov(origin="https://x.org/a/b"), False),  # with a query: equal URLs only
+    ("https://x.org/a/?q=1", prov(origin="https://x.org/a?q=1"), True),
+    # paths compare after percent-decoding
+    ("https://x.org/a%2Fb", prov(origin="https://x.org/a/b"), True),
+    ("https://x.org/d%6Fcs/", prov(origin="https://x.org/docs/a"), True),
+    ("https://x.org/docs/", prov(origin="https://x.org/d%6fcs/a"), True),
+    ("https://x.org/%C3%A9", prov(origin="https://x.org/é"), True),
+    ("https://x.org/%3F/", prov(origin="https://x.org/?/a"), False),
+    ("https://x.org/a/", prov(origin="https://x.org/a//"), True),  # `//` stays literal: a page below `a/`
+    ("https://x.org/a", prov(origin="https://x.org/a//"), False),
+    ("https://10.0.0.1/", prov(origin="https://10.0.0.1/x"), True),
+]
+
+
+@pytest.mark.parametrize(("line", "p", "expected"), URL_CASES)
 def test_url_and_domain_boundaries(line: str, p: Provenance, expected: bool) -> None:
     assert hit(line, p) is expected
 
@@ -168,8 +194,16 @@ def test_uncovered_names_what_is_missing() -> None:
 # --- the reference: the DESIGN.md table, written naively and independently from the implementation ---
 
 
+def ref_decode(path: str) -> str:
+    """Percent-decoding as DESIGN.md compares paths (undecodable bytes keep the path literal)."""
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return path
+
+
 def ref_url(url: str | None) -> tuple[str, str, str] | None:
-    """(host[:port], path, query) of an http(s) URL, by plain string surgery."""
+    """(host[:port], decoded path, query) of an http(s) URL, by plain string surgery."""
     if not url or "://" not in url:
         return None
     scheme, rest = url.split("://", 1)
@@ -184,7 +218,11 @@ def ref_url(url: str | None) -> tuple[str, str, str] | None:
     authority, tail = rest[:cut].lower(), rest[cut:]
     path, _, query = tail.partition("?")
     default = ":80" if scheme == "http" else ":443"
-    return authority.removesuffix(default), path, query
+    return authority.removesuffix(default), ref_decode(path), query
+
+
+def ref_is_ip(host: str) -> bool:
+    return host.startswith("[") or host.replace(".", "").isdigit()
 
 
 def ref_github(p: Provenance) -> tuple[str, str, str | None] | None:
@@ -194,8 +232,8 @@ def ref_github(p: Provenance) -> tuple[str, str, str | None] | None:
     u = ref_url(p.origin)
     if u is None or u[0] not in ("github.com", "www.github.com"):
         return None
-    parts = u[1].strip("/").split("/")
-    if len(parts) >= 5 and parts[2] in ("blob", "tree"):
+    parts = u[1].removeprefix("/").removesuffix("/").split("/")
+    if len(parts) >= 5 and parts[2] in ("blob", "tree") and not {"", ".", ".."} & set(parts):
         return parts[0].lower(), parts[1].lower(), "/".join(parts[4:])
     return None
 
@@ -226,13 +264,16 @@ def ref_matches(sel: Selector, p: Provenance, content_hash: str, source_url: str
         s = ref_url(sel.url)
         if o is None or s is None or o[0] != s[0]:
             return False
-        if (o[1].rstrip("/"), o[2]) == (s[1].rstrip("/"), s[2]):
-            return True
-        folder = sel.url.endswith("/") and "?" not in sel.url
-        return folder and (o[1].rstrip("/") == s[1].rstrip("/") or o[1].startswith(s[1]))
+        page, folder = o[1].removesuffix("/"), s[1].removesuffix("/")
+        if (page, o[2]) == (folder, s[2]):
+            return True  # equal URLs: one trailing `/` ignored, the query kept
+        # a folder (no query) covers pages whose *path* lies below its own, whatever their query
+        return s[1].endswith("/") and not s[2] and page.startswith(folder + "/")
     if sel.kind == "domain":
-        host = o[0].split(":")[0] if o else ""
-        return o is not None and (host == sel.host or host.endswith("." + sel.host))
+        host = o[0].rsplit(":", 1)[0] if o and not o[0].startswith("[") else (o[0] if o else "")
+        return (
+            o is not None and not ref_is_ip(host) and (host == sel.host or host.endswith("." + sel.host))
+        )
     if sel.kind == "hf_dataset":
         return (sel.org, sel.name) in (ref_dataset(source_url), ref_dataset(p.origin))
     if sel.kind == "record":
@@ -278,6 +319,9 @@ PATHS = st.sampled_from(
         "README.md",
         "examples/blink/",
         "Examples/blink",
+        "examples%2Fblink",
+        "examples/%2e%2e/blink",
+        "examples//blink",
     ]
 )
 HOSTS = st.sampled_from(
@@ -289,6 +333,9 @@ HOSTS = st.sampled_from(
         "github.com",
         "www.github.com",
         "huggingface.co",
+        "10.0.0.1",
+        "192.168.0.1",
+        "[::1]",
     ]
 )
 URL_PATHS = st.sampled_from(
@@ -308,6 +355,20 @@ URL_PATHS = st.sampled_from(
         "/espressif/esp-idf-extra/blob/main/README.md",
         "/espressif/esp-idf",
         "/esp/blink",
+        # decoding, empty / dot segments and the query tricks of issue 12 defect 7
+        "/docs?x=1/a",
+        "/docs/?x=1/a",
+        "/docs%2Fa",
+        "/d%6Fcs/a/",
+        "/docs/a%2F",
+        "/docs//",
+        "/docs//a",
+        "/docs/./a",
+        "/docs/%2e%2E/a",
+        "/%FF/docs",
+        "/espressif/esp-idf/blob/v5/examples%2Fblink/main.c",
+        "/espressif/esp-idf/blob/v5/examples/%2E%2E/blink/main.c",
+        "/espressif/esp-idf/tree/v5/examples//blink",
     ]
 )
 URLS = st.builds(
@@ -344,7 +405,11 @@ SELECTOR_LINES = st.one_of(
     ),
     URLS,
     st.builds(
-        "domain:{}".format, st.sampled_from(["example.com", "sub.example.com", "Example.com", "github.com"])
+        "domain:{}".format,
+        st.sampled_from(
+            ["example.com", "sub.example.com", "Example.com", "github.com"]
+            + ["0.1", "0.0.1", "168.0.1", "[::1]"]
+        ),
     ),
     st.builds(
         "hf:datasets/{}/{}".format, st.sampled_from(["org", "Org"]), st.sampled_from(["name", "name2"])
