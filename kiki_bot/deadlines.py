@@ -8,13 +8,12 @@ risk, and on a missed deadline applies the configured fallback to the Hub repo a
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 
 from kiki_bot import ledger, render, schedule, tags
 from kiki_bot.context import Context
 from kiki_bot.errors import CheckFailed
 from kiki_bot.escape import md
+from kiki_bot.removal import BRANCH_PREFIX, ledger_at
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
 
@@ -39,17 +38,28 @@ def in_flight(ctx: Context, tag: str) -> schedule.InFlight | None:
     runs = ctx.fx.gh.runs(ctx.settings.release_workflow, tag)
     started, status, conclusion = runs[0] if runs else (ctx.now, "queued", None)
     failed = status == "completed" and conclusion != "success"
-    text = ctx.fx.gh.read("compliance/removals.jsonl", f"refs/tags/{tag}") or b""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "removals.jsonl"
-        path.write_bytes(text)
-        covers = {e.request.id for e in ledger.read(path) if e.event == "purged"}
+    covers = {e.request.id for e in ledger_at(ctx, f"refs/tags/{tag}", tag) if e.event == "purged"}
     return schedule.InFlight(started, frozenset(covers), failed)
+
+
+def entries(ctx: Context) -> list[ledger.Entry]:
+    """The default branch's ledger, plus the entries of each request whose purge so far is recorded only in
+    its open purge PR (read from the PR head): its deadline runs whether the PR has merged or not."""
+    found = ledger.read(ctx.project.ledger_path)
+    if ctx.repository is None:
+        return found
+    purged = {e.request.id for e in found if e.event == "purged"}
+    for pr in ctx.fx.gh.open_pulls(BRANCH_PREFIX, ctx.default_branch):
+        rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
+        head = ledger_at(ctx, pr.head.sha, pr.head.ref)
+        if rid not in purged and ledger.find(head, "purged", rid) is not None:
+            found += [e for e in head if e.request.id == rid]
+    return found
 
 
 def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict[str, ledger.RequestState]]:
     """The plan per adapter with pending removals, the tag each would release, and the request states."""
-    states = ledger.request_state(ledger.read(ctx.project.ledger_path))
+    states = ledger.request_state(entries(ctx))
     pending = schedule.pending_by_adapter(states)
     release_tags = {a: f"{a}/v{next_version(ctx, a)}" for a in pending}
     queues = {a: schedule.Queue(items, duration(ctx, a), in_flight(ctx, release_tags[a]))

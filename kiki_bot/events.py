@@ -63,6 +63,12 @@ def on_removal_comment(ctx, payload: dict) -> dict[str, str]:
     return on_comment(ctx, payload)
 
 
+def on_default_branch_push(ctx, payload: dict) -> dict[str, str]:
+    from kiki_bot.removal import refresh
+
+    return refresh(ctx)
+
+
 def on_deadline_run(ctx, payload: dict) -> dict[str, str]:
     from kiki_bot.deadlines import run
 
@@ -112,6 +118,8 @@ def route(name: str, payload: dict, bot_login: str) -> Handler | None:
         ref = payload.get("ref") or ""
         if ref.startswith("refs/tags/") and "/v" in ref and not payload.get("deleted"):
             return on_tag_push
+        if ref == f"refs/heads/{_field(payload, 'repository', 'default_branch')}":  # bot PRs follow it
+            return on_default_branch_push
         return None
     if name == "schedule":
         return on_deadline_run

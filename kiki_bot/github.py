@@ -111,7 +111,7 @@ class GitHub:
 
         head = self.repo.get_branch(base).commit.sha
         try:
-            built_on_base = self.repo.compare(head, branch).status in ("ahead", "identical")
+            built_on_base = self.built_on(head, branch)
         except GithubException as exc:
             if exc.status != 404:
                 raise
@@ -125,6 +125,10 @@ class GitHub:
             self.repo.get_git_ref(f"heads/{branch}").edit(sha=head, force=True)
         for path, content in sorted(files.items()):
             self._put(branch, path, content, message)
+
+    def built_on(self, base: str, branch: str) -> bool:
+        """Whether `branch` holds the head of `base` (it is ahead of it or the same): not left behind."""
+        return self.repo.compare(base, branch).status in ("ahead", "identical")
 
     def _put(self, branch: str, path: str, content: bytes, message: str, tries: int = 3) -> None:
         """Write one file on `branch` unless it holds `content`; on a conflict with a concurrent write, re-read."""

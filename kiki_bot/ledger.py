@@ -118,6 +118,10 @@ class Entry(BaseModel):
         """The JSON object written to the ledger (absent event fields omitted)."""
         return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
 
+    def event_fields(self) -> dict[str, Any]:
+        """The event-specific fields, as `append` takes them: the same step appended again elsewhere."""
+        return {k: v for k, v in self.as_json().items() if k in _ALL_EVENT_FIELDS}
+
 
 def entry_hash(obj: dict[str, Any]) -> str:
     return sha256_hex(canonical_json({k: v for k, v in obj.items() if k != "hash"}))
@@ -129,9 +133,12 @@ class _Bad(Exception):
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, bytes without newline, ended by a newline) for each line of the file."""
-    if not path.exists():
-        return
-    *lines, last = path.read_bytes().split(b"\n")  # `last` is empty when the file ends with a newline
+    if path.exists():
+        yield from _split(path.read_bytes())
+
+
+def _split(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
+    *lines, last = data.split(b"\n")  # `last` is empty when the data ends with a newline
     for no, raw in enumerate(lines, 1):
         yield no, raw, True
     if last:
@@ -160,12 +167,21 @@ def _problems(exc: ValidationError) -> str:
 def read(path: Path) -> list[Entry]:
     """Every entry in file order (a missing file is an empty ledger). Refuses a line that is not an entry,
     a torn last line included; the chain itself is `verify`'s job."""
+    return _entries(_lines(path), str(path))
+
+
+def parse(data: bytes, where: str) -> list[Entry]:
+    """`read` for a ledger's bytes fetched from elsewhere (another branch, a PR head); `where` names it."""
+    return _entries(_split(data), where)
+
+
+def _entries(lines: Iterator[tuple[int, bytes, bool]], where: str) -> list[Entry]:
     entries = []
-    for no, raw, complete in _lines(path):
+    for no, raw, complete in lines:
         try:
             entries.append(_parse(raw, complete)[1])
         except _Bad as bad:
-            raise BadInput(f"{path}:{no}", str(bad)) from None
+            raise BadInput(f"{where}:{no}", str(bad)) from None
     return entries
 
 

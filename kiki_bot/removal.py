@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kiki_bot import ledger, render
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput
+from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.escape import code, md
 from kiki_bot.github import PERMISSION_ORDER
 from kiki_bot.issueform import RemovalRequest, parse_removal_request
@@ -29,6 +29,8 @@ from kiki_bot.schedule import deadline_for
 from kiki_bot.selectors import Selector, parse_selector
 
 KIND = "removal"
+BRANCH_PREFIX = "kiki/removal/"
+_VERDICT = {"approved": "approved", "rejected": "declined"}
 _STORED = re.compile(r"<!-- kiki-bot:request:([A-Za-z0-9+/=]+) -->")
 _COMMAND = re.compile(r"^/kiki\s+(approve|reject)\b[ \t]*(.*)$", re.IGNORECASE)
 UNCOVERED = {"github_identity": "carry no GitHub repository or path", "path": "carry a repository but no path",
@@ -224,11 +226,98 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
                            f"decide on removal requests, so this comment changes nothing.{why}")
         return {"request": triaged.id, "status": "unchanged"}
     at = dt.datetime.fromisoformat(comment["created_at"])
+    event = "approved" if verb == "approve" else "rejected"
+    if (standing := decision_of(ctx, triaged.id)) is not None:
+        first = standing.decision
+        if (first.event, first.actor, first.at) != (event, login, at):  # another decision: one per request
+            ctx.fx.notice(number=number, kind=f"decided:{comment['id']}",
+                          body=f"Thank you. This request was already {_VERDICT[first.event]} on "
+                               f"{first.at:%Y-%m-%d %H:%M} UTC, and a request is decided once, so this comment "
+                               "changes nothing.")
+            return {"request": triaged.id, "status": "unchanged"}
+        if standing.merged and standing.done:  # this decision, redelivered after its PR merged
+            return {"request": triaged.id, "status": first.event}
+        return resume(ctx, standing, triaged)
     _record_request(ctx, triaged, login)
     if verb == "reject":
-        return _reject(ctx, triaged, login, reason or "no reason given", at)
+        return _reject(ctx, triaged.id, triaged.issue, login, reason or "no reason given", at)
     _ledger(ctx, "approved", triaged, login, at)
     return purge_request(ctx, triaged.id, login, at, triaged)
+
+
+@dataclass
+class Standing:
+    """A request's decision with the entries recorded for the request, where it stands: merged on the
+    default branch (this checkout) or in the request's open bot PR (read from the PR head)."""
+
+    entries: list[ledger.Entry]
+    merged: bool
+
+    @property
+    def decision(self) -> ledger.Entry:
+        return next(e for e in self.entries if e.event in _VERDICT)
+
+    @property
+    def done(self) -> bool:
+        return self.decision.event == "rejected" or any(e.event == "purged" for e in self.entries)
+
+
+def branch_of(request_id: str) -> str:
+    return f"{BRANCH_PREFIX}{request_id}"
+
+
+def decision_of(ctx: Context, request_id: str) -> Standing | None:
+    """Where the request's decision stands, or None while it is undecided."""
+    local = [e for e in ledger.read(ctx.project.ledger_path) if e.request.id == request_id]
+    if any(e.event in _VERDICT for e in local):
+        return Standing(local, merged=True)
+    if ctx.repository and (pr := ctx.fx.gh.open_pull(branch_of(request_id), ctx.default_branch)) is not None:
+        head = [e for e in ledger_at(ctx, pr.head.sha, pr.head.ref) if e.request.id == request_id]
+        if any(e.event in _VERDICT for e in head):
+            return Standing(head, merged=False)
+    return None
+
+
+def ledger_at(ctx: Context, ref: str, name: str) -> list[ledger.Entry]:
+    """The ledger as `ref` of the repository holds it, read through the API (`name` says where, for errors)."""
+    return ledger.parse(ctx.fx.gh.read(ledger_file(ctx), ref) or b"", f"{name}:{ledger_file(ctx)}")
+
+
+def ledger_file(ctx: Context) -> str:
+    return ctx.project.ledger_path.relative_to(ctx.project.root).as_posix()
+
+
+def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None) -> dict[str, str]:
+    """Carry a decided request's step out on this checkout of the default branch: what its PR head records
+    is appended again (same steps, seq continuing from the default branch as it is now), the purge removes
+    the records its entry names, and the PR branch is rebuilt on the current default branch. Each part is a
+    no-op where it is done, so a redelivery changes nothing while the default branch stands still."""
+    purged = None
+    for e in standing.entries:
+        if e.event == "purged":
+            purged = e
+        elif not standing.merged:
+            ctx.fx.ledger_append(path=ctx.project.ledger_path, event=e.event, request=e.request.model_dump(),
+                                 actor=e.actor, at=e.at, fields=e.event_fields())
+    first = standing.decision
+    if first.event == "rejected":
+        return _reject(ctx, first.request.id, first.request.issue, first.actor,
+                       first.reason or "no reason given", first.at)
+    return purge_request(ctx, first.request.id, first.actor, first.at, triaged, recorded=purged)
+
+
+def refresh(ctx: Context) -> dict[str, str]:
+    """The default branch moved: rebuild on it every open removal PR it has left behind, so each can merge
+    and the ledger's seq continues across them."""
+    rebuilt = []
+    for pr in ctx.fx.gh.open_pulls(BRANCH_PREFIX, ctx.default_branch):
+        rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
+        if ctx.fx.gh.built_on(ctx.default_branch, pr.head.ref):
+            continue
+        if (standing := decision_of(ctx, rid)) is not None:
+            resume(ctx, standing)
+            rebuilt.append(rid)
+    return {"rebuilt": ",".join(rebuilt)}
 
 
 def _record_request(ctx: Context, triaged: Triaged, actor: str) -> None:
@@ -242,18 +331,16 @@ def _ledger(ctx: Context, event: str, triaged: Triaged, actor: str, at: dt.datet
                          request={"id": triaged.id, "issue": triaged.issue}, actor=actor, at=at, fields=fields)
 
 
-def _reject(ctx: Context, triaged: Triaged, login: str, reason: str, at: dt.datetime) -> dict[str, str]:
-    _ledger(ctx, "rejected", triaged, login, at, reason=reason)
-    ctx.fx.pull_request(branch=f"kiki/removal/{triaged.id}", base=ctx.default_branch,
-                        title=f"Record the decision on removal request {triaged.id}",
-                        body=f"The removal request {triaged.id} was declined by a maintainer. This PR records the "
-                             "decision in the hash-chained ledger; no data changes.",
-                        files={"compliance/removals.jsonl": _ledger_bytes(ctx)})
-    ctx.fx.notice(number=triaged.issue, kind="rejected",
-                  body=f"This request was declined by a maintainer. Reason: {md(reason)}")
-    ctx.fx.label(number=triaged.issue, add=[], remove=["awaiting-approval"])
-    ctx.fx.close_issue(number=triaged.issue)
-    return {"request": triaged.id, "status": "rejected"}
+def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, at: dt.datetime) -> dict[str, str]:
+    ctx.fx.ledger_append(path=ctx.project.ledger_path, event="rejected", request={"id": request_id, "issue": issue},
+                         actor=login, at=at, fields={"reason": reason})
+    _propose(ctx, request_id, f"Record the decision on removal request {request_id}",
+             f"The removal request {request_id} was declined by a maintainer. This PR records the decision in the "
+             "hash-chained ledger; no data changes.", {ledger_file(ctx): _ledger_bytes(ctx)})
+    ctx.fx.notice(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
+    ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
+    ctx.fx.close_issue(number=issue)
+    return {"request": request_id, "status": "rejected"}
 
 
 def _ledger_bytes(ctx: Context) -> bytes:
@@ -261,17 +348,41 @@ def _ledger_bytes(ctx: Context) -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
+def _propose(ctx: Context, request_id: str, title: str, body: str, files: dict[str, bytes]) -> str | None:
+    """Open or update the request's PR, built on the default branch. Its ledger must extend the default
+    branch's (else this checkout is behind it) and keep every step the branch records, so a branch that
+    holds a purge is never handed a ledger without it. Nothing is pushed when either fails."""
+    if not ctx.repository:
+        return None
+    name, new = ledger_file(ctx), files[ledger_file(ctx)]
+    if not new.startswith(ctx.fx.gh.read(name, ctx.default_branch) or b""):
+        raise CheckFailed(f"{name} on {ctx.default_branch} has entries this checkout lacks: run again on the "
+                          f"current {ctx.default_branch}")
+    branch = branch_of(request_id)
+    kept = {_step(e) for e in ledger.parse(new, name)}
+    if lost := [e for e in ledger_at(ctx, branch, branch) if _step(e) not in kept]:
+        raise CheckFailed(f"{branch} records steps this run would drop from {name}",
+                          [f"seq {e.seq}: {e.event} of {e.request.id} by {e.actor}" for e in lost])
+    return ctx.fx.pull_request(branch=branch, base=ctx.default_branch, title=title, body=body, files=files)
+
+
+def _step(e: ledger.Entry) -> tuple:
+    """What makes a ledger entry the same step wherever its seq puts it."""
+    return e.event, e.request.id, e.actor, e.at, json.dumps(e.event_fields(), sort_keys=True)
+
+
 # ---------------------------------------------------------------- the purge (gated job or CLI)
-def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime,
-                  triaged: Triaged | None = None) -> dict[str, str]:
-    """Remove an approved request's records, open the purge PR, and say so on the issue."""
+def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, triaged: Triaged | None = None,
+                  recorded: ledger.Entry | None = None) -> dict[str, str]:
+    """Remove an approved request's records, open the purge PR, and say so on the issue. `recorded` is the
+    request's `purged` entry on its PR head when this checkout lacks it: the purge removes what it names."""
     entries = ledger.read(ctx.project.ledger_path)
     requested = ledger.find(entries, "requested", request_id)
     if requested is None:
         raise BadInput("request", f"{request_id} is not a request recorded in {ctx.project.ledger_path}")
     if ledger.find(entries, "approved", request_id) is None and not ctx.dry_run:
         raise BadInput("request", f"{request_id} is not an approved request in {ctx.project.ledger_path}")
-    done = ledger.find(entries, "purged", request_id)
+    done = ledger.find(entries, "purged", request_id) or recorded
     if done is not None:  # a re-run (or a run after a crash) finishes the purge the ledger already records
         keys, adapters = {(s, i) for s, i, _ in done.records or []}, list(done.adapters or [])
     else:
@@ -286,9 +397,8 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime,
         if hub_data:
             ctx.fx.hub_dataset_update(repo=hub_data.repo, files={p.name: p for p in _source_files(ctx.project, sid)},
                                       message=f"Remove records of {request_id}", squash=hub_data.squash_history)
-    url = ctx.fx.pull_request(branch=f"kiki/removal/{request_id}", base=ctx.default_branch,
-                              title=f"Purge removal request {request_id}", body=_purge_pr_body(request_id, keys, adapters),
-                              files=files) if ctx.repository else None
+    url = _propose(ctx, request_id, f"Purge removal request {request_id}", _purge_pr_body(request_id, keys, adapters),
+                   files)
     issue = requested.request.issue
     if issue is not None:
         triaged = triaged or _stored(ctx, issue)

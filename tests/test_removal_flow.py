@@ -433,3 +433,129 @@ def test_concurrent_approvals_append_each_step_once(env, gh, cli, round_):
     ledger.verify(env / "compliance" / "removals.jsonl")
     assert len(gh.pulls(GH_REPO)) == 1 and len(bot_comments(gh, number)) == 1
     assert codes == [0] * 6  # racing runs re-read what another one wrote (ref, files, PR, labels) and carry on
+
+
+# ---------------------------------------------------------------- decisions and bot branches (issue 12, 2 and 3)
+LEDGER = "compliance/removals.jsonl"
+
+
+def checkout(gh, where):
+    """A fresh checkout of the default branch as GitHub holds it now: what each workflow run starts from."""
+    for name, data in gh.files(GH_REPO, "main").items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_bytes(data)
+    return where
+
+
+def push_event() -> dict:
+    event = json.loads((FIXTURES / "push.payload.json").read_text())
+    event.update(ref="refs/heads/main", created=False, deleted=False)
+    event["repository"].update(full_name=GH_REPO, default_branch="main")
+    event["sender"].update(login="maint", type="User")
+    return event
+
+
+def writes(gh, since: int) -> list:
+    return [(r.method, r.path) for r in gh.requests[since:] if r.method not in ("GET", "HEAD")]
+
+
+def pr_number(gh, number: int) -> int:
+    return next(pr.number for pr in gh.pulls(GH_REPO) if pr.pull.head == f"kiki/removal/R-{number}")
+
+
+@pytest.mark.parametrize("first,second", [("approve", "reject not ours"), ("reject not ours", "approve")])
+def test_a_second_decision_is_answered_once_and_changes_nothing(env, gh, cli, tmp_path, first, second):
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, env, "issue_comment", comment_event(number, f"/kiki {first}", "writer")).code == 0
+    branch, data = f"kiki/removal/R-{number}", (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    before, labelled = gh.files(GH_REPO, branch), labels(gh, number)
+    # The other maintainer's run checks out the default branch, where the first PR has not merged yet.
+    for where in (checkout(gh, tmp_path / "fresh"), checkout(gh, tmp_path / "again"), env):
+        res = handle(cli, where, "issue_comment", comment_event(number, f"/kiki {second}", "maint", 701))
+        assert res.code == 0, res.err
+    assert gh.files(GH_REPO, branch) == before and labels(gh, number) == labelled
+    events = [e.event for e in ledger.parse(before[LEDGER], branch)]
+    assert events == (["requested", "approved", "purged"] if first == "approve" else ["requested", "rejected"])
+    assert [e.event for e in ledger.read(env / LEDGER)] == events
+    assert (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes() == data
+    assert not (tmp_path / "fresh" / LEDGER).exists() and len(gh.pulls(GH_REPO)) == 1
+    verdict = "approved" if first == "approve" else "declined"
+    [notice] = [c for c in bot_comments(gh, number) if f"already {verdict}" in c.body]
+    assert "changes nothing" in notice.body
+
+
+def test_bot_branches_follow_the_default_branch_so_both_purges_merge(env, gh, cli, gh_client, tmp_path):
+    one = triaged(env, gh, cli, "https://github.com/acme/fw/blob/main/src/f5.c")
+    two = triaged(env, gh, cli, "https://github.com/acme/fw/blob/main/src/f6.c")
+    for number in (one, two):  # both approved before either PR merges, each run on its own checkout
+        event = comment_event(number, "/kiki approve", "writer", 700 + number)
+        assert handle(cli, checkout(gh, tmp_path / f"run-{number}"), "issue_comment", event).code == 0
+    repo = gh_client.get_repo(GH_REPO)
+    repo.get_pull(pr_number(gh, one)).merge()
+    assert handle(cli, checkout(gh, tmp_path / "push"), "push", push_event()).code == 0  # main moved
+    files = gh.files(GH_REPO, f"kiki/removal/R-{two}")
+    assert [(e.seq, e.request.id) for e in ledger.parse(files[LEDGER], "head")][2:4] == [(3, f"R-{one}"),
+                                                                                       (4, f"R-{two}")]
+    repo.get_pull(pr_number(gh, two)).merge()
+    final = checkout(gh, tmp_path / "final")
+    ledger.verify(final / LEDGER)
+    assert [(e.event, e.request.id) for e in ledger.read(final / LEDGER)] == [
+        (event, f"R-{n}") for n in (one, two) for event in ("requested", "approved", "purged")]
+    assert sorted(r.provenance.record_idx for r in iter_source(final / "data", "acme-fw")) == [
+        i for i in range(20) if i not in (5, 6)]
+
+
+def test_a_step_already_done_is_a_no_op_after_its_pr_merged(env, gh, cli, gh_client, tmp_path):
+    number = triaged(env, gh, cli, "acme/fw")
+    event = comment_event(number, "/kiki approve", "writer")
+    assert handle(cli, checkout(gh, tmp_path / "run"), "issue_comment", event).code == 0
+    gh_client.get_repo(GH_REPO).get_pull(pr_number(gh, number)).merge()
+    again = checkout(gh, tmp_path / "redelivered")
+    state, since = {p: p.read_bytes() for p in again.rglob("*") if p.is_file()}, len(gh.requests)
+    res = handle(cli, again, "issue_comment", event)
+    assert res.code == 0, res.err
+    assert writes(gh, since) == []
+    assert {p: p.read_bytes() for p in again.rglob("*") if p.is_file() and ".kiki" not in p.parts} == state
+
+
+def test_a_redelivery_while_the_pr_is_open_writes_nothing(env, gh, cli, tmp_path):
+    number = triaged(env, gh, cli, "acme/fw")
+    event = comment_event(number, "/kiki approve", "writer")
+    assert handle(cli, checkout(gh, tmp_path / "run"), "issue_comment", event).code == 0
+    since = len(gh.requests)
+    assert handle(cli, checkout(gh, tmp_path / "redelivered"), "issue_comment", event).code == 0
+    assert [w for w in writes(gh, since) if "/hub" not in w[1]] == []
+
+
+def test_the_deadline_run_counts_purges_of_open_purge_prs(env, gh, cli, tmp_path):
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, checkout(gh, tmp_path / "run"), "issue_comment",
+                  comment_event(number, "/kiki approve", "writer")).code == 0
+    res = cli("schedule", "plan", "--now", "2026-03-04T00:00:00+00:00", "--json", "-C", checkout(gh, tmp_path / "cron"))
+    assert res.code == 0, res.err
+    assert res.json()["tiny-lora"]["pending"] == [f"R-{number}"]
+
+
+def test_a_branch_ledger_is_never_replaced_by_one_without_its_steps(env, gh, cli, gh_client, tmp_path):
+    number = triaged(env, gh, cli, "acme/fw")
+    assert handle(cli, checkout(gh, tmp_path / "run"), "issue_comment",
+                  comment_event(number, "/kiki approve", "writer")).code == 0
+    branch = f"kiki/removal/R-{number}"
+    before, since = gh.files(GH_REPO, branch), len(gh.requests)
+    # A checkout where someone else approved the same request (the gated job run by hand): its ledger lacks the
+    # branch's `approved` by writer, so pushing it would replace the recorded decision.
+    other = checkout(gh, tmp_path / "other")
+    requested = ledger.parse(before[LEDGER], branch)[0]
+    ledger.append(other / LEDGER, "requested", requested.request.model_dump(), requested.actor, requested.at,
+                  **requested.event_fields())
+    ledger.append(other / LEDGER, "approved", requested.request.model_dump(), "owner", OPENED_AT)
+    res = cli("removal", "purge", f"R-{number}", "--actor", "owner", "-C", other)
+    assert res.code == 1 and f"{branch} records steps this run would drop" in res.err
+    assert gh.files(GH_REPO, branch) == before and [w for w in writes(gh, since) if "/hub" not in w[1]] == []
+    # A checkout from before the default branch moved is refused too: its PR could never merge.
+    stale = checkout(gh, tmp_path / "stale")
+    gh_client.get_repo(GH_REPO).get_pull(pr_number(gh, number)).merge()
+    later = triaged(env, gh, cli, "octo-dev/fw")
+    res = handle(cli, stale, "issue_comment", comment_event(later, "/kiki approve", "writer", 702))
+    assert res.code == 1 and "has entries this checkout lacks" in res.err
+    assert f"kiki/removal/R-{later}" not in gh.repo(GH_REPO).branches
