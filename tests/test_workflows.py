@@ -191,12 +191,10 @@ def test_runners_concurrency_and_checkouts():
         load(OWN / "publish.yml")["jobs"]["publish"]["concurrency"]["group"]
         == "kiki-publish-${{ needs.branch.outputs.adapter }}"
     )
-    for name, jid in (("removal-triage", "triage"), ("removal-purge", "purge")):
-        job = load(OWN / f"{name}.yml")["jobs"][jid]
-        assert job["concurrency"] == {
-            "group": "removal-${{ github.event.issue.number }}",
-            "cancel-in-progress": False,
-        }
+    assert load(OWN / "removal-triage.yml")["jobs"]["triage"]["concurrency"] == {
+        "group": "removal-${{ github.event.issue.number }}",
+        "cancel-in-progress": False,
+    }
     review = load(OWN / "card-review.yml")["jobs"]["review"]
     [head] = [s for s in review["steps"] if s.get("with", {}).get("path") == "model"]
     assert (
@@ -836,6 +834,13 @@ def pr_event(action: str, model: Path) -> dict:
     return event
 
 
+def by_stranger(event: dict) -> dict:
+    """The comment written by someone with no role in the repository who did not open the issue."""
+    event["comment"].update(author_association="NONE")
+    event["comment"]["user"].update(login="mallory", id=6666)
+    return event
+
+
 CASES = [  # (reusable workflow, event name, payload, does its job run?)
     ("removal-triage", "issues", lambda m: issue_event("opened", ["removal-request"]), True),
     ("removal-triage", "issues", lambda m: issue_event("labeled", ["removal-request"]), True),
@@ -861,6 +866,12 @@ CASES = [  # (reusable workflow, event name, payload, does its job run?)
         True,
     ),
     ("removal-purge", "issue_comment", lambda m: comment_event("thanks!", ["removal-request"]), False),
+    (
+        "removal-purge",
+        "issue_comment",
+        lambda m: by_stranger(comment_event("/kiki approve", ["removal-request"])),
+        False,
+    ),
     ("removal-purge", "issue_comment", lambda m: comment_event("/kiki approve", ["bug"]), False),
     (
         "removal-purge",
@@ -968,3 +979,97 @@ def test_the_purge_job_holds_the_hub_token_and_triage_does_not(tmp_path, model, 
     assert "environment" not in load(OWN / "removal-triage.yml")["jobs"]["triage"]
     assert len(dataset.log("main")) == commits + 1  # the purge's commit on the Hub
     assert dataset.files("main")["part-000.jsonl"] != data.read_bytes()
+
+
+# ------------------------------------------------------------ concurrency: who can displace a maintainer's decision
+REQUESTER = ("requester", 1001)
+
+
+def on_request(event: dict, number: int = 7) -> dict:
+    """`event` about removal request #`number`, opened by REQUESTER."""
+    event["issue"].update(number=number, labels=[{"name": "removal-request"}])
+    event["issue"].pop("pull_request", None)
+    event["issue"]["user"].update(login=REQUESTER[0], id=REQUESTER[1], type="User")
+    event["sender"].update(login=REQUESTER[0], id=REQUESTER[1], type="User")
+    return event
+
+
+def opened_request() -> tuple[str, dict]:
+    return "issues", on_request(repo_fields(fixture("issues.opened.payload.json")))
+
+
+def command(body: str, association: str, user: tuple[str, int]) -> tuple[str, dict]:
+    """A `/kiki …` comment on request #7 by `user`, whom GitHub relates to the repository as `association`."""
+    event = on_request(repo_fields(fixture("issue_comment.created.payload.json")))
+    event["comment"].update(body=body, author_association=association)
+    event["comment"]["user"].update(login=user[0], id=user[1], type="User")
+    event["sender"].update(login=user[0], id=user[1])
+    return "issue_comment", event
+
+
+def queue(arrivals: list[tuple[str, tuple[str, dict]]], callers: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """GitHub's job concurrency for events arriving while every job that started is still running: per group
+    one job runs and one waits; a newer waiting job cancels the one waiting before it (`cancel-in-progress:
+    true` would cancel the running one too). A job skipped by its `if:` (the caller's or the reusable
+    workflow's) never joins a group. Returns (labels of the jobs started or waiting, labels of those cancelled)."""
+    running: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    cancelled: list[str] = []
+    for label, (event_name, payload) in arrivals:
+        moment = {"issues": "removal-triage", "issue_comment": "removal-purge"}[event_name]
+        ctx = {"github": {"event_name": event_name, "event": payload, "repository": GH_REPO}, "inputs": {}}
+        [caller] = load(callers[moment])["jobs"].values()
+        [job] = load(OWN / f"{moment}.yml")["jobs"].values()
+        if not (condition(caller.get("if"), ctx) and condition(job.get("if"), ctx)):
+            continue
+        group = str(evaluate(job["concurrency"]["group"], ctx)).casefold()  # group names ignore case
+        if group not in running:
+            running[group] = label
+            continue
+        if job["concurrency"]["cancel-in-progress"] is not False:
+            cancelled.append(running[group])
+        if group in waiting:
+            cancelled.append(waiting[group])
+        waiting[group] = label
+    return [*running.values(), *waiting.values()], cancelled
+
+
+MAINTAINER, OTHER_MAINTAINER, STRANGER = ("maint", 2002), ("maint2", 2003), ("mallory", 6666)
+
+
+def test_no_comment_displaces_a_maintainers_pending_decision(callers):
+    """Triage is still running when a maintainer approves; a stranger's `/kiki x` and the requester's own
+    comment arrive next. The approval neither waits behind triage nor is cancelled by either comment."""
+    kept, cancelled = queue(
+        [
+            ("triage", opened_request()),
+            ("approve", command("/kiki approve", "MEMBER", MAINTAINER)),
+            ("stranger", command("/kiki x", "NONE", STRANGER)),
+            ("contributor", command("/kiki approve", "CONTRIBUTOR", STRANGER)),
+            ("requester", command("/kiki approve", "NONE", REQUESTER)),
+        ],
+        callers,
+    )
+    assert cancelled == []
+    assert sorted(kept) == ["approve", "requester", "triage"]  # a stranger's comment starts no job at all
+
+
+def test_a_second_maintainer_command_queues_behind_the_first(callers):
+    """Maintainers' commands on one request run one at a time, in order, none cancelling a running one;
+    the requester's own comments (self-approval) queue apart and cannot push a maintainer's command out."""
+    kept, cancelled = queue(
+        [
+            ("approve", command("/kiki approve", "COLLABORATOR", MAINTAINER)),
+            ("reject", command("/kiki reject not ours", "OWNER", OTHER_MAINTAINER)),
+            ("requester-1", command("/kiki approve", "NONE", REQUESTER)),
+            ("requester-2", command("/kiki approve", "NONE", REQUESTER)),
+        ],
+        callers,
+    )
+    assert cancelled == [] and sorted(kept) == ["approve", "reject", "requester-1", "requester-2"]
+    groups = {
+        name: load(OWN / f"{name}.yml")["jobs"][jid]["concurrency"]
+        for name, jid in (("removal-triage", "triage"), ("removal-purge", "purge"))
+    }
+    assert groups["removal-purge"]["cancel-in-progress"] is False
+    assert groups["removal-purge"]["group"] != groups["removal-triage"]["group"]
