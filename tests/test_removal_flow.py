@@ -120,6 +120,7 @@ def test_invalid_request_gets_field_by_field_errors(env, gh, cli):
     lambda n: ("issues", issue_event(n, body("acme/fw"), labels=("removal-request", "bug"), action="labeled")
                | {"label": {"name": "bug"}}),
     lambda n: ("issue_comment", comment_event(n, "thanks!", "writer")),
+    lambda n: ("push", push_event() | {"ref": "refs/heads/feature"}),
 ])
 def test_other_events_cause_nothing(env, gh, cli, event):
     number = gh.open_issue(GH_REPO, "x", body("acme/fw"), labels=["removal-request"])
@@ -524,7 +525,7 @@ def test_a_redelivery_while_the_pr_is_open_writes_nothing(env, gh, cli, tmp_path
     assert handle(cli, checkout(gh, tmp_path / "run"), "issue_comment", event).code == 0
     since = len(gh.requests)
     assert handle(cli, checkout(gh, tmp_path / "redelivered"), "issue_comment", event).code == 0
-    assert [w for w in writes(gh, since) if "/hub" not in w[1]] == []
+    assert writes(gh, since) == []
 
 
 def test_the_deadline_run_counts_purges_of_open_purge_prs(env, gh, cli, tmp_path):
@@ -551,7 +552,7 @@ def test_a_branch_ledger_is_never_replaced_by_one_without_its_steps(env, gh, cli
     ledger.append(other / LEDGER, "approved", requested.request.model_dump(), "owner", OPENED_AT)
     res = cli("removal", "purge", f"R-{number}", "--actor", "owner", "-C", other)
     assert res.code == 1 and f"{branch} records steps this run would drop" in res.err
-    assert gh.files(GH_REPO, branch) == before and [w for w in writes(gh, since) if "/hub" not in w[1]] == []
+    assert gh.files(GH_REPO, branch) == before and writes(gh, since) == []
     # A checkout from before the default branch moved is refused too: its PR could never merge.
     stale = checkout(gh, tmp_path / "stale")
     gh_client.get_repo(GH_REPO).get_pull(pr_number(gh, number)).merge()
