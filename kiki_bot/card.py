@@ -48,9 +48,12 @@ class M(BaseModel):
 
 # ---------------------------------------------------------------- the record
 class VersionLink(M):
+    """A published version (only `publish` makes one), linked from the card header."""
+
     version: str
     date: dt.date
     url: str
+    published_at: dt.datetime | None = None
 
 
 class Header(M):
@@ -258,6 +261,9 @@ class Card(M):
     fingerprint: Fingerprint
     previous: Previous | None
     changelog: list[ChangelogEntry]
+    published_at: dt.datetime | None = None
+    """When `publish` ran for this version (Hub tag and GitHub release made); None for a draft or a release
+    under review. Only published versions count as released: `init` and `card render` write drafts."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -344,8 +350,13 @@ def build(
     date: dt.date,
     run: RunFacts,
     previous_card: Card | None,
+    published_at: dt.datetime | None = None,
 ) -> Card:
-    """Assemble the whole card; a re-render of the same version reproduces the same bytes."""
+    """Assemble the whole card; a re-render of the same version reproduces the same bytes.
+
+    A `previous_card` that was never published (a draft, or a release whose publish has not run) is replaced:
+    the new card compares with, links and keeps the history of published versions only.
+    """
     cfg = project.config
     srcs = project.adapter_sources(adapter)
     rows = [_source_row(s, figures) for s in srcs]
@@ -385,8 +396,9 @@ def build(
     )
     previous = _previous(previous_card, version)
     history = _history(previous_card, version, adapter.hub_repo)
-    entry = changelog_entry(version, date, fingerprint, previous, removals)
-    older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version]
+    entry = changelog_entry(version, date, fingerprint, previous, removals, trained=run.iterations is not None)
+    older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version
+             and (previous_card.published_at is not None or e.version != previous_card.header.version)]
     ev = adapter.eval
     evaluation = None if ev is None else Evaluation(
         benchmark=ev.benchmark, metric=ev.metric, base=_first(run.eval_base, ev.base_score), adapter=run.eval_score,
@@ -463,6 +475,7 @@ def build(
         fingerprint=fingerprint,
         previous=previous,
         changelog=[entry, *older],
+        published_at=published_at,
     )
 
 
@@ -582,10 +595,22 @@ def _hub_metadata(project: Project, adapter: Adapter) -> dict[str, object]:
     return meta
 
 
+def published_versions(card: Card | None) -> list[str]:
+    """The versions `publish` ran for, oldest first: the header's links, and the card's own once published."""
+    if card is None:
+        return []
+    return [v.version for v in card.header.previous_versions] + ([card.header.version] if card.published_at else [])
+
+
+def last_published(card: Card | None) -> str | None:
+    versions = published_versions(card)
+    return versions[-1] if versions else None
+
+
 def _previous(previous_card: Card | None, version: str) -> Previous | None:
     if previous_card is None:
         return None
-    if previous_card.header.version == version:
+    if previous_card.header.version == version or previous_card.published_at is None:
         return previous_card.previous
     return Previous(version=previous_card.header.version, date=previous_card.header.last_update,
                     fingerprint=previous_card.fingerprint)
@@ -595,15 +620,19 @@ def _history(previous_card: Card | None, version: str, repo: str) -> list[Versio
     if previous_card is None:
         return []
     links = list(previous_card.header.previous_versions)
-    if previous_card.header.version != version:
+    if previous_card.header.version != version and previous_card.published_at is not None:
         h = previous_card.header
-        links.append(VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version)))
+        links.append(VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version),
+                                 published_at=previous_card.published_at))
     return links
 
 
 def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Previous | None,
-                    removals: Removals) -> ChangelogEntry:
-    """What changed since the previous version, in Keep a Changelog's categories."""
+                    removals: Removals, trained: bool = False) -> ChangelogEntry:
+    """What changed since the previous published version, in Keep a Changelog's categories.
+
+    Only a card with a training run (`trained`) may say it was retrained; a re-rendered draft was not.
+    """
     entry = ChangelogEntry(version=version, date=date)
     if previous is None:
         entry.added.append("First Public Summary of Training Content for this adapter.")
@@ -639,7 +668,8 @@ def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Pre
         if old != new:
             entry.changed.append(f"{label}: {_show(old)} → {_show(new)}.")
     if not (entry.added or entry.changed or entry.removed):
-        entry.changed.append("Retrained; the training data is unchanged.")
+        entry.changed.append("Retrained; the training data is unchanged." if trained else
+                             f"No change to the training data or parameters since v{previous.version}.")
     return entry
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render
-from kiki_bot.card import Card, Removals, RunFacts, build
+from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, tags
+from kiki_bot.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.project import Adapter, Project
 from kiki_bot.storage import write_text
@@ -59,16 +59,33 @@ def render_adapter(
     run: RunFacts | None = None,
     entries: list[ledger.Entry] | None = None,
 ) -> Rendered:
-    """Build the card from data; version, date and run facts default to the committed card's own."""
+    """Build the card from data; version, date and run facts default to the committed card's own.
+
+    A new `version` must be semver and newer than the last published one; the card is a draft
+    (`published_at` null) until `publish` runs for it.
+    """
     committed = render.load_card(project.card_dir(adapter.name))
+    if version is not None:
+        check_version(committed, adapter.name, version)
     same = committed is not None and version in (None, committed.header.version)
     version = version or (committed.header.version if committed else "0.1.0")
     date = date or (committed.header.last_update if same else render.today())
     run = run or (committed.run if same else RunFacts())
     entries = ledger.read(project.ledger_path) if entries is None else entries
     figs = figures.compute(project, adapter, ledger.purged_keys(entries), ledger.blocklist(entries))
-    card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed)
+    card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
+                 committed.published_at if same else None)
     return Rendered(card, render.files(card), figs)
+
+
+def check_version(committed: Card | None, adapter: str, version: str) -> None:
+    """A version to render is semver and newer than the last published one (or that published one itself)."""
+    tags.parse_version(version)
+    last = last_published(committed)
+    if committed is not None and committed.published_at is not None and version == committed.header.version:
+        return
+    if not tags.newer(version, last):
+        raise BadInput("version", f"v{version} is not newer than the last published version v{last} of {adapter}")
 
 
 def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:

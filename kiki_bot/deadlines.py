@@ -19,8 +19,12 @@ DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training
 
 
 def next_version(ctx: Context, adapter: str) -> str:
+    """The patch after the last published version; before any, the draft's own version (or 0.1.0)."""
+    from kiki_bot.card import last_published
+
     card = render.load_card(ctx.project.card_dir(adapter))
-    return tags.next_patch(card.header.version) if card else "0.1.0"
+    last = last_published(card)
+    return tags.next_patch(last) if last else card.header.version if card else "0.1.0"
 
 
 def duration(ctx: Context, adapter: str) -> dt.timedelta:

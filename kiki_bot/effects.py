@@ -85,6 +85,11 @@ class Effects:
         return self.gh.pull_request(branch, base, title, body).html_url
 
     @effect
+    def commit(self, *, branch: str, files: dict[str, bytes], message: str) -> None:
+        """Commit `files` onto an existing branch (unchanged files are left alone)."""
+        self.gh.commit_files(branch, branch, files, message)
+
+    @effect
     def release(self, *, tag: str, name: str, body: str) -> str:
         return self.gh.release(tag, name, body)
 

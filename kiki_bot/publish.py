@@ -20,6 +20,15 @@ def changelog_text(card) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _record_published(ctx: Context, adapter: str, card) -> None:
+    """The Hub tag and the GitHub release exist: card.json says so (`published_at`), in the checkout and on the
+    default branch, where the next release and triage read which versions were published."""
+    text = render.card_json(card.model_copy(update={"published_at": ctx.now.replace(microsecond=0)})).encode()
+    ctx.fx.write_files(files={ctx.project.card_dir(adapter) / render.CARD_JSON: text})
+    ctx.fx.commit(branch=ctx.default_branch, files={f"cards/{adapter}/{render.CARD_JSON}": text},
+                  message=f"{adapter} v{card.header.version} is published: record published_at in card.json")
+
+
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     tag = tags.parse(tag_text)
     adapter = ctx.project.adapter(tag.adapter)
@@ -30,6 +39,8 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     pr = None if ctx.dry_run else ctx.fx.hub.open_pr(adapter.hub_repo, hub_title(tag))
     hub_url = ctx.fx.hub_publish(repo=adapter.hub_repo, pr=pr, tag=f"v{tag.version}")
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
+    if card.published_at is None:
+        _record_published(ctx, adapter.name, card)
     for rid, state in sorted(ledger.request_state(ledger.read(ctx.project.ledger_path)).items()):
         if state.issue is None or state.released.get(adapter.name, ("",))[0] != tag.version:
             continue

@@ -43,9 +43,10 @@ def hub_title(tag: tags.Tag) -> str:
 
 
 def last_published(ctx: Context, adapter: str) -> str | None:
-    """The version of the card on the default branch: a review PR only lands there when it is published."""
-    card = render.load_card(ctx.project.card_dir(adapter))
-    return card.header.version if card else None
+    """The last version `publish` ran for, as the card on the default branch records it (drafts do not count)."""
+    from kiki_bot.card import last_published as last
+
+    return last(render.load_card(ctx.project.card_dir(adapter)))
 
 
 def check_tag(ctx: Context, tag_text: str) -> tags.Tag:

@@ -94,13 +94,10 @@ def match(project: Project, selectors: list[Selector]) -> Matched:
 
 
 def published_versions(project: Project, adapters: dict[str, int]) -> dict[str, list[str]]:
-    """Every published version of each adapter: all of them were trained on data still holding the records."""
-    out = {}
-    for name in adapters:
-        card = render.load_card(project.card_dir(name))
-        out[name] = [f"v{v.version}" for v in card.header.previous_versions] + [f"v{card.header.version}"] \
-            if card else []
-    return out
+    """Every published version of each adapter (publish ran): all were trained on data still holding the records."""
+    from kiki_bot.card import published_versions as published
+
+    return {name: [f"v{v}" for v in published(render.load_card(project.card_dir(name)))] for name in adapters}
 
 
 def match_document(project: Project, body: str) -> dict:

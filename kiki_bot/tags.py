@@ -9,7 +9,8 @@ import semver
 
 from kiki_bot.errors import BadInput
 
-TAG = re.compile(r"^(?P<adapter>[a-z0-9][a-z0-9._-]*)/v(?P<version>\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$")
+VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?"
+TAG = re.compile(rf"^(?P<adapter>[a-z0-9][a-z0-9._-]*)/v(?P<version>{VERSION})$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,13 @@ def parse(text: str) -> Tag:
     if not m or not semver.Version.is_valid(m["version"]):
         raise BadInput("tag", f"{text!r} is not `<adapter>/v<major>.<minor>.<patch>` (e.g. devstral-cpp-lora/v0.4.4)")
     return Tag(m["adapter"], m["version"])
+
+
+def parse_version(text: str) -> str:
+    """A card version: `<major>.<minor>.<patch>` (semver, an optional pre-release), as release tags carry."""
+    if not re.fullmatch(VERSION, text) or not semver.Version.is_valid(text):
+        raise BadInput("version", f"{text!r} is not a semantic version `<major>.<minor>.<patch>` (e.g. 0.2.0)")
+    return text
 
 
 def newer(version: str, than: str | None) -> bool:

@@ -87,3 +87,11 @@ def make_project(root: Path, sources: dict[str, dict] | None = None, records: di
         write_jsonl(root / "data" / sid / "part-000.jsonl", recs)
         manifests.refresh(root / "data" / sid)
     return root
+
+
+def mark_published(root: Path, adapter: str, at: str = "2026-05-06T12:00:00Z") -> None:
+    """What `publish` records once the Hub tag and the GitHub release exist: card.json's `published_at`."""
+    path = root / "cards" / adapter / "card.json"
+    doc = json.loads(path.read_text())
+    doc["published_at"] = at
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 import pytest
-from factory import KIKI, make_project, record, source
+from factory import KIKI, make_project, mark_published, record, source
 
 from kiki_bot import cards, pst_rules
 from kiki_bot.card import domain_cut, large_datasets, size_bin
@@ -178,11 +178,13 @@ def test_in_eu_representative_not_applicable(project):
 
 def test_versions_link_every_previous_version_and_changelog_grows(project, cli):
     readme_of(project, "0.1.0", DAY)
+    mark_published(project, "tiny-lora")
     path = project / "data" / "acme-fw" / "part-000.jsonl"
     path.write_text(path.read_text() + '{"text": "int g(void);", "_provenance": {"source": "acme-fw", '
                     '"license": "MIT", "record_idx": 99, "access_date": "2025-10-03"}}\n')
     assert cli("data", "manifest", "-C", project).code == 0
     readme_of(project, "0.2.0", dt.date(2026, 6, 1))
+    mark_published(project, "tiny-lora", "2026-06-02T08:00:00Z")
     readme = readme_of(project, "0.3.0", dt.date(2026, 7, 1))
     version = value_of(readme, "Version of the Summary:")
     assert version.startswith("0.3.0")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import tomli_w
-from factory import KIKI, adapter, make_project, source
+from factory import KIKI, adapter, make_project, mark_published, source
 
 from kiki_bot import ledger
 
@@ -29,6 +29,7 @@ def env(gh, hub, monkeypatch, tmp_path, cli):
     ad["training"]["valid_fraction"] = 0.3
     project = make_project(tmp_path / "repo", kiki=kiki, sources={"acme-fw": source()}, adapters={"tiny-lora": ad})
     assert cli("card", "render", "-C", project, "--version", "0.1.0", "--date", "2026-02-01").code == 0
+    mark_published(project, "tiny-lora", "2026-02-02T09:00:00Z")
     card = project / "cards" / "tiny-lora" / "card.json"
     doc = json.loads(card.read_text())
     doc["run"]["wall_time_s"] = 3600.0  # the last run took an hour

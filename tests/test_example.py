@@ -32,3 +32,4 @@ def test_example_reproduces_the_published_facts():
     assert card["section22"]["licensed_used"] is False and card["section24_26"]["synthetic"] is False
     assert [d["name"] for d in card["section21"]["large"]] == ["CommitPackFT (C/C++ subset)"]
     assert card["section23"]["period"] == "From 09/2025 to 10/2025"
+    assert card["published_at"] == "2026-05-06T00:00:00Z"  # v0.4.3 was published on the Hub

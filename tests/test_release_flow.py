@@ -32,7 +32,9 @@ def merged_event(pr_number: int, branch: str) -> dict:
     event = fixture("pull_request.closed.payload.json")
     event["pull_request"].update(number=pr_number, merged=True)
     event["pull_request"]["head"]["ref"] = branch
+    event["pull_request"]["base"]["ref"] = "main"
     event["repository"]["full_name"] = GH_REPO
+    event["repository"]["default_branch"] = "main"
     return event
 
 
@@ -87,6 +89,7 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     assert b"Public Summary of Training Content" in branch["cards/tiny-lora/README.md"]
     card = json.loads(branch["cards/tiny-lora/card.json"])
     assert card["run"]["trained_tokens"] > 0 and card["evaluation"]["adapter"] is not None
+    assert card["published_at"] is None  # under review: not published until publish runs
     assert "loss-curve.svg" in pr.body and "| acme-fw | 20 | 0 | 0 |" in pr.body
     assert "Records in" in pr.body and "Tokens processed" in pr.body and "delta" in pr.body
 
@@ -107,6 +110,9 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     assert handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0")).code == 0
     assert "v0.1.0" in staged.tags and staged.discussions[hub_pr.num].status == "merged"
     assert [r.tag_name for r in gh.releases(GH_REPO)] == [TAG]
+    published = json.loads(gh.files(GH_REPO, "main")["cards/tiny-lora/card.json"])["published_at"]
+    assert published is not None  # recorded on the default branch, where the next release reads it
+    assert json.loads((env / "cards/tiny-lora/card.json").read_text())["published_at"] == published
 
     gh_writes, hub_writes = len(writes(gh)), len(writes(hub))
     assert cli("publish", TAG, "-C", env).code == 0
