@@ -1,7 +1,8 @@
-"""The GitHub shell: every call the bot makes through PyGithub, each safe to repeat.
+"""The GitHub shell: every call the bot makes through PyGithub, each safe to repeat and to race.
 
-Sticky comments carry a hidden marker so a re-run edits its own comment instead of adding one;
-branches, pull requests and releases are looked up before they are created.
+Sticky comments carry a hidden marker (counted only in the bot's own comments) so a re-run edits its own
+comment instead of adding one; branches, pull requests and releases are looked up before they are created,
+and a write that lost a race with another run re-reads what that run wrote.
 """
 
 from __future__ import annotations
