@@ -1,13 +1,19 @@
-"""Atomic file writes and a project lock: a crash leaves either the old file or the new one, never half."""
+"""Atomic file writes and a project lock: a crash leaves either the old file or the new one, never half.
+
+Modes: a new file gets what `open()` would give it (0666 less the umask: the kernel applies the umask to
+the temp file's creation mode), a rewritten file keeps its own mode (the temp file takes it before the
+rename). `mkstemp`'s 0600 would make every card, manifest and workflow private to its writer.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
-import tempfile
+import secrets
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -20,12 +26,33 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    """A new temp file `.<name>.<random>.tmp` beside `path` (purge's orphan sweep knows the pattern), with
+    the mode `path` should end up with."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+    except FileNotFoundError:
+        pass
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator[IO]:
     """Write to a temp file beside `path`, fsync, then rename over it; on error the old file stays.
     `sync_dir=False` leaves the directory's fsync to a caller that renames several files in it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
             yield fh
@@ -40,13 +67,36 @@ def atomic_writer(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterat
         raise
 
 
+def write_files(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write several files all or nothing, as far as a file system allows: every new content is staged and
+    fsynced beside its file first, and only then renamed into place, so a failure while staging (a full
+    disk, a directory in the way) changes no file. Files that already hold their content are not touched.
+    Returns the paths written."""
+    changed = {p: data for p, data in files.items() if not (p.is_file() and p.read_bytes() == data)}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in changed.items():
+            fd, tmp = _temp_beside(path)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    for directory in {path.parent for path in changed}:
+        fsync_dir(directory)
+    return list(changed)
+
+
 def write_bytes(path: Path, data: bytes) -> bool:
     """Atomically write `data`; returns False (and touches nothing) when the file already holds it."""
-    if path.is_file() and path.read_bytes() == data:
-        return False
-    with atomic_writer(path) as fh:
-        fh.write(data)
-    return True
+    return bool(write_files({path: data}))
 
 
 def write_text(path: Path, text: str) -> bool:

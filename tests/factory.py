@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -25,8 +26,8 @@ def source(category: str = "2.3", **over) -> dict:
     doc = {
         "name": "Example source", "category": category, "url": "https://github.com/acme/fw", "license": "MIT",
         "modality": "text", "content_types": ["source code"], "languages": ["en"], "selection": "All C files.",
-        "description": "Copyrighted source code under MIT.", "collected_from": "2025-09-01",
-        "collected_to": "2025-10-31",
+        "description": "Copyrighted source code under MIT.", "collected_from": dt.date(2025, 9, 1),
+        "collected_to": dt.date(2025, 10, 31),
     }
     if category == "2.3":
         doc["crawler"] = {"name": "test-crawler/1.0", "purpose": "Collect code.", "behaviour": "1 request/s.",
@@ -38,7 +39,7 @@ def source(category: str = "2.3", **over) -> dict:
 def adapter(sources: list[str], **over) -> dict:
     doc = {
         "description": "Test adapter.", "hub_repo": "test-lab/tiny-lora", "languages": ["en"],
-        "placed_on_market": "2026-05-06", "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
+        "placed_on_market": dt.date(2026, 5, 6), "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
         "illegal_content_measures": "PII screening.",
         "base_model": {"id": "test-lab/tiny-base", "license": "Apache-2.0", "parameters": 1.0e6},
         "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["self_attn.q_proj", "self_attn.v_proj"],
@@ -95,3 +96,14 @@ def mark_published(root: Path, adapter: str, at: str = "2026-05-06T12:00:00Z") -
     doc = json.loads(path.read_text())
     doc["published_at"] = at
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    """Every byte of a project (the index cache in .kiki/ aside): compare two to prove nothing was written."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".kiki" not in p.parts}
+
+
+def edit_toml(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (old, text)
+    path.write_text(text.replace(old, new))

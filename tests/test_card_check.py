@@ -5,24 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from factory import adapter, make_project, record, source, write_jsonl
+from factory import adapter, edit_toml, make_project, record, snapshot, source, write_jsonl
 
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06", "-C")
-
-
-def snapshot(root):
-    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".kiki" not in p.parts}
 
 
 def rendered(project, cli):
     assert cli(*RENDER, project).code == 0
     return project
-
-
-def edit_toml(path, old, new):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
 
 
 BAD_INPUTS = {
