@@ -9,7 +9,7 @@ from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, ta
 from kiki_bot.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.project import Adapter, Project
-from kiki_bot.storage import write_text
+from kiki_bot.storage import write_files
 
 
 @dataclass
@@ -89,14 +89,20 @@ def check_version(committed: Card | None, adapter: str, version: str) -> None:
 
 
 def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:
-    """Write the card files atomically; refuses data that breaks the licence policy or the manifests."""
-    problems = rendered.figures.licence_violations + [
-        p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    """Write one adapter's card files atomically; the names of those that changed."""
+    return write_all(project, [(adapter, rendered)])[adapter.name]
+
+
+def write_all(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[str, list[str]]:
+    """Write the card files of every adapter, or none when any adapter's data breaks the licence policy or
+    the manifests. Per adapter: the file names that changed."""
+    problems = [p for adapter, rendered in cards for p in rendered.figures.licence_violations + [
+        p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]]
     if problems:
-        raise BadInput(problems[0].split(": ", 1)[0], problems[0].split(": ", 1)[-1]
-                       + (f" (+{len(problems) - 1} more problems)" if len(problems) > 1 else ""))
-    out = project.card_dir(adapter.name)
-    return [name for name, text in rendered.files.items() if write_text(out / name, text)]
+        raise BadInput.of([(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)])
+    files = {project.card_dir(a.name) / name: text.encode("utf-8") for a, r in cards for name, text in r.files.items()}
+    written = set(write_files(files))
+    return {a.name: [name for name in r.files if project.card_dir(a.name) / name in written] for a, r in cards}
 
 
 def check(project: Project, adapter: Adapter) -> Report:

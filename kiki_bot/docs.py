@@ -115,6 +115,8 @@ RULES = {
 
 def _type(annotation: object) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:  # a list item's validators (licence ids) do not change its type
+        return _type(args[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type(a) for a in args if a is not type(None))
     if origin is typing.Literal:

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -61,11 +60,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kiki_bot import manifests
+from kiki_bot import licences, manifests
 from kiki_bot.errors import BadInput
 from kiki_bot.figures import record_text, registrable_domain
 from kiki_bot.matching import Matcher, MatchResult
-from kiki_bot.records import Provenance, Record, data_files, iter_file, parse_line
+from kiki_bot.records import Provenance, Record, data_files, iso_day, iter_file, parse_line
 from kiki_bot.selectors import (
     AccountSelector,
     DomainSelector,
@@ -84,7 +83,8 @@ from kiki_bot.selectors import (
     split_url,
 )
 
-SCHEMA_VERSION = 4  # 4: URL paths keyed percent-decoded (DESIGN.md section 3)
+SCHEMA_VERSION = 5  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types
+# and SPDX-checked licences (rows of older schemas may hold records that are now refused)
 INDEX_NAME = "index.sqlite"
 RACY_NS = 2_000_000_000  # a stat taken within 2 s of the file's mtime/ctime is re-verified next time
 PARALLEL_BYTES = 64 << 20  # parse in worker processes only when at least this much data needs parsing
@@ -150,7 +150,6 @@ _loads = json.loads
 _decode = json.JSONDecoder().decode  # what json.loads uses after decoding bytes to str
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _PROV_KEYS = frozenset(Provenance.model_fields)
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AUTHORITY = re.compile(r"[A-Za-z0-9._-]*")
@@ -175,12 +174,12 @@ def plain_fields(obj: dict) -> tuple | None:
     )
     if type(source) is not str or not source or not source.isascii():
         return None
-    if type(lic) is not str or not lic or not lic.isascii():
+    if type(lic) is not str or not lic or not lic.isascii() or not licences.valid(lic):
         return None
     if type(idx) is not int or idx < 0 or type(day) is not str:
         return None
-    ordinal = _day(day)
-    if ordinal is None:
+    day = iso_day(day)
+    if day is None:
         return None
     origin, repo, path, sha = prov.get("origin"), prov.get("repo"), prov.get("path"), prov.get("sha256")
     if origin is not None and (type(origin) is not str or not origin.isascii()):
@@ -191,18 +190,7 @@ def plain_fields(obj: dict) -> tuple | None:
         return None
     if sha is not None and (type(sha) is not str or not _HEX64.fullmatch(sha)):
         return None
-    return source, lic, idx, ordinal, origin, repo, path, sha
-
-
-@lru_cache(maxsize=4096)
-def _day(text: str) -> int | None:
-    """The ordinal of a plain `YYYY-MM-DD` date (what pydantic makes of it), else None."""
-    if not _DAY.fullmatch(text):
-        return None
-    try:
-        return dt.date.fromisoformat(text).toordinal()
-    except ValueError:
-        return None
+    return source, lic, idx, day.toordinal(), origin, repo, path, sha
 
 
 def parse_fields(raw: bytes, file: Path, line: int, offset: int) -> tuple[dict, tuple, bytes]:

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from kiki_bot.canonical import canonical_json, sha256_hex
-from kiki_bot.errors import BadInput, CheckFailed
+from kiki_bot.errors import BadInput, CheckFailed, explain, key_name
 from kiki_bot.storage import append_line, project_lock
 
 GENESIS = "0" * 64
@@ -161,7 +161,7 @@ def _parse(raw: bytes, complete: bool) -> tuple[dict[str, Any], Entry]:
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+    return "; ".join(f"{key_name(loc) or 'entry'}: {msg}" for loc, msg in explain(Entry, exc.errors(), "json"))
 
 
 def read(path: Path) -> list[Entry]:

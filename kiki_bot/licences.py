@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 # The Hub accepts only these `license:` values (hub-docs repositories-licenses.md); anything else is `other`.
 HUB_LICENSES = frozenset(
@@ -18,6 +22,10 @@ HUB_LICENSES = frozenset(
 )
 
 
+# SPDX lets anyone name a licence outside the list as LicenseRef-<idstring>, optionally in another document.
+_LICENSE_REF = re.compile(r"^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$")
+
+
 @lru_cache(maxsize=1)
 def _licensing():
     from license_expression import get_spdx_licensing
@@ -25,19 +33,68 @@ def _licensing():
     return get_spdx_licensing()
 
 
+@lru_cache(maxsize=1)
+def _suggestible() -> tuple[str, ...]:
+    """The SPDX licence ids a "did you mean" may propose (no exceptions, none of the shipped LicenseRefs)."""
+    return tuple(k for k, s in _licensing().known_symbols.items()
+                 if not s.is_exception and not k.startswith("LicenseRef-"))
+
+
+def _unknown(key: str) -> str:
+    from kiki_bot.errors import did_you_mean
+
+    if key.lower() in HUB_LICENSES:  # e.g. llama3, gemma: Hub ids that SPDX does not list
+        return f"`{key}` is not an SPDX licence id (write the Hub's `{key.lower()}` licence as LicenseRef-{key})"
+    hint = did_you_mean(key, _suggestible())
+    return f"`{key}` is not an SPDX licence id " + (
+        f"({hint})" if hint else "(a licence outside the SPDX list is written LicenseRef-<name>)")
+
+
 @lru_cache(maxsize=4096)
 def parse(expression: str):
-    """Parse an SPDX expression; raises ValueError naming the unknown ids or the syntax problem."""
+    """Parse an SPDX expression whose every id is on the SPDX list (or a LicenseRef-); raises ValueError
+    in kiki-bot's words, with a "did you mean" for an unknown id."""
     from license_expression import ExpressionError
 
     licensing = _licensing()
     try:
-        parsed = licensing.parse(expression, validate=True, strict=True)
+        parsed = licensing.parse(expression, validate=False, strict=True)
     except ExpressionError as exc:
-        raise ValueError(f"not a valid SPDX expression: {exc}") from None
+        raise ValueError(f"`{expression}` is not a valid SPDX licence expression ({exc})") from None
     if parsed is None:
-        raise ValueError("empty licence expression")
+        raise ValueError("empty licence expression: expected an SPDX id such as MIT, or an expression")
+    for symbol in licensing.license_symbols(parsed, decompose=True):
+        if symbol.key not in licensing.known_symbols and not _LICENSE_REF.match(symbol.key):
+            raise ValueError(_unknown(symbol.key))
     return parsed
+
+
+def _expression(text: str) -> str:
+    parse(text)
+    return text
+
+
+def _licence_id(text: str) -> str:
+    from license_expression import LicenseSymbol
+
+    if isinstance(parse(text), LicenseSymbol):
+        return text
+    raise ValueError(f"`{text}` is an expression: expected one SPDX licence id such as MIT")
+
+
+@lru_cache(maxsize=4096)
+def valid(text: str) -> bool:
+    """Whether `text` is an SPDX expression `Expression` accepts (the index's fast path asks per record)."""
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+# The field types of licences: every file that names one validates it where it is written.
+Expression = Annotated[str, AfterValidator(_expression)]
+LicenceId = Annotated[str, AfterValidator(_licence_id)]
 
 
 @lru_cache(maxsize=4096)
@@ -45,7 +102,7 @@ def allowed(expression: str, allow: frozenset[str]) -> bool:
     """True when the expression can be satisfied with allowed licences: an OR needs one branch, an AND all."""
     from license_expression import AND, OR, LicenseWithExceptionSymbol
 
-    allow_lower = {a.lower() for a in allow}
+    allow_lower = {parse(a).key.lower() for a in allow}  # as parsed: GPL-2.0 is GPL-2.0-only
 
     def ok(node) -> bool:
         if isinstance(node, AND):
@@ -60,6 +117,7 @@ def allowed(expression: str, allow: frozenset[str]) -> bool:
 
 
 def hub_license(spdx: str) -> tuple[str, str | None]:
-    """The Hub `license:` value for an SPDX id, and the `license_name` to add when it must be `other`."""
-    hub = spdx.lower()
+    """The Hub `license:` value for an SPDX id (or LicenseRef-<Hub id>), and the `license_name` to add when
+    it must be `other`."""
+    hub = spdx.lower().removeprefix("licenseref-")  # LicenseRef-llama3 is the Hub's llama3
     return (hub, None) if hub in HUB_LICENSES else ("other", hub)

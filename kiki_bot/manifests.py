@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kiki_bot.errors import BadInput
+from kiki_bot.errors import BadInput, explain, key_name
 from kiki_bot.records import data_files
 from kiki_bot.storage import write_text
 
@@ -16,14 +16,14 @@ MANIFEST = "MANIFEST.json"
 
 
 class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sha256: str
-    bytes: int
-    records: int
+    model_config = ConfigDict(extra="forbid", strict=True)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    records: int = Field(ge=0)
 
 
 class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     files: dict[str, FileEntry]
 
 
@@ -44,8 +44,13 @@ def load(source_dir: Path) -> Manifest | None:
         return None
     try:
         return Manifest.model_validate(json.loads(path.read_bytes()))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise BadInput(str(path), f"not a valid manifest ({exc})") from None
+    except UnicodeDecodeError:
+        raise BadInput(str(path), "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        raise BadInput.of([(f"{path}: key `{key_name(loc)}`" if loc else str(path), msg)
+                           for loc, msg in explain(Manifest, exc.errors(), "json")]) from None
 
 
 def render(entries: dict[str, FileEntry]) -> str:

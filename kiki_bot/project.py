@@ -1,7 +1,8 @@
 """The user's model repository (DESIGN.md section 2) as validated pydantic models.
 
-Every file is checked on load; an unknown key, a wrong type or a missing field is a `BadInput` that
-names the file, the key and what was expected.
+Every file is checked on load, in pydantic's strict mode (TOML has native integers, booleans and dates, so
+`"30"` for a number is a mistake, not something to coerce); licence fields are checked against the SPDX list.
+Every problem of every file is reported at once, each naming the file, line, key and what was expected.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from kiki_bot.errors import BadInput
+from kiki_bot import licences
+from kiki_bot.errors import BadInput, explain, key_name
 
 NAME = r"^[a-z0-9][a-z0-9._-]*$"
 M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
 
 
 class Category(StrEnum):
@@ -69,7 +72,7 @@ class Provider(Strict):
 
 
 class Policy(Strict):
-    allowed_licenses: list[str] = Field(min_length=1, description="SPDX licence ids a record's licence expression may use.")
+    allowed_licenses: list[licences.LicenceId] = Field(min_length=1, description="SPDX licence ids a record's licence expression may use.")
     removal_window_days: int = Field(default=30, ge=1, le=365)
     approve_permission: Literal["triage", "write", "maintain", "admin"] = "write"
     auto_approve_owner: bool = Field(default=False, description="A requester may approve selectors of their own GitHub login.")
@@ -105,10 +108,10 @@ class HubData(Strict):
 class Source(Strict):
     id: str = Field(pattern=NAME)
     name: str = Field(min_length=1)
-    category: Category
+    category: Category = Field(strict=False)  # TOML has no enums: the value's string is the member
     url: HttpUrl | None = None
-    license: str = Field(min_length=1, description="SPDX expression of the source as a whole.")
-    modality: Modality = Modality.TEXT
+    license: licences.Expression = Field(min_length=1, description="SPDX expression of the source as a whole.")
+    modality: Modality = Field(default=Modality.TEXT, strict=False)
     content_types: list[str] = Field(min_length=1)
     languages: list[str] = Field(min_length=1, description="ISO 639-1 codes of the content's natural languages.")
     selection: str = Field(min_length=1, description="How this part of the source was selected and filtered.")
@@ -138,8 +141,8 @@ class Source(Strict):
 # ---------------------------------------------------------------- adapters/<name>.toml
 class BaseModelSpec(Strict):
     id: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="Hub id of the exact base model trained on.")
-    license: str = Field(min_length=1, description="SPDX id of the base model's licence (copied from its card).")
-    local_path: Path | None = Field(default=None, description="Local copy: enables exact token counts and training.")
+    license: licences.LicenceId = Field(min_length=1, description="SPDX id of the base model's licence (copied from its card).")
+    local_path: Path | None = Field(default=None, strict=False, description="Local copy: enables exact token counts and training.")
     parameters: float = Field(gt=0, description="Parameter count, for the compute estimate.")
     training_compute_flop: float | None = Field(default=None, gt=0, description="Base model's training compute, if published.")
     summary_url: HttpUrl | None = Field(default=None, description="The base model's own training-content summary.")
@@ -199,43 +202,81 @@ class Adapter(Strict):
 
 
 # ---------------------------------------------------------------- loading
-def _where(path: Path, loc: tuple) -> str:
-    key = ".".join(str(p) for p in loc)
-    return f"{path}: key `{key}`" if key else str(path)
+Problems = list[tuple[str, str]]
+_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]")
+_ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
+_STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
+_TOML_AT = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$")
 
 
-def _load_toml(path: Path) -> dict:
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(k[1:-1] if k[0] in "\"'" else k for k in re.findall(_KEY, dotted))
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line of each table header and key of a TOML file that parsed: tomllib keeps no positions, and an
+    error that says `line 7` is found in a second. Multi-line strings and arrays are skipped over."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    closing, depth = "", 0
+    for no, line in enumerate(text.splitlines(), 1):
+        if closing:
+            closing = "" if closing in line else closing
+            continue
+        if depth:
+            bare = _STRING.sub("", line).split("#")[0]
+            depth += bare.count("[") - bare.count("]")
+            continue
+        if m := _HEADER.match(line):
+            table = _parts(m.group(1))
+            lines.setdefault(table, no)
+        elif m := _ASSIGN.match(line):
+            lines.setdefault(table + _parts(m.group(1)), no)
+            rest = line[m.end():]
+            closing = next((q for q in ('"""', "'''") if rest.count(q) == 1), "")
+            bare = _STRING.sub("", rest).split("#")[0]
+            depth = max(0, bare.count("[") - bare.count("]"))
+    return lines
+
+
+def _line(lines: dict[tuple[str, ...], int], loc: tuple) -> int:
+    """The line of the key at `loc`, or of the nearest table that holds it (0: none in the file)."""
+    names = tuple(str(p) for p in loc if not isinstance(p, int))
+    return next((lines[names[:n]] for n in range(len(names), 0, -1) if names[:n] in lines), 0)
+
+
+def _where(path: Path, line: int, loc: tuple) -> str:
+    place = f"{path}:{line}" if line else str(path)
+    return f"{place}: key `{key_name(loc)}`" if loc else place
+
+
+def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """tomllib's message with its position as file:line:column (the end of the file for a cut-off file)."""
+    if m := _TOML_AT.match(str(exc)):
+        return f"{path}:{m.group(2)}:{m.group(3)}", f"not valid TOML: {m.group(1)}"
+    lines = text.split("\n")
+    message = str(exc).removesuffix(" (at end of document)")
+    return f"{path}:{len(lines)}:{len(lines[-1]) + 1}", f"not valid TOML: {message} (the file ends too early)"
+
+
+def _check(model: type[M], path: Path, extra: dict | None = None) -> tuple[M | None, Problems]:
+    """Load and validate one TOML file: the model, or every problem found in it, in line order."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(str(path), "file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(str(path), f"not valid TOML ({exc})") from None
-
-
-def _validate(model: type[M], path: Path, data: dict) -> M:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        return None, [(str(path), f"not UTF-8 text (byte {exc.start})")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [_syntax_error(path, text, exc)]
     try:
-        return model.model_validate(data)
+        return model.model_validate({**(extra or {}), **data}), []
     except ValidationError as exc:
-        err = exc.errors()[0]
-        expected = err["msg"]
-        if err["type"] == "extra_forbidden":
-            expected = f"unknown key (allowed: {', '.join(_allowed_keys(model, err['loc']))})"
-        more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise BadInput(_where(path, err["loc"]), f"{expected}{more}") from None
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Walk the model along `loc` (minus the bad key) to list the keys that were expected there."""
-    current: type[BaseModel] = model
-    for part in loc[:-1]:
-        field = current.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        for cand in getattr(ann, "__args__", (ann,)):
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
-                current = cand
-                break
-    return sorted(current.model_fields)
+        lines = key_lines(text)
+        found = sorted(((_line(lines, loc), loc, msg) for loc, msg in explain(model, exc.errors(), "toml")),
+                       key=lambda f: f[0])
+        return None, [(_where(path, line, loc), msg) for line, loc, msg in found]
 
 
 class Project:
@@ -245,22 +286,33 @@ class Project:
         self.root = root.resolve()
         if not (self.root / "kiki.toml").is_file():
             raise BadInput(str(self.root / "kiki.toml"), "not a kiki-bot project: kiki.toml missing (run `kiki-bot init`)")
-        self.config = _validate(KikiConfig, self.root / "kiki.toml", _load_toml(self.root / "kiki.toml"))
-        self.sources = {s.id: s for s in self._load_all("sources", Source, "id")}
-        self.adapters = {a.name: a for a in self._load_all("adapters", Adapter, "name")}
+        config, problems = _check(KikiConfig, self.root / "kiki.toml")
+        self.sources: dict[str, Source] = self._load_all("sources", Source, "id", problems)
+        self.adapters: dict[str, Adapter] = self._load_all("adapters", Adapter, "name", problems)
         for adapter in self.adapters.values():
-            for sid in adapter.sources:
-                if sid not in self.sources:
-                    path = self.root / "adapters" / f"{adapter.name}.toml"
-                    raise BadInput(f"{path}: key `sources`", f"unknown source {sid!r} (known: {', '.join(sorted(self.sources))})")
+            path = self.root / "adapters" / f"{adapter.name}.toml"
+            lines = key_lines(path.read_text(encoding="utf-8"))
+            for i, sid in enumerate(adapter.sources):
+                if sid not in self.sources and not (self.root / "sources" / f"{sid}.toml").is_file():
+                    known = ", ".join(sorted(self.sources)) or "none"
+                    problems.append((_where(path, _line(lines, ("sources",)), ("sources", i)),
+                                     f"unknown source `{sid}`: no sources/{sid}.toml (known: {known})"))
+        if problems or config is None:
+            raise BadInput.of(problems)
+        self.config = config
 
-    def _load_all(self, folder: str, model: type[M], id_key: str) -> list[M]:
-        items = []
+    def _load_all(self, folder: str, model: type[M], id_key: str, problems: Problems) -> dict:
+        """Every file of `folder`, keyed by its file name (the id); the problems of the others go to `problems`."""
+        items = {}
         for path in sorted((self.root / folder).glob("*.toml")):
-            data = _load_toml(path)
-            if id_key in data and data[id_key] != path.stem:
-                raise BadInput(f"{path}: key `{id_key}`", f"must equal the file name {path.stem!r}")
-            items.append(_validate(model, path, {id_key: path.stem, **data}))
+            item, found = _check(model, path, {id_key: path.stem})
+            problems += found
+            if item is not None:
+                if getattr(item, id_key) != path.stem:
+                    line = _line(key_lines(path.read_text(encoding="utf-8")), (id_key,))
+                    problems.append((_where(path, line, (id_key,)),
+                                     f"must equal the file name `{path.stem}` (or be left out)"))
+                items[path.stem] = item
         return items
 
     @property

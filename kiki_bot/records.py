@@ -4,28 +4,51 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from kiki_bot import licences
 from kiki_bot.canonical import content_hash
-from kiki_bot.errors import BadInput
+from kiki_bot.errors import BadInput, explain, found, key_name
 
 PAYLOAD_KEYS = ("messages", "prompt", "text")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@lru_cache(maxsize=4096)
+def iso_day(text: str) -> dt.date | None:
+    """The date of a plain `YYYY-MM-DD` string (the record format's only date form), else None."""
+    if not _DAY.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _json_date(value: Any) -> Any:
+    day = iso_day(value) if isinstance(value, str) else None
+    if day is None and not isinstance(value, dt.date):
+        raise ValueError(f'expected an ISO date string such as "2025-10-02", got {found(value, "json")}')
+    return day or value
 
 
 class Provenance(BaseModel):
-    """Where one record came from (DESIGN.md section 2). Unknown keys are refused so typos surface."""
+    """Where one record came from (DESIGN.md section 2). Strict: `"record_idx": "1"` is a mistake in the
+    data, not a number; unknown keys are refused so typos surface."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     source: str = Field(min_length=1)
-    license: str = Field(min_length=1, description="SPDX expression")
+    license: licences.Expression
     record_idx: int = Field(ge=0)
-    access_date: dt.date
+    access_date: Annotated[dt.date, BeforeValidator(_json_date)]
     origin: str | None = None
     repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     path: str | None = None
@@ -50,11 +73,7 @@ class Record:
 
 
 def _error_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"_provenance.{loc}: {err['msg']}" if loc else err["msg"])
-    return "; ".join(parts)
+    return "; ".join(f"key `{key_name(('_provenance', *loc))}`: {msg}" for loc, msg in explain(Provenance, exc.errors(), "json"))
 
 
 def parse_line(raw: bytes, file: Path, line: int, offset: int = 0) -> Record:

@@ -22,7 +22,7 @@ BAD_INPUTS = {
     "wrong type": (lambda r: edit_toml(r / "adapters" / "tiny-lora.toml", "rank = 4", 'rank = "four"'),
                    ["adapters/tiny-lora.toml", "`lora.rank`", "integer"]),
     "missing field": (lambda r: edit_toml(r / "kiki.toml", 'country = "FR"\n', ""),
-                      ["kiki.toml", "`provider.country`", "Field required"]),
+                      ["kiki.toml:1", "`provider.country`", "required key is missing"]),
     "unknown PST category": (lambda r: edit_toml(r / "sources" / "acme-fw.toml", 'category = "2.3"',
                                                  'category = "2.7"'),
                              ["sources/acme-fw.toml", "`category`", "2.2.1"]),
@@ -46,7 +46,7 @@ BAD_INPUTS = {
                           ["part-000.jsonl", "MANIFEST.json"]),
     "unknown source in adapter": (lambda r: edit_toml(r / "adapters" / "tiny-lora.toml", '"acme-fw"',
                                                       '"nope"'),
-                                  ["adapters/tiny-lora.toml", "`sources`", "nope"]),
+                                  ["adapters/tiny-lora.toml:7", "`sources[0]`", "unknown source `nope`"]),
     "invalid TOML": (lambda r: (r / "kiki.toml").write_text("[provider\n"), ["kiki.toml", "not valid TOML"]),
 }
 
