@@ -164,10 +164,10 @@ def card_render(
     doc = {}
     with project_lock(proj.root):
         rendered = [(a, cards.render_adapter(proj, a, version, day, facts)) for a in _adapters(proj, adapter)]
+        changed = cards.write_all(proj, rendered)
         for a, r in rendered:
-            changed = cards.write(proj, a, r)
-            doc[a.name] = {"version": r.card.header.version, "written": changed}
-            say(f"{a.name} v{r.card.header.version}: {', '.join(changed) if changed else 'unchanged'}")
+            doc[a.name] = {"version": r.card.header.version, "written": changed[a.name]}
+            say(f"{a.name} v{r.card.header.version}: {', '.join(changed[a.name]) or 'unchanged'}")
     _report(as_json, doc)
 
 
@@ -200,19 +200,17 @@ def data_manifest(
 ) -> None:
     """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
     from kiki_bot import manifests
-    from kiki_bot.records import iter_source
     from kiki_bot.storage import project_lock
 
     proj = _project(project)
     if source is not None and source not in proj.sources:
         raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
-    doc = {}
     with project_lock(proj.root):
-        for sid in [source] if source else sorted(proj.sources):
-            n = sum(1 for _ in iter_source(proj.data_dir, sid))
-            changed = manifests.refresh(proj.data_dir / sid)
-            doc[sid] = {"records": n, "changed": changed}
-            say(f"{sid}: {n} records, manifest {'updated' if changed else 'unchanged'}")
+        done = manifests.refresh_all(proj.data_dir, [source] if source else sorted(proj.sources))
+    doc = {}
+    for sid, (n, changed) in done.items():
+        doc[sid] = {"records": n, "changed": changed}
+        say(f"{sid}: {n} records, manifest {'updated' if changed else 'unchanged'}")
     _report(as_json, doc)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kiki_bot.errors import BadInput, explain, key_name
-from kiki_bot.records import data_files
-from kiki_bot.storage import write_text
+from kiki_bot.records import data_files, iter_source
+from kiki_bot.storage import write_files, write_text
 
 MANIFEST = "MANIFEST.json"
 
@@ -58,10 +58,21 @@ def render(entries: dict[str, FileEntry]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
+def _fresh(source_dir: Path) -> str:
+    return render({p.name: describe_file(p) for p in data_files(source_dir)})
+
+
 def refresh(source_dir: Path) -> bool:
     """Rewrite the manifest from the files on disk; returns True when it changed."""
-    entries = {p.name: describe_file(p) for p in data_files(source_dir)}
-    return write_text(source_dir / MANIFEST, render(entries))
+    return write_text(source_dir / MANIFEST, _fresh(source_dir))
+
+
+def refresh_all(data_dir: Path, source_ids: list[str]) -> dict[str, tuple[int, bool]]:
+    """`data manifest`: validate every record of every source first, then write all the manifests or none
+    (a bad record in the last source must not leave the first ones updated). Per source: (records, changed)."""
+    counts = {sid: sum(1 for _ in iter_source(data_dir, sid)) for sid in source_ids}
+    written = set(write_files({data_dir / sid / MANIFEST: _fresh(data_dir / sid).encode("utf-8") for sid in source_ids}))
+    return {sid: (counts[sid], data_dir / sid / MANIFEST in written) for sid in source_ids}
 
 
 def mismatches(source_dir: Path) -> list[str]:

@@ -269,6 +269,8 @@ CASES = {
                       ["--date: expected YYYY-MM-DD, got '06/05/2026'"]),
     "cli: unknown adapter": (lambda r: None, ("card", "render", "nope"),
                              ["adapter: unknown adapter 'nope' (known: tiny-lora)"]),
+    "cli: unknown source": (lambda r: None, ("data", "manifest", "nope"),
+                            ["source: unknown source 'nope' (known: acme-fw)"]),
 }
 
 

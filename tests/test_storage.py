@@ -7,9 +7,11 @@ import os
 import stat
 
 import pytest
-from factory import snapshot
+from factory import adapter, make_project, record, snapshot, source, write_jsonl
 
 from kiki_bot import storage
+
+RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06", "-C")
 
 
 @pytest.fixture
@@ -75,3 +77,29 @@ def test_write_files_changes_nothing_when_one_file_cannot_be_staged(tmp_path):
     with pytest.raises(OSError):
         storage.write_files({ok: b"new", blocked: b"x"})
     assert snapshot(tmp_path) == before
+
+
+def test_data_manifest_writes_every_manifest_or_none(tmp_path, cli):
+    """A bad record in the second source used to leave the first source's manifest rewritten."""
+    root = make_project(tmp_path / "repo", sources={"a-src": source("2.1"), "b-src": source("2.1")})
+    write_jsonl(root / "data" / "a-src" / "part-001.jsonl", [record("a-src", 100, "new")])
+    write_jsonl(root / "data" / "b-src" / "part-000.jsonl", [record("b-src", 0, "x"), {"text": "no provenance"}])
+    before = snapshot(root)
+    res = cli("data", "manifest", "-C", root)
+    assert res.code == 2, res.err
+    assert "b-src/part-000.jsonl:2: missing `_provenance` object" in res.err
+    assert snapshot(root) == before
+
+
+def test_card_render_writes_every_adapter_or_none(tmp_path, cli):
+    """One adapter's manifest mismatch used to fail after the other adapter's card was written."""
+    root = make_project(tmp_path / "repo", sources={"a-src": source("2.1"), "b-src": source("2.1")},
+                        adapters={"a-lora": adapter(["a-src"]), "b-lora": adapter(["b-src"])})
+    assert cli(*RENDER, root).code == 0
+    path = root / "data" / "b-src" / "part-000.jsonl"
+    path.write_text(path.read_text().replace("return 3;", "return 4;"))
+    before = snapshot(root)
+    res = cli("card", "render", "--version", "0.2.0", "--date", "2026-06-01", "-C", root)
+    assert res.code == 2, res.err
+    assert "b-src/part-000.jsonl" in res.err and "MANIFEST.json" in res.err
+    assert snapshot(root) == before
