@@ -19,7 +19,7 @@ from pathlib import Path
 from kiki_bot import ledger, render
 from kiki_bot.context import Context
 from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.escape import code, md
+from kiki_bot.escape import cell, code, md
 from kiki_bot.github import PERMISSION_ORDER
 from kiki_bot.issueform import RemovalRequest, parse_removal_request
 from kiki_bot.matching import MatchResult, match_records
@@ -424,10 +424,10 @@ def _purged_files(project: Project, sources: set[str]) -> dict[str, bytes]:
 
 def _purge_pr_body(request_id: str, keys: set, adapters: list[str]) -> str:
     per_source = Counter(s for s, _ in keys)
-    rows = "\n".join(f"| {md(s)} | {n:,} |" for s, n in sorted(per_source.items())) or "| none | 0 |"
-    return (f"Removes the records of removal request {request_id} and records the purge in the hash-chained "
+    rows = "\n".join(f"| {cell(s)} | {n:,} |" for s, n in sorted(per_source.items())) or "| none | 0 |"
+    return (f"Removes the records of removal request {md(request_id)} and records the purge in the hash-chained "
             f"ledger (content hashes only, never content).\n\n| Source | Records removed |\n|---|---|\n{rows}\n\n"
-            f"Adapters to retrain: {', '.join(adapters) or 'none'}. The deadline scheduler starts the retrain.\n\n"
+            f"Adapters to retrain: {md(', '.join(adapters) or 'none')}. The deadline scheduler starts the retrain.\n\n"
             "**Git history still holds the removed content.** Merging this PR removes it from the current data "
             "only; earlier commits keep it. To remove it from history too, rewrite it (for example "
             "`git filter-repo --replace-text` or `--path` on the affected files, then force-push and ask forks "

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from kiki_bot.card import Card
 from kiki_bot.errors import BadInput
-from kiki_bot.escape import code, md
+from kiki_bot.escape import cell, code, code_block, html_text, link_text, md
 
 README, CHANGELOG, CARD_JSON = "README.md", "CHANGELOG.md", "card.json"
 
@@ -68,7 +68,12 @@ def environment() -> jinja2.Environment:
         modalities=lambda ms: ", ".join(m.value.capitalize() for m in ms) or "Not applicable.",
         url=_url,
         code=lambda v: Markup(code(v)),
-        link=lambda v: Markup(f"[{v}]({_url(v)})") if str(v).startswith(("https://", "http://")) else md(v),
+        cell=lambda v, as_code=False: Markup(cell(v, as_code=as_code)),
+        link_text=lambda v: Markup(link_text(v)),
+        link=lambda v: Markup(f"[{link_text(v)}]({_url(v)})") if str(v).startswith(("https://", "http://"))
+        else md(v),
+        code_block=lambda v, info="": Markup(code_block(str(v), info)),
+        html_text=lambda v: Markup(html_text(v)),
         safe=Markup,
         bytes=_bytes,
         days=lambda d: "not yet applicable" if d is None else f"{d:g} days",
@@ -102,7 +107,7 @@ def readme(card: Card) -> str:
 def changelog(card: Card) -> str:
     repo = card.section1.model_url.removeprefix("https://huggingface.co/")
     env = environment().overlay()
-    env.filters["version_url"] = lambda v: Markup(f"https://huggingface.co/{repo}/tree/v{v}")
+    env.filters["version_url"] = lambda v: _url(f"https://huggingface.co/{repo}/tree/v{v}")
     return env.get_template("changelog.md.j2").render(card=card)
 
 

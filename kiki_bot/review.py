@@ -14,13 +14,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from kiki_bot import cards, render
 from kiki_bot.card import Card
 from kiki_bot.context import Context
 from kiki_bot.errors import BadInput, CheckFailed
+from kiki_bot.escape import code_block
 from kiki_bot.project import Project
 from kiki_bot.summary_diff import Change, summarise
 
@@ -137,7 +138,7 @@ def review_adapter(project: Project, base: str, name: str) -> AdapterReview:
 def comment_text(reviews: list[AdapterReview]) -> str:
     """The comment (and job summary): as detailed as fits under GitHub's comment limit."""
     env = render.environment().overlay()
-    env.filters.update(html=escape, fenced=fenced)
+    env.filters.update(fenced=fenced)
     template = env.get_template(TEMPLATE)
     for detail in DETAILS:
         text = template.render(reviews=reviews, collapse=len(reviews) > COLLAPSE_OVER, d=detail)
@@ -152,9 +153,7 @@ def fenced(lines: list[str], limit: int, width: int) -> Markup:
     shown = [line if len(line) <= width else line[: width - 1] + "…" for line in lines[:limit]]
     if len(lines) > limit:
         shown.append(f"… {len(lines) - limit} more lines")
-    body = "\n".join(shown).replace("\r", "")
-    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", body)), default=0))
-    return Markup(f"{fence}diff\n{body}\n{fence}")
+    return Markup(code_block("\n".join(shown), "diff"))
 
 
 # ---------------------------------------------------------------- the base side, from git

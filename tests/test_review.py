@@ -214,7 +214,7 @@ def test_a_purge_that_keeps_the_record_fails_and_names_it(start, cli, gh):
     text = the_comment(gh)
     assert "- ❌ Removed content stays out" in text
     assert (
-        "  - removed content is back: data/acme-fw/part-000.jsonl:4 (record acme-fw\\#3 was purged (removal ledger))"
+        "  - removed content is back: data/acme-fw/part-000.jsonl:4 (record acme-fw\\#&#8203;3 was purged (removal ledger))"
         in text.splitlines()
     )
 
@@ -243,7 +243,7 @@ def test_removed_content_scraped_again_fails_and_is_named(start, cli, gh):
     text = the_comment(gh)
     assert "- ❌ Removed content stays out" in text
     assert re.search(
-        r"^  - removed content is back: data/acme-fw/part-001\.jsonl:1 \(record acme-fw\\#20 "
+        r"^  - removed content is back: data/acme-fw/part-001\.jsonl:1 \(record acme-fw\\#&#8203;20 "
         r"has the content [0-9a-f]{12}… of a removed record\)$",
         text,
         re.MULTILINE,
