@@ -207,6 +207,8 @@ class RunFacts(M):
     final_val_loss: float | None = None
     eval_score: float | None = None
     eval_base: float | None = None
+    train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
+    adapter_sha256: str | None = None  # the weights file staged on the Hub: what `publish` checks
 
 
 class ChangelogEntry(M):

@@ -34,17 +34,32 @@ class Hub:
         return None
 
     def stage(self, repo_id: str, files: dict[str, Path | bytes], title: str, description: str) -> int:
-        """Upload the adapter files as a Hub pull request; returns the PR number."""
+        """Upload the adapter files as a Hub pull request; returns the PR number. An open PR of this title
+        gets the files committed onto it (huggingface_hub skips the commit when none changed), so a re-run
+        that retrained never leaves the old weights staged."""
         from huggingface_hub import CommitOperationAdd
 
-        if (num := self.open_pr(repo_id, title)) is not None:
-            return num
-        self.api.create_repo(repo_id, exist_ok=True)
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data if isinstance(data, bytes) else str(data))
                for name, data in sorted(files.items())]
+        if (num := self.open_pr(repo_id, title)) is not None:
+            self.api.create_commit(repo_id, ops, commit_message=title, revision=f"refs/pr/{num}")
+            return num
+        self.api.create_repo(repo_id, exist_ok=True)
         info = self.api.create_commit(repo_id, ops, commit_message=title, commit_description=description,
                                       create_pr=True)
         return int(info.pr_num)
+
+    def file_sha256(self, repo_id: str, revision: str, filename: str) -> str | None:
+        """SHA-256 of one file as the Hub serves it at `revision` (None when it has no such file)."""
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+        from kiki_bot.canonical import files_sha256
+
+        try:
+            path = self.api.hf_hub_download(repo_id, filename, revision=revision)
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            return None
+        return files_sha256(Path(path))
 
     def publish(self, repo_id: str, pr_num: int | None, tag: str) -> str:
         """Merge the staged PR (if still open) and tag the resulting revision; returns the revision URL."""

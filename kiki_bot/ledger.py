@@ -51,7 +51,7 @@ EVENT_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "approved": (frozenset(), frozenset({"reason"})),
     "rejected": (frozenset(), frozenset({"reason"})),
     "purged": (frozenset({"records", "adapters"}), frozenset()),
-    "released": (frozenset({"adapter", "version"}), frozenset()),
+    "released": (frozenset({"adapter", "version", "train_sha256", "adapter_sha256"}), frozenset()),
     "deadline_missed": (frozenset({"adapter", "fallback"}), frozenset()),
 }
 _ALL_EVENT_FIELDS = frozenset().union(*(req | opt for req, opt in EVENT_FIELDS.values()))
@@ -80,7 +80,8 @@ class Entry(BaseModel):
     requested: selectors (normalised), body_sha256 (of the triaged body), deadline, adapters (matched);
     approved / rejected: reason (optional, public: no personal data); purged: records
     ([source, record_idx, content_hash]) and adapters (to retrain); released: adapter, version (a published
-    version without the records); deadline_missed: adapter, fallback (what was applied to its Hub repo).
+    version without the records), train_sha256 (its training set: train then valid file) and adapter_sha256
+    (its weights file); deadline_missed: adapter, fallback (what was applied to its Hub repo).
     `at` is when the event happened; for `requested`, when the request was opened (issue creation time).
     """
 
@@ -103,6 +104,8 @@ class Entry(BaseModel):
     adapter: str | None = Field(default=None, min_length=1)
     version: str | None = Field(default=None, min_length=1)
     fallback: Literal["gate", "private", "none"] | None = None
+    train_sha256: Hex64 | None = None
+    adapter_sha256: Hex64 | None = None
 
     @model_validator(mode="after")
     def _fields_fit_event(self) -> Entry:

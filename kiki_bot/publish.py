@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kiki_bot import ledger, render, tags
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput
+from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.escape import md
 from kiki_bot.release import hub_title
 
@@ -29,6 +29,33 @@ def _record_published(ctx: Context, adapter: str, card) -> None:
                   message=f"{adapter} v{card.header.version} is published: record published_at in card.json")
 
 
+def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[ledger.Entry], pr: int | None) -> None:
+    """Refuse to publish weights other than those the card and the ledger's `released` entries of this version
+    name: a removal is honoured by what is published, not by what was trained at some point."""
+    from kiki_bot.training import ADAPTER_FILE
+
+    named = [("card.json", card.run.adapter_sha256)] + [
+        (f"{ctx.project.ledger_path.name} seq {e.seq} (released for {e.request.id})", e.adapter_sha256)
+        for e in entries if e.event == "released" and (e.adapter, e.version) == (tag.adapter, tag.version)]
+    expected = {h for _, h in named if h}
+    if len(expected) > 1:
+        raise CheckFailed(f"{tag}: the card and the ledger name different weights; nothing was published",
+                          [f"{where}: adapter_sha256 {h or 'not recorded'}" for where, h in named])
+    if pr is not None:
+        revision = f"refs/pr/{pr}"
+    else:  # a re-run after the merge: what is published already, or about to be tagged
+        revision = f"v{tag.version}" if ctx.fx.hub.has_tag(repo, f"v{tag.version}") else "main"
+    staged = ctx.fx.hub.file_sha256(repo, revision, ADAPTER_FILE)
+    if staged is None and not expected:
+        return  # no weights staged and none claimed: a card-only version
+    want = next(iter(expected), None)
+    if staged != want:
+        raise CheckFailed(
+            f"{tag}: the weights staged on the Hub are not the ones recorded; nothing was published",
+            [f"{repo} at {revision}: {ADAPTER_FILE} sha256 {staged or 'missing'}",
+             *(f"{where}: adapter_sha256 {h or 'not recorded'}" for where, h in named)])
+
+
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     tag = tags.parse(tag_text)
     adapter = ctx.project.adapter(tag.adapter)
@@ -36,12 +63,15 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     if card is None or card.header.version != tag.version:
         have = card.header.version if card else "none"
         raise BadInput("tag", f"{tag} is not the card version on this branch (v{have}): merge its review PR first")
+    entries = ledger.read(ctx.project.ledger_path)
     pr = None if ctx.dry_run else ctx.fx.hub.open_pr(adapter.hub_repo, hub_title(tag))
+    if not ctx.dry_run:
+        check_staged(ctx, adapter.hub_repo, tag, card, entries, pr)
     hub_url = ctx.fx.hub_publish(repo=adapter.hub_repo, pr=pr, tag=f"v{tag.version}")
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
     if card.published_at is None:
         _record_published(ctx, adapter.name, card)
-    for rid, state in sorted(ledger.request_state(ledger.read(ctx.project.ledger_path)).items()):
+    for rid, state in sorted(ledger.request_state(entries).items()):
         if state.issue is None or state.released.get(adapter.name, ("",))[0] != tag.version:
             continue
         others = ", ".join(state.pending)

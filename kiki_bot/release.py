@@ -2,7 +2,9 @@
 stage the adapter as a Hub pull request and open the review pull request on GitHub.
 
 Every step is safe to repeat: training resumes or returns its finished run, the release date and
-ledger entries are those of the first attempt, and the PRs are found before they are created.
+ledger entries are those of the first attempt, and the PRs are found (and brought up to date) before
+they are created. A run lives in a directory named by its identity (spec, training-set hash, base
+weights hash), so a re-run whose training set a purge changed trains afresh, never on old checkpoints.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kiki_bot import carddiff, cards, ledger, lossplot, render, tags, trainset
+from kiki_bot.canonical import files_sha256
 from kiki_bot.card import RunFacts
 from kiki_bot.context import Context
 from kiki_bot.errors import BadInput
 from kiki_bot.storage import write_text
+from kiki_bot.training import ADAPTER_FILE, TrainSpec, weights_sha256
 
 STATE = "release.json"
 TIMINGS = "timings.json"
@@ -72,25 +76,22 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     with _timed(timings, "training set"):
         entries = ledger.read(project.ledger_path)
         data = trainset.assemble(project, adapter, run_dir / "data", entries)
-    t, lora = adapter.training, adapter.lora
-    spec = dict(base_model=base, data_dir=run_dir / "data", adapter_dir=run_dir / "adapter", rank=lora.rank,
-                alpha=lora.alpha, dropout=lora.dropout, keys=tuple(lora.target_modules), num_layers=lora.num_layers,
-                seed=t.seed, iters=t.iters, batch_size=t.batch_size, learning_rate=t.learning_rate,
-                max_seq_length=t.max_seq_length, save_every=t.save_every, steps_per_report=t.steps_per_report,
-                steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts))
+    spec = _spec(adapter, base, run_dir, data.train_sha256)
     with _timed(timings, "training"):
-        metrics = ctx.fx.train(spec=spec)
-    facts, scores = RunFacts(), {}
+        metrics = ctx.fx.train(spec=spec.model_dump())
+    facts, scores = RunFacts(train_sha256=data.train_sha256), {}
     if metrics is not None:
         with _timed(timings, "evaluation"):
-            scores = _evaluate(ctx, adapter, base, run_dir)
+            scores = _evaluate(ctx, adapter, base, spec.adapter_dir, run_dir)
         facts = RunFacts(trained_tokens=metrics.trained_tokens, iterations=metrics.iters,
                          wall_time_s=round(metrics.wall_time_s, 1), hardware=_hardware(metrics),
                          final_train_loss=metrics.train[-1].train_loss if metrics.train else None,
                          final_val_loss=metrics.val[-1].val_loss if metrics.val else None,
-                         eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"))
+                         eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"),
+                         train_sha256=data.train_sha256,
+                         adapter_sha256=files_sha256(spec.adapter_dir / ADAPTER_FILE))
     with _timed(timings, "card"):
-        ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state)
+        ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state, facts)
         new_entries = ledger.read(ledger_file)
         rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
         previous = render.load_card(project.card_dir(adapter.name))
@@ -101,7 +102,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                              [(r.iteration, r.val_loss) for r in metrics.val] if metrics else [],
                              f"{adapter.name} v{tag.version}")
     with _timed(timings, "hub"):
-        hub_files = _hub_files(ctx, run_dir, adapter.base_model.id, rendered.files, curve, metrics is not None)
+        hub_files = _hub_files(run_dir, spec.adapter_dir, adapter.base_model.id, rendered.files, curve,
+                               metrics is not None)
         hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
                                   description=f"Staged by kiki-bot for review; merged when {tag} is published.")
     card_path = f"cards/{adapter.name}"
@@ -124,6 +126,19 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)
     return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url}
+
+
+def _spec(adapter, base: Path, run_dir: Path, train_sha256: str) -> TrainSpec:
+    """The training run of this release, in `run_dir/adapter/<identity>`: a run of other data, base weights
+    or parameters gets a clean directory of its own, so checkpoints are never mixed."""
+    t, lora = adapter.training, adapter.lora
+    spec = TrainSpec(base_model=base, data_dir=run_dir / "data", adapter_dir=run_dir / "adapter", rank=lora.rank,
+                     alpha=lora.alpha, dropout=lora.dropout, keys=tuple(lora.target_modules),
+                     num_layers=lora.num_layers, seed=t.seed, iters=t.iters, batch_size=t.batch_size,
+                     learning_rate=t.learning_rate, max_seq_length=t.max_seq_length, save_every=t.save_every,
+                     steps_per_report=t.steps_per_report, steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts),
+                     train_sha256=train_sha256, base_sha256=weights_sha256(base))
+    return spec.model_copy(update={"adapter_dir": run_dir / "adapter" / spec.fingerprint()[:16]})
 
 
 def _state(run_dir: Path, now: dt.datetime) -> dict:
@@ -149,42 +164,45 @@ def _hardware(metrics) -> str:
     return f"{h.device} ({h.processor or h.platform}), {h.world_size} process(es), mlx {h.mlx_version}"
 
 
-def _evaluate(ctx: Context, adapter, base: Path, run_dir: Path) -> dict[str, float]:
+def _evaluate(ctx: Context, adapter, base: Path, adapter_dir: Path, run_dir: Path) -> dict[str, float]:
     if adapter.eval is None:
         return {}
     from kiki_bot.evaluate import run_command
 
-    return run_command(adapter.eval.command, base, run_dir / "adapter", run_dir / "data", ctx.project.root)
+    return run_command(adapter.eval.command, base, adapter_dir, run_dir / "data", ctx.project.root)
 
 
 def _released_entries(ctx: Context, adapter: str, version: str, entries: list, run_dir: Path,
-                      state: dict) -> tuple[Path, list[str]]:
-    """A copy of the ledger with `released` for every purged request this version no longer contains."""
+                      state: dict, facts: RunFacts) -> tuple[Path, list[str]]:
+    """A copy of the ledger with `released` for every purged request this version no longer contains, naming
+    the training set and the weights that prove it; none before there are weights (a dry run)."""
     path = run_dir / "removals.jsonl"
     write_text(path, ctx.project.ledger_path.read_text() if ctx.project.ledger_path.is_file() else "")
+    if facts.adapter_sha256 is None:
+        return path, []
     honoured = []
+    names = {"train_sha256": facts.train_sha256, "adapter_sha256": facts.adapter_sha256}
     for rid, s in sorted(ledger.request_state(entries).items()):
         if adapter not in s.pending:
             continue
-        if not ledger.find(entries, "released", rid, adapter=adapter, version=version):
+        if not ledger.find(entries, "released", rid, adapter=adapter, version=version, **names):
             ledger.append(path, "released", {"id": rid, "issue": s.issue}, ctx.settings.bot_login, state["at"],
-                          adapter=adapter, version=version)
+                          adapter=adapter, version=version, **names)
         honoured.append(rid)
     return path, honoured
 
 
-def _hub_files(ctx: Context, run_dir: Path, base_id: str, card_files: dict[str, str], curve: str,
+def _hub_files(run_dir: Path, adapter_dir: Path, base_id: str, card_files: dict[str, str], curve: str,
                trained: bool) -> dict[str, Path | bytes]:
     """What goes to the Hub: the adapter, its cleaned config, the card, and the proof of what it was trained on."""
     files: dict[str, Path | bytes] = {"README.md": card_files[render.README].encode(),
                                       "CHANGELOG.md": card_files[render.CHANGELOG].encode(),
                                       "loss-curve.svg": curve.encode(),
                                       trainset.HASHES: run_dir / "data" / trainset.HASHES}
-    adapter_dir = run_dir / "adapter"
     if trained:
         from kiki_bot.training import strip_adapter_config
 
         strip_adapter_config(adapter_dir, base_model_id=base_id)
-        files["adapters.safetensors"] = adapter_dir / "adapters.safetensors"
+        files[ADAPTER_FILE] = adapter_dir / ADAPTER_FILE
         files["adapter_config.json"] = adapter_dir / "adapter_config.json"
     return files

@@ -2,6 +2,10 @@
 
 mlx and mlx-lm are imported inside functions, so importing this module stays cheap (DESIGN.md section 5).
 
+Identity: a run is its spec plus the SHA-256 of its training data (train then valid file) and of the base
+model's weights; paths do not count. A checkpoint of another identity is never resumed and a finished run of
+another identity is never returned, so a training set changed by a purge is always trained afresh.
+
 Resume: every `save_every` steps rank 0 writes `{it:07d}_adapters.safetensors`, `{it:07d}_optimizer.safetensors`
 (Adam's moments and step count) and `adapters.safetensors`; `metrics.json` is rewritten at every loss report.
 A restarted run loads the last checkpoint's adapter weights and optimizer state, cuts the metrics back to that
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
@@ -40,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from kiki_bot.canonical import canonical_json, sha256_hex
+from kiki_bot.canonical import canonical_json, files_sha256, sha256_hex
 from kiki_bot.errors import BadInput
 from kiki_bot.storage import write_text
 
@@ -80,6 +85,9 @@ class TrainSpec(BaseModel):
     steps_per_report: PositiveInt = 10
     steps_per_eval: PositiveInt = 200
     hosts: tuple[str, ...] = ()  # IP addresses for mlx.launch's ring backend; empty = one local process
+    # What the data and base weights hash to (`data_sha256`, `weights_sha256`); filled in and checked by `train`.
+    train_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    base_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -124,8 +132,39 @@ class TrainSpec(BaseModel):
         return max(len(self.hosts), 1)
 
     def fingerprint(self) -> str:
-        """What a checkpoint must match to be resumed; where it lives and how many hosts run it do not count."""
-        return sha256_hex(canonical_json(self.model_dump(mode="json", exclude={"adapter_dir", "hosts"})))
+        """The run's identity, what a checkpoint must match to be resumed: the parameters and the content
+        hashes; where things live and how many hosts run it do not count."""
+        if self.train_sha256 is None or self.base_sha256 is None:
+            raise ValueError("fingerprint of a spec whose data and base weights are not hashed (see `identified`)")
+        paths = {"adapter_dir", "hosts", "base_model", "data_dir"}
+        return sha256_hex(canonical_json(self.model_dump(mode="json", exclude=paths)))
+
+
+def data_sha256(data_dir: Path) -> str:
+    """SHA-256 of a run's training data: `train.jsonl`, then `valid.jsonl` when there is one."""
+    return files_sha256(*(p for name in ("train.jsonl", "valid.jsonl") if (p := Path(data_dir) / name).is_file()))
+
+
+def weights_sha256(base_dir: Path) -> str:
+    """SHA-256 of a base model's `*.safetensors` files in name order (for one file, its plain SHA-256: the
+    Hub's LFS id of it)."""
+    weights = sorted(Path(base_dir).glob("*.safetensors"))
+    if not weights:
+        raise BadInput(str(base_dir), "no *.safetensors weights in the base model directory")
+    return files_sha256(*weights)
+
+
+def identified(spec: TrainSpec) -> TrainSpec:
+    """The spec with the hashes of its data and base weights as they are on disk now; a hash the caller
+    gave that the files no longer match is refused (the run would not be the one the caller recorded)."""
+    actual = {"train_sha256": data_sha256(spec.data_dir), "base_sha256": weights_sha256(spec.base_model)}
+    for key, value in actual.items():
+        declared = getattr(spec, key)
+        if declared is not None and declared != value:
+            where = spec.data_dir if key == "train_sha256" else spec.base_model
+            raise BadInput(str(where), f"{key} is {value} on disk, not {declared} as the spec says: "
+                           "the files changed since the spec was made")
+    return spec.model_copy(update=actual)
 
 
 class TrainReport(BaseModel):
@@ -191,8 +230,10 @@ class RunMetrics(BaseModel):
 
 
 def train(spec: TrainSpec, progress: bool = True) -> RunMetrics:
-    """Train to `spec.iters` steps, resuming from the last checkpoint; a finished run returns its saved metrics."""
+    """Train to `spec.iters` steps, resuming from the last checkpoint of the same identity; a finished run of
+    the same identity returns its saved metrics."""
     _check_inputs(spec)
+    spec = identified(spec)
     return _launch(spec, progress) if spec.hosts else _train_here(spec, progress)
 
 
@@ -377,7 +418,8 @@ def _resume_point(spec: TrainSpec, hardware: Hardware) -> RunMetrics:
             raise BadInput(str(spec.adapter_dir), "holds checkpoints but no metrics.json; cannot resume them")
         return RunMetrics(spec_fingerprint=fingerprint, iters=spec.iters, hardware=hardware)
     if saved.spec_fingerprint != fingerprint:
-        raise BadInput(str(spec.adapter_dir), "holds a run of a different spec; use an empty adapter dir")
+        raise BadInput(str(spec.adapter_dir), "holds a run of a different spec, training data or base weights "
+                       "(never resumed or reused); use an empty adapter dir")
     if not saved.completed:
         saved.cut_to(last)
         saved.hardware = hardware
@@ -584,7 +626,7 @@ def _port_free(port: int) -> bool:
 
 def _main(argv: list[str]) -> None:
     """Entry point of one rank under mlx.launch (or a plain subprocess): `<spec json> [--progress]`."""
-    _train_here(TrainSpec.model_validate_json(argv[0]), progress="--progress" in argv[1:])
+    _train_here(identified(TrainSpec.model_validate_json(argv[0])), progress="--progress" in argv[1:])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiki_bot import ledger, licences, manifests
+from kiki_bot.canonical import files_sha256
 from kiki_bot.errors import BadInput
 from kiki_bot.project import Adapter, Project
 from kiki_bot.records import iter_source
@@ -36,6 +37,7 @@ class TrainingSet:
     sources: dict[str, SourceCounts]
     reappeared: list[str] = field(default_factory=list)
     hashes_file: Path | None = None
+    train_sha256: str = ""  # of train.jsonl then valid.jsonl: the training set's name in the ledger and card
 
 
 def _format(payload: dict) -> str:
@@ -94,4 +96,5 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[le
                        f"the split left {n_train} training and {n_valid} validation records; both must be non-empty")
     hashes_file = out_dir / HASHES
     write_text(hashes_file, "".join(h + "\n" for h in sorted(hashes)))
-    return TrainingSet(out_dir, n_train, n_valid, counts, reappeared, hashes_file)
+    train_sha256 = files_sha256(out_dir / "train.jsonl", out_dir / "valid.jsonl")
+    return TrainingSet(out_dir, n_train, n_valid, counts, reappeared, hashes_file, train_sha256)

@@ -44,7 +44,8 @@ def _purged(
 
 
 def _released(path: Path, issue: int, at: dt.datetime, adapter: str = "cpp", version: str = "0.4.5") -> None:
-    ledger.append(path, "released", _ref(issue), "kiki-bot[bot]", at, adapter=adapter, version=version)
+    ledger.append(path, "released", _ref(issue), "kiki-bot[bot]", at, adapter=adapter, version=version,
+                  train_sha256="a" * 64, adapter_sha256="b" * 64)
 
 
 @pytest.fixture
@@ -153,7 +154,8 @@ def test_blank_and_non_canonical_lines(small: Path) -> None:
         ("approved", _ref(2), "Jane Doe", {}, "actor"),
         ("approved", {"id": "R-3", "issue": 2}, "bob", {}, "R-<issue>"),
         ("approved", {"id": "P-abc123", "issue": 2}, "bob", {}, "R-<issue>"),
-        ("released", _ref(2), "bob", {"adapter": "cpp"}, "needs version"),
+        ("released", _ref(2), "bob", {"adapter": "cpp", "train_sha256": H, "adapter_sha256": H}, "needs version"),
+        ("released", _ref(2), "bob", {"adapter": "cpp", "version": "1.0.0"}, "needs adapter_sha256, train_sha256"),
         ("deadline_missed", _ref(2), "bob", {"adapter": "cpp", "fallback": "delete"}, "fallback"),
         (
             "purged",

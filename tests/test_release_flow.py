@@ -203,3 +203,98 @@ def test_malformed_event_file(env, cli, tmp_path):
     bad.write_text("{not json")
     res = cli("handle", "--event-name", "push", "--event-path", bad, "-C", env)
     assert res.code == 2 and "not a JSON event payload" in res.err
+
+
+def _sync_main(gh, project: Path) -> None:
+    """The runner's checkout of the default branch after a merge."""
+    for name, data in gh.files(GH_REPO, "main").items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(data)
+
+
+def _purge_privately(cli, project: Path, *lines: str) -> str:
+    from test_removal_flow import body
+
+    request = project.parent / "request.md"
+    request.write_text(body(*lines))
+    res = cli("removal", "file", "--body", request, "--json", "-C", project)
+    assert res.code == 0, res.err
+    rid = res.json()["request"]
+    assert cli("removal", "purge", rid, "-C", project, "--actor", "maint").code == 0
+    return rid
+
+
+def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_training_set(
+        env, gh, hub, cli, tmp_path):
+    import hashlib
+
+    from kiki_bot import ledger
+    from kiki_bot.canonical import content_hash
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    assert handle(cli, env, "push", push_event(TAG)).code == 0
+    branch = "kiki/release/tiny-lora/0.1.0"
+    data = tmp_path / "runs" / "tiny-lora" / "0.1.0" / "data"
+    first_split = sha((data / "train.jsonl").read_bytes() + (data / "valid.jsonl").read_bytes())
+    staged = hub.repo("test-lab/tiny-lora")
+    [hub_pr] = staged.discussions.values()
+    pr_rev = f"refs/pr/{hub_pr.num}"
+    first_weights = sha(staged.files(pr_rev)["adapters.safetensors"])
+
+    rid = _purge_privately(cli, env, "record:acme-fw#3", "record:acme-fw#4")
+    purged = ledger.find(ledger.read(env / "compliance" / "removals.jsonl"), "purged", rid).records
+    assert len(purged) == 2
+
+    # The same tag again (a re-tag, or the workflow re-run) before the review PR is merged.
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 0, res.err
+    # Retrained on the new training set, and the new weights are what is staged.
+    now_staged = staged.files(pr_rev)
+    assert sha(now_staged["adapters.safetensors"]) != first_weights
+    files = gh.files(GH_REPO, branch)
+    run = json.loads(files["cards/tiny-lora/card.json"])["run"]
+    [released] = [e for e in _entries(tmp_path, files) if e.event == "released"]
+    assert (released.request.id, released.adapter, released.version) == (rid, "tiny-lora", "0.1.0")
+    assert released.adapter_sha256 == run["adapter_sha256"] == sha(now_staged["adapters.safetensors"])
+    # The entry names the training set on disk now, which holds none of the purged records.
+    split = (data / "train.jsonl").read_bytes() + (data / "valid.jsonl").read_bytes()
+    assert released.train_sha256 == run["train_sha256"] == sha(split) != first_split
+    used = {content_hash(json.loads(line)) for line in split.splitlines()}
+    assert len(used) == 18 and not used & {h for _, _, h in purged}
+    assert not set(now_staged["training-content-hashes.txt"].decode().split()) & {h for _, _, h in purged}
+    # Two runs, each in its own clean directory.
+    assert len(list((data.parent / "adapter").iterdir())) == 2
+
+
+def _entries(tmp_path: Path, files: dict[str, bytes]):
+    from kiki_bot import ledger
+
+    path = tmp_path / "branch-ledger.jsonl"
+    path.write_bytes(files["compliance/removals.jsonl"])
+    return ledger.read(path)
+
+
+def test_publish_refuses_staged_weights_other_than_the_recorded_ones(env, gh, hub, cli, gh_client, hf_api):
+    from huggingface_hub import CommitOperationAdd
+
+    assert handle(cli, env, "push", push_event(TAG)).code == 0
+    [pr] = gh.pulls(GH_REPO)
+    staged = hub.repo("test-lab/tiny-lora")
+    [hub_pr] = staged.discussions.values()
+    pr_rev = f"refs/pr/{hub_pr.num}"
+    good = staged.files(pr_rev)["adapters.safetensors"]
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapters.safetensors", good[:-1] + b"!")],
+                         commit_message="someone else's weights", revision=pr_rev)
+    gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
+    _sync_main(gh, env)
+    res = handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0"))
+    assert res.code == 1 and "weights staged on the Hub are not the ones recorded" in res.err
+    assert "adapters.safetensors sha256" in res.err and "card.json: adapter_sha256" in res.err
+    assert staged.tags == {} and staged.discussions[hub_pr.num].status == "open" and gh.releases(GH_REPO) == []
+    # With the recorded weights staged again, the same publish goes through.
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapters.safetensors", good)],
+                         commit_message="the recorded weights", revision=pr_rev)
+    assert cli("publish", TAG, "-C", env).code == 0
+    assert "v0.1.0" in staged.tags and [r.tag_name for r in gh.releases(GH_REPO)] == [TAG]

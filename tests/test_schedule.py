@@ -188,7 +188,8 @@ def test_plan_from_ledger_is_per_adapter_and_json(tmp_path: Path) -> None:
     ledger.append(
         path, "purged", ref, "kiki-bot[bot]", T0, records=[["s", 1, "1" * 64]], adapters=["cpp", "rust"]
     )
-    ledger.append(path, "released", ref, "kiki-bot[bot]", T0 + DAY, adapter="cpp", version="1.0.1")
+    ledger.append(path, "released", ref, "kiki-bot[bot]", T0 + DAY, adapter="cpp", version="1.0.1",
+                  train_sha256="2" * 64, adapter_sha256="3" * 64)
     queues = {
         a: Queue(p, DURATION) for a, p in pending_by_adapter(ledger.request_state(ledger.read(path))).items()
     }

@@ -199,3 +199,33 @@ def test_bad_inputs(reference: TrainSpec, base: Path, chat_data: Path, tmp_path:
         train(TrainSpec(**ok, num_layers=16, iters=1), progress=False)
     with pytest.raises(BadInput, match="does not exist"):
         generate_sample(base, tmp_path / "nope", "hi")
+
+
+@pytest.mark.parametrize("changed", ["train data", "base weights"])
+def test_a_run_of_other_data_or_base_weights_is_neither_reused_nor_resumed(
+    base: Path, tmp_path: Path, changed: str
+) -> None:
+    """Same paths, same parameters, other content (a purge rewrote the data, or the base was replaced)."""
+    data, own_base = tmp_path / "data", tmp_path / "base"
+    data.mkdir()
+    _jsonl(data / "train.jsonl", CHATS)
+    shutil.copytree(base, own_base)
+    spec = TrainSpec(base_model=own_base, data_dir=data, adapter_dir=tmp_path / "run",
+                     **HYPER | {"iters": 5, "save_every": 5})
+    first = train(spec, progress=False)
+    assert first.completed
+    if changed == "train data":
+        _jsonl(data / "train.jsonl", CHATS[4:])
+    else:
+        weights = own_base / "model.safetensors"
+        arrays = mx.load(str(weights))
+        mx.save_safetensors(str(weights), {k: v * 2 for k, v in arrays.items()})
+    adapter = (spec.adapter_dir / "adapters.safetensors").read_bytes()
+    with pytest.raises(BadInput, match="different spec, training data or base weights"):
+        train(spec, progress=False)
+    assert (spec.adapter_dir / "adapters.safetensors").read_bytes() == adapter  # nothing mixed in
+    # The identity names the content: the same hashes declared for other files are refused.
+    declared = TrainSpec(**spec.model_dump() | {"adapter_dir": tmp_path / "again",
+                                                "train_sha256": "0" * 64, "base_sha256": "0" * 64})
+    with pytest.raises(BadInput, match="on disk, not 0000"):
+        train(declared, progress=False)
