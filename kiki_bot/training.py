@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import platform
+import random
 import re
 import socket
 import subprocess
@@ -605,14 +606,29 @@ def _launch(spec: TrainSpec, progress: bool) -> RunMetrics:
 
 
 def _free_ports(count: int) -> int:
-    """A base port with `count` consecutive free ports (the ring backend's default 32323 may be taken)."""
-    for _ in range(20):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
+    """A base port with `count` consecutive free ports (the ring backend's default 32323 may be taken), below
+    the kernel's ephemeral range: there no outgoing connection of a busy runner's other processes can take
+    one in the seconds between this probe and the ranks' bind."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        base = random.randrange(10000, low - count) if low - count > 10000 else _any_port()
         if base + count < 65536 and all(_port_free(base + i) for i in range(count)):
             return base
     raise RuntimeError("no block of free local ports for the ring backend")
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (Linux; elsewhere IANA's 49152)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
+
+
+def _any_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _port_free(port: int) -> bool:
