@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from rendering import inert, live, page, squash, to_html, visible
 from test_removal_flow import GH_REPO, body, comment_event, env, handle, issue_event  # noqa: F401
 
-from kiki_bot import cards, removal, render, review
+from kiki_bot import cards, publish, removal, render, review
 from kiki_bot.errors import BadInput
 from kiki_bot.escape import cell, code, code_block, html_text, link_text, md
 from kiki_bot.issueform import parse_removal_request
@@ -238,13 +238,14 @@ def _card_files(card) -> tuple[str, str, dict]:
     """README body (GitHub shows the YAML front matter as a table, not as Markdown), CHANGELOG, metadata."""
     import yaml
 
-    _, meta, body = render.readme(card).split("---\n", 2)
+    head, meta, body = re.split(r"^---$", render.readme(card), maxsplit=2, flags=re.M)
+    assert head == ""
     return body, render.changelog(card), yaml.safe_load(meta)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=HOSTILE)
-def test_pst_card_and_changelog(card_and_free_text, text: str) -> None:
+def test_pst_card_changelog_and_release_notes(card_and_free_text, text: str) -> None:
     model, doc, free = card_and_free_text
     got, harmless = (model.model_validate(_with(doc, free, t)) for t in (text, HARMLESS))
     try:
@@ -255,6 +256,7 @@ def test_pst_card_and_changelog(card_and_free_text, text: str) -> None:
     plain_readme, plain_changelog, _ = _card_files(harmless)
     assert live(readme, plain_readme) == []
     assert live(changelog, plain_changelog) == []
+    assert live(publish.changelog_text(got), publish.changelog_text(harmless)) == []  # the GitHub release notes
     for key, value in got.model_dump(mode="json", by_alias=True)["hub"].items():  # YAML quotes: the same back
         if value and key in meta:
             assert (set(meta[key]) == set(value)) if isinstance(value, list) else meta[key] == value, key
