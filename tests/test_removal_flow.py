@@ -363,6 +363,8 @@ def _concurrently(cli_args: list[list[str]]) -> list[int]:
 
     from kiki_bot.cli import main
 
+    # typer sets and then deletes PYDANTIC_DISABLE_PLUGINS around each parse, which is not thread-safe
+    # (KeyError on the second delete); set already, it is only ever restored to the same value.
     barrier, codes = threading.Barrier(len(cli_args)), [None] * len(cli_args)
 
     def run(i: int) -> None:
@@ -374,10 +376,12 @@ def _concurrently(cli_args: list[list[str]]) -> list[int]:
             codes[i] = exc.code or 0
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(cli_args))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYDANTIC_DISABLE_PLUGINS", "1")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     return codes
 
 
