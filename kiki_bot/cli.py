@@ -158,8 +158,10 @@ def card_render(
         raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
     try:
         facts = RunFacts.model_validate_json(run.read_bytes()) if run else None
-    except (OSError, ValidationError) as exc:
-        raise BadInput(f"--run {run}", f"expected a JSON object of run facts ({exc})") from None
+    except OSError as exc:
+        raise BadInput(f"--run {run}", f"cannot read ({exc.strerror})") from None
+    except ValidationError as exc:
+        raise BadInput.validation(RunFacts, exc.errors(), f"--run {run}") from None
     proj = _project(project)
     doc = {}
     with project_lock(proj.root):

@@ -38,6 +38,12 @@ class BadInput(KikiError):
             return cls(*problems[0])
         return cls("", f"{len(problems)} problems:" + "".join(f"\n  {w}: {p}" for w, p in problems))
 
+    @classmethod
+    def validation(cls, model: Any, errors: list[dict], where: str, fmt: Format = "json") -> BadInput:
+        """pydantic's `errors` of validating a file at `where` against `model`, each as `where: key `k`: ...`."""
+        return cls.of([(f"{where}: key `{key_name(loc)}`" if loc else where, message)
+                       for loc, message in explain(model, errors, fmt)])
+
 
 class CheckFailed(KikiError):
     """A check found a problem (drift, broken ledger, missed deadline). Exit 1."""
@@ -176,6 +182,8 @@ def _message(model: Any, e: dict, fmt: Format) -> str:
         return "required key is missing" + (f" (expected {expected_kind(field.annotation, fmt)})" if field else "")
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", e["msg"]))
+    if kind == "json_invalid":
+        return f"not valid JSON ({ctx.get('error')})"
     if kind == "date_type" or kind.startswith("date_"):
         return f"expected {_DATE[fmt]}, got {got}"
     if kind in _TYPES:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kiki_bot.errors import BadInput, explain, key_name
+from kiki_bot.errors import BadInput
 from kiki_bot.records import data_files, iter_source
 from kiki_bot.storage import write_files, write_text
 
@@ -49,8 +49,7 @@ def load(source_dir: Path) -> Manifest | None:
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON ({exc.msg})") from None
     except ValidationError as exc:
-        raise BadInput.of([(f"{path}: key `{key_name(loc)}`" if loc else str(path), msg)
-                           for loc, msg in explain(Manifest, exc.errors(), "json")]) from None
+        raise BadInput.validation(Manifest, exc.errors(), str(path)) from None
 
 
 def render(entries: dict[str, FileEntry]) -> str:

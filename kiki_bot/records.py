@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -82,7 +82,8 @@ def parse_line(raw: bytes, file: Path, line: int, offset: int = 0) -> Record:
     try:
         obj = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(where, f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        detail = f"at column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "(not UTF-8)"
+        raise BadInput(where, f"not valid JSON {detail}") from None
     if not isinstance(obj, dict):
         raise BadInput(where, "expected a JSON object per line")
     prov = obj.get("_provenance")
@@ -100,14 +101,36 @@ def parse_line(raw: bytes, file: Path, line: int, offset: int = 0) -> Record:
     return Record(payload, provenance, file, line, offset, len(raw), content_hash(obj))
 
 
+MAX_BAD_LINES = 20  # a file that is bad throughout names this many lines, not millions
+
+
 def iter_file(path: Path) -> Iterator[Record]:
-    """Stream the records of one JSONL file with their byte offsets (used by purge to copy untouched ranges)."""
+    """Stream the records of one JSONL file with their byte offsets (used by purge to copy untouched ranges).
+    At the first bad line, the rest of the file is read for more, so one run names every bad line."""
     offset = 0
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if raw.strip():
-                yield parse_line(raw, path, lineno, offset)
+                try:
+                    rec = parse_line(raw, path, lineno, offset)
+                except BadInput as first:
+                    raise _bad_lines(first, fh, path, lineno) from None
+                yield rec
             offset += len(raw)
+
+
+def _bad_lines(first: BadInput, rest: IO[bytes], path: Path, first_line: int) -> BadInput:
+    problems = [(first.where, first.problem)]
+    for lineno, raw in enumerate(rest, start=first_line + 1):
+        if len(problems) == MAX_BAD_LINES:
+            problems.append((str(path), f"stopped looking after {MAX_BAD_LINES} bad lines (line {lineno} on)"))
+            break
+        if raw.strip():
+            try:
+                parse_line(raw, path, lineno)
+            except BadInput as exc:
+                problems.append((exc.where, exc.problem))
+    return BadInput.of(problems)
 
 
 def data_files(source_dir: Path) -> list[Path]:

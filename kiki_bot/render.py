@@ -128,8 +128,7 @@ def load_card(card_dir: Path) -> Card | None:
     try:
         return Card.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise BadInput(f"{path}: key `{'.'.join(map(str, err['loc']))}`", err["msg"]) from None
+        raise BadInput.validation(Card, exc.errors(), str(path)) from None
 
 
 def today() -> dt.date:

@@ -190,7 +190,7 @@ def base_card(root: Path, base: str, adapter: str) -> Card | None:
     try:
         return Card.model_validate_json(res.stdout)
     except ValidationError as exc:
-        raise BadInput(f"{path} on the base branch", exc.errors()[0]["msg"]) from None
+        raise BadInput.validation(Card, exc.errors(), f"{path} on the base branch") from None
 
 
 def _rel(project: Project, lines: list[str]) -> list[str]:

@@ -81,7 +81,7 @@ def ledger_edit(change):
 
 
 KIKI, SRC, ADP = "kiki.toml", "sources/acme-fw.toml", "adapters/tiny-lora.toml"
-DATA = "data/acme-fw/part-000.jsonl"
+CARD = "cards/tiny-lora/card.json"
 # case: (what breaks the project, command, words the message must hold[, exit code])
 CASES = {
     # ---------------------------------------------------------------- kiki.toml
@@ -236,6 +236,9 @@ CASES = {
     "record: licence outside policy": (provenance(license="GPL-3.0-only"), "render",
                                        [("part-000.jsonl:2: _provenance.license 'GPL-3.0-only' is not satisfiable by "
                                         "the allow-list")]),
+    "record: several bad lines": (data_line('{"text": "x"}\n[1]'), "render",
+                                  ["2 problems:", "part-000.jsonl:2: missing `_provenance` object",
+                                   "part-000.jsonl:3: expected a JSON object per line"]),
     # ---------------------------------------------------------------- manifests
     "manifest: not JSON": (manifest('{"files": {'), "render", ["MANIFEST.json:1:12: not valid JSON"]),
     "manifest: wrong shape": (manifest('{"files": []}'), "render",
@@ -253,6 +256,9 @@ CASES = {
                           ["MANIFEST.json: missing (run `kiki-bot data manifest`)"]),
     "manifest: lists a missing file": (write("data/acme-fw/part-001.jsonl", "") , "render",
                                        ["part-001.jsonl: not listed in MANIFEST.json"]),
+    "card: wrong type in card.json": (lambda r: edit_toml(r / CARD, '"version": "0.1.0"', '"version": 1'), "render",
+                                      ["card.json: key `header.version`: expected a string, got the number 1"]),
+    "card: card.json not JSON": (write(CARD, "{"), "check", ["card.json: not valid JSON (EOF while parsing"]),
     # ---------------------------------------------------------------- the removal ledger
     "ledger: not JSON": (write("compliance/removals.jsonl", "{oops\n"), "render",
                          ["removals.jsonl:1: not valid JSON"]),
@@ -267,6 +273,10 @@ CASES = {
     # ---------------------------------------------------------------- command-line values (usage errors: h5)
     "cli: bad date": (lambda r: None, ("card", "render", "--date", "06/05/2026"),
                       ["--date: expected YYYY-MM-DD, got '06/05/2026'"]),
+    "cli: run facts of the wrong type": (write("run.json", '{"trained_tokens": "many"}'),
+                                         (*RENDER, "--run", "{root}/run.json"),
+                                         ["/run.json: key `trained_tokens`: expected an integer, got the string "
+                                          '"many"']),
     "cli: unknown adapter": (lambda r: None, ("card", "render", "nope"),
                              ["adapter: unknown adapter 'nope' (known: tiny-lora)"]),
     "cli: unknown source": (lambda r: None, ("data", "manifest", "nope"),
@@ -280,7 +290,7 @@ def test_bad_input_is_named_in_kiki_bots_words_and_changes_no_byte(project, cli,
     assert cli(*RENDER, "-C", project).code == 0
     breaks(project)
     before = snapshot(project)
-    res = cli(*COMMANDS.get(command, command), "-C", project)
+    res = cli(*(str(a).replace("{root}", str(project)) for a in COMMANDS.get(command, command)), "-C", project)
     assert res.code == (code[0] if code else 2), res.err
     for word in words:
         assert word in res.err, (word, res.err)
@@ -292,7 +302,7 @@ def test_bad_input_is_named_in_kiki_bots_words_and_changes_no_byte(project, cli,
 
 def test_the_table_covers_every_file_kind():
     kinds = {case.split(":")[0] for case in CASES}
-    assert kinds == {"kiki", "source", "adapter", "record", "manifest", "ledger", "cli"}
+    assert kinds == {"kiki", "source", "adapter", "record", "manifest", "card", "ledger", "cli"}
     assert len(CASES) >= 40
 
 
