@@ -62,6 +62,10 @@ class Header(M):
     previous_versions: list[VersionLink]
     template_edition: str
     latest_url: str
+    # The removal ledger's head when this version's card was rendered: the ledger only grows, so a ledger that
+    # no longer holds this entry was truncated or rewritten (`ledger verify`, `card check`). 0 = empty ledger.
+    ledger_seq: int = Field(default=0, ge=0)
+    ledger_hash: str = Field(default="0" * 64, pattern=r"^[0-9a-f]{64}$")
 
 
 class ModalityRow(M):
@@ -353,6 +357,7 @@ def build(
     run: RunFacts,
     previous_card: Card | None,
     published_at: dt.datetime | None = None,
+    ledger_head: tuple[int, str] = (0, "0" * 64),
 ) -> Card:
     """Assemble the whole card; a re-render of the same version reproduces the same bytes.
 
@@ -409,7 +414,8 @@ def build(
     return Card(
         adapter=adapter.name,
         header=Header(version=version, last_update=date, previous_versions=history,
-                      template_edition=TEMPLATE_EDITION, latest_url=f"https://huggingface.co/{adapter.hub_repo}"),
+                      template_edition=TEMPLATE_EDITION, latest_url=f"https://huggingface.co/{adapter.hub_repo}",
+                      ledger_seq=ledger_head[0], ledger_hash=ledger_head[1]),
         section1=Section1(
             provider=f"{cfg.provider.name} ({cfg.provider.country})",
             provider_website=str(cfg.provider.website), provider_contact=cfg.provider.contact,

@@ -58,8 +58,10 @@ def render_adapter(
     date: dt.date | None = None,
     run: RunFacts | None = None,
     entries: list[ledger.Entry] | None = None,
+    ledger_head: tuple[int, str] | None = None,
 ) -> Rendered:
-    """Build the card from data; version, date and run facts default to the committed card's own.
+    """Build the card from data; version, date and run facts default to the committed card's own, the ledger
+    head it records to the head of `entries`.
 
     A new `version` must be semver and newer than the last published one; the card is a draft
     (`published_at` null) until `publish` runs for it.
@@ -74,7 +76,7 @@ def render_adapter(
     entries = ledger.read(project.ledger_path) if entries is None else entries
     figs = figures.compute(project, adapter, ledger.purged_keys(entries), ledger.blocklist(entries))
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
-                 committed.published_at if same else None)
+                 committed.published_at if same else None, ledger_head or ledger.head(entries))
     return Rendered(card, render.files(card), figs)
 
 
@@ -110,14 +112,17 @@ def check(project: Project, adapter: Adapter) -> Report:
     from huggingface_hub import ModelCard
 
     report = Report(adapter.name)
-    try:
-        ledger.verify(project.ledger_path)
-    except CheckFailed as exc:  # names the first bad entry
-        report.ledger.append(str(exc))
-    entries = _readable_entries(project)
     card_dir = project.card_dir(adapter.name)
     committed = render.load_card(card_dir)
-    fresh = report.rendered = render_adapter(project, adapter, entries=entries)
+    recorded = {} if committed is None else {str(card_dir / render.CARD_JSON): _head(committed)}
+    try:
+        ledger.verify(project.ledger_path, recorded)
+    except CheckFailed as exc:  # names the first bad entry, or the card whose ledger head is gone
+        report.ledger.append(str(exc))
+    entries = _readable_entries(project)
+    # A ledger grown since the card was rendered is no drift; one that lost the card's head failed just above.
+    fresh = report.rendered = render_adapter(project, adapter, entries=entries,
+                                             ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.licence_violations
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
@@ -137,6 +142,16 @@ def check(project: Project, adapter: Adapter) -> Report:
     card = ModelCard(readme)
     report.metadata = pst_rules.check_metadata(card.data.to_dict())
     return report
+
+
+def _head(card: Card) -> tuple[int, str]:
+    return card.header.ledger_seq, card.header.ledger_hash
+
+
+def recorded_heads(project: Project) -> dict[str, tuple[int, str]]:
+    """The ledger head each committed card recorded, by card file: `ledger verify` holds the ledger to it."""
+    paths = sorted(project.root.glob(f"cards/*/{render.CARD_JSON}"))
+    return {str(path): _head(card) for path in paths if (card := render.load_card(path.parent)) is not None}
 
 
 def _readable_entries(project: Project) -> list[ledger.Entry]:

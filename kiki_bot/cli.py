@@ -219,12 +219,12 @@ def data_manifest(
 # ---------------------------------------------------------------- ledger
 @ledger_app.command("verify", epilog=_example("ledger verify -C models"))
 def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:
-    """Exit 1 and name the first bad entry if the hash chain is broken."""
-    from kiki_bot import ledger
+    """Exit 1 naming the first bad entry of a broken chain, or a card whose recorded ledger head is gone."""
+    from kiki_bot import cards, ledger
 
     proj = _project(project)
     try:
-        ledger.verify(proj.ledger_path)
+        ledger.verify(proj.ledger_path, cards.recorded_heads(proj))
     except CheckFailed as exc:
         _report(as_json, {"ledger": proj.ledger_path, "ok": False, "problem": str(exc)})
         raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -210,9 +210,32 @@ def _checked(path: Path) -> list[Entry]:
     return entries
 
 
-def verify(path: Path) -> None:
-    """Raise CheckFailed naming the first bad line (line number, expected seq) and why."""
-    _checked(path)
+def verify(path: Path, recorded: Mapping[str, tuple[int, str]] | None = None) -> None:
+    """Raise CheckFailed naming the first bad line (line number, expected seq) and why; then, for each card
+    (name → the `(ledger_seq, ledger_hash)` it recorded), if the ledger no longer holds that head."""
+    entries = _checked(path)
+    problems = [p for name, (seq, hash_) in (recorded or {}).items()
+                if (p := head_problem(entries, name, seq, hash_))]
+    if problems:
+        raise CheckFailed(f"removal ledger {path} lost what a card recorded: {problems[0]}", problems)
+
+
+def head(entries: list[Entry]) -> tuple[int, str]:
+    """(seq, hash) of the last entry; (0, 64 zeros) for an empty ledger. A card records it when rendered."""
+    return (entries[-1].seq, entries[-1].hash) if entries else (0, GENESIS)
+
+
+def head_problem(entries: list[Entry], name: str, seq: int, hash_: str) -> str | None:
+    """Why the ledger does not hold the head `name` recorded (the ledger only grows, so it always should)."""
+    if seq == 0:
+        return None if hash_ == GENESIS else f"{name} records ledger seq 0 with a hash that is not zeros"
+    if seq > len(entries):
+        return (f"{name} records ledger entry seq {seq} ({hash_[:12]}…), but the ledger has only "
+                f"{len(entries)} entries: entries were removed")
+    if entries[seq - 1].hash != hash_:
+        return (f"{name} records ledger entry seq {seq} as {hash_[:12]}…, but that entry is now "
+                f"{entries[seq - 1].hash[:12]}…: the ledger was rewritten")
+    return None
 
 
 def append(

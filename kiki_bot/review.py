@@ -9,6 +9,7 @@ never reaches git as an option. A fork's token cannot comment, so its result goe
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -78,7 +79,8 @@ def on_pull_request(ctx: Context, payload: dict) -> dict[str, str]:
     changed = changed_paths(ctx.project.root, base, head)
     if not any(p.startswith(WATCHED) for p in changed):
         return {}
-    reviews = [review_adapter(ctx.project, base, name) for name in affected(ctx.project, changed)]
+    growth = ledger_growth(ctx.project, base, changed)
+    reviews = [review_adapter(ctx.project, base, name, growth) for name in affected(ctx.project, changed)]
     text = comment_text(reviews)
     ctx.fx.job_summary(text=text)
     if not from_fork(payload):
@@ -110,8 +112,9 @@ def affected(project: Project, changed: list[str]) -> list[str]:
     )
 
 
-def review_adapter(project: Project, base: str, name: str) -> AdapterReview:
-    """Check one adapter and compare its fresh card with the base branch's; bad PR input is a failed check."""
+def review_adapter(project: Project, base: str, name: str, growth: list[str] | None = None) -> AdapterReview:
+    """Check one adapter and compare its fresh card with the base branch's; bad PR input is a failed check.
+    `growth` holds the ways the PR's ledger is not the base's plus appended entries (`ledger_growth`)."""
     adapter = project.adapter(name)
     try:
         old = base_card(project.root, base, name)
@@ -126,7 +129,7 @@ def review_adapter(project: Project, base: str, name: str) -> AdapterReview:
         Check("Hub metadata valid", found.metadata),
         Check("Licence policy", found.licences),
         Check("Data manifests", found.manifests),
-        Check("Removal ledger intact", found.ledger),
+        Check("Removal ledger intact", [*found.ledger, *(growth or [])]),
         Check("Removed content stays out", found.reappeared),
     ]
     for check in checks:
@@ -179,6 +182,33 @@ def changed_paths(root: Path, base: str, head: str) -> list[str]:
         f"commit {base} is not in the checkout of {root} (check out with "
         f"fetch-depth: 0): {res.stderr.decode('utf-8', 'replace').strip()}",
     )
+
+
+def ledger_growth(project: Project, base: str, changed: list[str]) -> list[str]:
+    """The ledger only grows: if the PR changes it, the base branch's ledger must be a byte prefix of the
+    PR's; says which base entry is missing or changed. A PR that leaves it alone keeps the base's on merge."""
+    rel = project.ledger_path.relative_to(project.root).as_posix()
+    if rel not in changed:
+        return []
+    res = _git(project.root, "cat-file", "blob", f"{base}:./{rel}")
+    was = res.stdout if res.returncode == 0 else b""
+    now = project.ledger_path.read_bytes() if project.ledger_path.is_file() else b""
+    if now.startswith(was):
+        return []
+    old_lines, new_lines = was.splitlines(keepends=True), now.splitlines(keepends=True)
+    no = next(i for i, line in enumerate(old_lines) if i >= len(new_lines) or new_lines[i] != line)
+    how = "is missing here" if no >= len(new_lines) else "is changed here"
+    return [f"{rel}: entry seq {_seq(old_lines[no], no + 1)} (line {no + 1}) of the base branch {how}; the "
+            f"removal ledger only grows: keep the base's {len(old_lines)} entries as they are, append after"]
+
+
+def _seq(line: bytes, default: int) -> int:
+    """The `seq` a base-branch ledger line says it has (its line number if it says none)."""
+    try:
+        seq = json.loads(line).get("seq")
+    except (ValueError, AttributeError):
+        return default
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else default
 
 
 def base_card(root: Path, base: str, adapter: str) -> Card | None:

@@ -142,3 +142,62 @@ def test_exact_token_counts_with_a_local_tokenizer(tmp_path, cli):
     assert card["sources"][0]["tokens"] == sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
     readme = (root / "cards" / "tiny-lora" / "README.md").read_text()
     assert "Tokens were counted with the tokenizer of test-lab/tiny-base." in readme
+
+
+# ---------------------------------------------------------------- the ledger head a card recorded
+def requests_matching_nothing(project, issues):
+    """`requested` entries no adapter is affected by: the card's figures do not change with them."""
+    import datetime as dt
+
+    from kiki_bot import ledger
+
+    path = project / "compliance" / "removals.jsonl"
+    at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    for n in issues:
+        ledger.append(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
+                      body_sha256="ab" * 32, deadline=at + dt.timedelta(days=30), adapters=[])
+    return path
+
+
+def test_card_json_records_the_ledger_head_it_saw(project, cli):
+    card = project / "cards" / "tiny-lora" / "card.json"
+    rendered(project, cli)
+    header = json.loads(card.read_text())["header"]
+    assert (header["ledger_seq"], header["ledger_hash"]) == (0, "0" * 64)  # an empty ledger
+    path = requests_matching_nothing(project, [1, 2, 3])
+    assert cli("card", "check", "-C", project).code == 0  # a ledger grown since the card was rendered is fine
+    rendered(project, cli)
+    last = json.loads(path.read_text().splitlines()[-1])
+    header = json.loads(card.read_text())["header"]
+    assert (header["ledger_seq"], header["ledger_hash"]) == (3, last["hash"])
+
+
+def test_a_ledger_shorter_than_or_diverging_from_the_card_fails_verify_and_check(project, cli):
+    path = requests_matching_nothing(project, [1, 2, 3])
+    rendered(project, cli)
+    full = path.read_bytes()
+    lines = full.splitlines(keepends=True)
+    card = str(project / "cards" / "tiny-lora" / "card.json")
+
+    def broken(seq_words: str) -> None:
+        for command in (("ledger", "verify"), ("card", "check")):
+            res = cli(*command, "-C", project)
+            assert res.code == 1, (command, res.err)
+            assert card in res.err and "records ledger entry seq 3" in res.err, res.err
+            assert seq_words in res.err, res.err
+
+    path.write_bytes(b"".join(lines[:2]))  # the last entry dropped
+    broken("the ledger has only 2 entries")
+    path.write_bytes(b"")  # an empty ledger under a card that counts three entries
+    broken("the ledger has only 0 entries")
+    path.unlink()  # no ledger at all
+    broken("the ledger has only 0 entries")
+    path.write_bytes(b"".join(lines[:2]))
+    requests_matching_nothing(project, [9])  # a valid chain again, but entry 3 is another one
+    broken("the ledger was rewritten")
+    res = cli("ledger", "verify", "--json", "-C", project)
+    assert res.code == 1 and card in res.json()["problem"]
+
+    path.write_bytes(full)
+    requests_matching_nothing(project, [4])  # growing is what a ledger does
+    assert cli("ledger", "verify", "-C", project).code == 0 and cli("card", "check", "-C", project).code == 0

@@ -389,3 +389,77 @@ def test_base_commits_are_checked_before_git_sees_them(start, cli, gh, sha, word
     res = handle(cli, project, payload)
     assert res.code == 2 and words in res.err
     assert gh.requests == []
+
+
+# ---------------------------------------------------------------- the ledger only grows
+def request(project: Path, n: int) -> None:
+    """A `requested` entry that affects no adapter, so no card figure depends on it."""
+    at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    path = project / "compliance" / "removals.jsonl"
+    deadline = at + dt.timedelta(days=30)
+    ledger.append(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
+                  body_sha256="ab" * 32, deadline=deadline, adapters=[])
+
+
+def three_requests_on_main(project: Path, cli) -> Path:
+    """Main gets a ledger of three entries and cards that recorded it; the feature branch starts there."""
+    git(project.parent, "checkout", "-q", "main")
+    for n in (1, 2, 3):
+        request(project, n)
+    assert cli("card", "render", "-C", project).code == 0
+    commit(project, "three requests")
+    git(project.parent, "checkout", "-q", "feature")
+    git(project.parent, "merge", "-q", "--ff-only", "main")
+    return project / "compliance" / "removals.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("cut", "words"),
+    [
+        (lambda lines: lines[:1], "entry seq 2 (line 2) of the base branch is missing here"),
+        (lambda lines: [], "entry seq 1 (line 1) of the base branch is missing here"),
+        (
+            lambda lines: [*lines[:2], lines[2].replace(b'"alice"', b'"mallory"')],
+            "entry seq 3 (line 3) of the base branch is changed here",
+        ),
+    ],
+    ids=["last two dropped", "emptied", "last one edited"],
+)
+def test_a_pr_that_shrinks_or_rewrites_the_ledger_fails_though_its_cards_agree(start, cli, gh, cut, words):
+    project = start()
+    path = three_requests_on_main(project, cli)
+    path.write_bytes(b"".join(cut(path.read_bytes().splitlines(keepends=True))))
+    if path.read_bytes():
+        entries = [json.loads(line) for line in path.read_bytes().splitlines()]
+        path.write_bytes(b"")
+        for e in entries:  # re-chained, so the PR's own ledger verifies
+            ledger.append(path, e["event"], e["request"], e["actor"], dt.datetime.fromisoformat(e["at"]),
+                          **{k: e[k] for k in ("selectors", "body_sha256", "adapters")},
+                          deadline=dt.datetime.fromisoformat(e["deadline"]))
+    assert cli("card", "render", "-C", project).code == 0
+    assert cli("ledger", "verify", "-C", project).code == 0 and cli("card", "check", "-C", project).code == 0
+    commit(project, "a shorter history")
+
+    res = handle(cli, project, event(project))
+    assert res.code == 1, res.err
+    text = the_comment(gh)
+    assert "- ❌ Removal ledger intact" in text
+    assert f"  - compliance/removals.jsonl: {words}; the removal ledger only grows" in text, text
+
+
+def test_a_pr_that_appends_to_the_ledger_or_leaves_an_older_one_passes(start, cli, gh):
+    project = start()
+    three_requests_on_main(project, cli)
+    request(project, 4)
+    assert cli("card", "render", "-C", project).code == 0
+    commit(project, "one more request")
+    assert handle(cli, project, event(project)).code == 0
+
+    # A branch from before main's three requests (-f: this test repository tracks the provenance cache).
+    git(project.parent, "checkout", "-q", "-f", "-b", "older", "main~1")
+    edit_a_record(project)
+    assert cli("card", "render", "-C", project).code == 0
+    commit(project, "a data change on an older branch")
+    res = handle(cli, project, event(project, "synchronize"))
+    assert res.code == 0, res.err  # merging keeps main's ledger: the PR does not touch it
+    assert "- ✅ Removal ledger intact" in the_comment(gh)
