@@ -131,11 +131,12 @@ class Effects:
 
     @effect
     def purge(self, *, root: Path, request: str, issue: int | None, keys: list, adapters: list[str], actor: str,
-              at: Any) -> list:
+              at: Any, approved: list | None = None) -> list:
         from kiki_bot import purge
         from kiki_bot.project import Project
 
-        return purge.purge(Project(root), request, issue, set(map(tuple, keys)), set(), adapters, actor, at)
+        return purge.purge(Project(root), request, issue, set(map(tuple, keys)), set(), adapters, actor, at,
+                           approved=None if approved is None else [tuple(t) for t in approved])
 
     @effect
     def hub_dataset_update(self, *, repo: str, files: dict[str, Path], message: str, squash: bool) -> None:

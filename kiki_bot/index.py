@@ -64,7 +64,7 @@ from kiki_bot import licences, manifests
 from kiki_bot.errors import BadInput
 from kiki_bot.figures import record_text, registrable_domain
 from kiki_bot.matching import Matcher, MatchResult
-from kiki_bot.records import Provenance, Record, data_files, iso_day, iter_file, parse_line
+from kiki_bot.records import Provenance, Record, data_files, duplicate_key, iso_day, iter_file, parse_line
 from kiki_bot.selectors import (
     AccountSelector,
     DomainSelector,
@@ -83,7 +83,8 @@ from kiki_bot.selectors import (
     split_url,
 )
 
-SCHEMA_VERSION = 5  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types
+SCHEMA_VERSION = 6  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
+# 6: duplicate keys refused as rows enter (an index built before is rebuilt, so checked)
 # and SPDX-checked licences (rows of older schemas may hold records that are now refused)
 INDEX_NAME = "index.sqlite"
 RACY_NS = 2_000_000_000  # a stat taken within 2 s of the file's mtime/ctime is re-verified next time
@@ -829,6 +830,10 @@ def _open(root: Path, data_dir: Path, sources: list[str], known: set[str]) -> In
                 conn = _connect(path)
                 files = _refresh(conn, kiki, data_dir, sources, known)
                 return Index(conn, lock, files)
+            except BadInput:  # the data is wrong (a duplicate key), not the index
+                if conn is not None:
+                    conn.close()
+                raise
             except (sqlite3.DatabaseError, _Rebuild):
                 if conn is not None:
                     conn.close()
@@ -1111,7 +1116,37 @@ def _refresh(
             key = (s, f.path.name)
             if key in rows and key in fresh:
                 views[s][i] = _view(s, f.path, rows[key])
+    for s in sorted({f.source for f, _, _, _ in to_parse}):
+        _refuse_duplicate_keys(conn, views[s], {f.path.name for f, _, _, _ in to_parse if f.source == s})
     return views
+
+
+def _refuse_duplicate_keys(conn: sqlite3.Connection, files: list[IndexedFile], parsed: set[str]) -> None:
+    """Refuse a record_idx held twice among the served files of one source. Checked when rows enter the
+    index (parsed files are the only way a duplicate gets in; purges only take rows out), by one scan of
+    the idx index; the parsed files are then forgotten, so every later refresh parses and refuses again
+    until the data is fixed."""
+    served = {f.fid: f for f in files if f.served}
+    if not served:
+        return
+    fids = ",".join(str(fid) for fid in served)
+    dup = conn.execute(
+        f"SELECT idx FROM records INDEXED BY records_idx WHERE (id >> {LINE_BITS}) IN ({fids})"
+        " GROUP BY idx HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if dup is None:
+        return
+    order = {f.fid: n for n, f in enumerate(files)}
+    rows = sorted(
+        conn.execute(f"SELECT id, off FROM records WHERE idx = ? AND (id >> {LINE_BITS}) IN ({fids})", (dup[0],)),
+        key=lambda r: (order[r[0] >> LINE_BITS], r[0]),
+    )[:2]
+    where = [f"{(f := served[rid >> LINE_BITS]).path}:{f.locate(rid, off)[0]}" for rid, off in rows]
+    with _transaction(conn):
+        for f in served.values():
+            if f.path.name in parsed:
+                _forget(conn, f.fid)  # type: ignore[arg-type]
+    raise duplicate_key(files[0].source, dup[0], *where)
 
 
 def _tail(row: sqlite3.Row | None, meta: dict) -> tuple[int, int] | None:
@@ -1298,15 +1333,16 @@ def match(
     matcher = Matcher(selectors)
     datasets = {src: hf_dataset_of(origin_url(url)) for src, url in source_urls.items()}
     queries, whole = _queries(selectors, sources, datasets)
-    best: dict[int, tuple[int, int, int]] = {}  # row id → (lowest selector index, record_idx, flags)
+    best: dict[int, tuple[int, int, int, bytes]] = {}  # row id → (lowest selector, record_idx, flags, ch)
     for where, params, i, only in queries:
-        for rid, idx, flags in ix.conn.execute(f"SELECT id, idx, flags FROM records WHERE {where}", params):
+        rows = ix.conn.execute(f"SELECT id, idx, flags, ch FROM records WHERE {where}", params)
+        for rid, idx, flags, ch in rows:
             f = ix.by_fid.get(rid >> LINE_BITS)
             if f is None or (only is not None and f.source != only):
                 continue
             got = best.get(rid)
             if got is None or i < got[0]:
-                best[rid] = (i, idx, flags)
+                best[rid] = (i, idx, flags, ch)
     per_file: dict[int, list[int]] = defaultdict(list)
     for rid in best:
         per_file[rid >> LINE_BITS].append(rid)
@@ -1325,6 +1361,7 @@ def match(
                     i, missing = matcher.judge(prov, rec.content_hash, datasets.get(source))
                     if i is not None:
                         result.matches.append((source, prov.record_idx, i))
+                        result.hashes.append(rec.content_hash)
                         result.counts[source] += 1
                     elif missing:
                         result.uncovered[source].update(missing)
@@ -1333,18 +1370,20 @@ def match(
                 continue
             result.scanned[source] += f.n
             if whole_i is not None:
-                for rid, idx in ix.conn.execute(
-                    "SELECT id, idx FROM records WHERE id BETWEEN ? AND ? ORDER BY id", (f.lo, f.hi)
+                for rid, idx, ch in ix.conn.execute(
+                    "SELECT id, idx, ch FROM records WHERE id BETWEEN ? AND ? ORDER BY id", (f.lo, f.hi)
                 ):
                     got = best.get(rid)
                     result.matches.append((source, idx, whole_i if got is None else min(got[0], whole_i)))
+                    result.hashes.append(ch.hex())
                 result.counts[source] += f.n
                 continue
             hits = sorted(per_file.get(f.fid, ()))  # type: ignore[arg-type]
             missing_gh = missing_path = missing_url = 0
             for rid in hits:
-                i, idx, flags = best[rid]
+                i, idx, flags, ch = best[rid]
                 result.matches.append((source, idx, i))
+                result.hashes.append(ch.hex())
                 missing_gh += flags & NO_GH
                 missing_path += (flags & NO_PATH) >> 1
                 missing_url += (flags & NO_URL) >> 2

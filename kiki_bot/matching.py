@@ -168,6 +168,7 @@ class MatchResult:
 
     `matches`: one `(source, record_idx, selector_index)` per matched record, in input order; a record that
     several selectors match is listed once, with the lowest (first) selector index.
+    `hashes`: the content hash of each match, in the same order (a purge removes exactly these pairs).
     `counts`: matched records per source; `scanned`: records seen per source.
     `uncovered`: per source, how many *unmatched* records lack the provenance that some selector kind of
     this request needs (`github_identity` for account/repository/path, `path` for path selectors when the
@@ -176,6 +177,7 @@ class MatchResult:
     """
 
     matches: list[tuple[str, int, int]] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     scanned: Counter[str] = field(default_factory=Counter)
     uncovered: defaultdict[str, Counter[Missing]] = field(default_factory=lambda: defaultdict(Counter))
@@ -194,6 +196,7 @@ def match_records(
         idx, missing = matcher.judge(prov, rec.content_hash, datasets.get(prov.source))
         if idx is not None:
             result.matches.append((prov.source, prov.record_idx, idx))
+            result.hashes.append(rec.content_hash)
             result.counts[prov.source] += 1
         elif missing:
             result.uncovered[prov.source].update(missing)

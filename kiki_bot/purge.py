@@ -27,6 +27,7 @@ from itertools import groupby
 from pathlib import Path
 
 from kiki_bot import ledger, manifests
+from kiki_bot.errors import BadInput
 from kiki_bot.project import Project
 from kiki_bot.records import data_files
 from kiki_bot.storage import atomic_writer, fsync_dir, project_lock, write_text
@@ -213,13 +214,26 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
     return [project.data_dir / cut.source / cut.name for cut, _ in done]
 
 
+def _within(todo: PurgePlan, approved: Collection[Triple], request_id: str) -> PurgePlan:
+    """The plan, if it removes nothing but `approved` (source, record_idx, content_hash) triples: a key
+    found twice, or found holding other content than at approval, is someone else's record."""
+    allowed = {tuple(t) for t in approved}
+    where = [(cut.source, cut.name) for cut in todo.cuts for _ in cut.drops]
+    extra = [(rec, w) for rec, w in zip(todo.records, where, strict=True) if rec not in allowed]
+    if extra:
+        listed = "; ".join(f"{s}#{i} (content {h[:12]}…) in data/{s}/{name}" for (s, i, h), (_, name) in extra[:5])
+        raise BadInput(f"purge of {request_id}", f"refused, nothing changed: the plan finds {len(extra)} record(s) "
+                       f"that were not matched at approval: {listed}" + (" …" if len(extra) > 5 else ""))
+    return todo
+
+
 def _finish(project: Project, entry: ledger.Entry) -> None:
     """Complete a purge whose ledger entry exists. Its records are re-found by key alone: the entry lists
     every record the first run found, and re-matching their hashes would also take identical copies that
     run kept. A crash may also have left temp files, and a manifest that lags behind a rewritten file
     (which one is not recorded), so the temp files go and those sources' manifests are redone."""
     records = entry.records or []
-    apply(project, plan(project, {(source, idx) for source, idx, _ in records}))
+    apply(project, _within(plan(project, {(source, idx) for source, idx, _ in records}), records, entry.request.id))
     for source in sorted({source for source, _, _ in records}):
         source_dir = project.data_dir / source
         for orphan in source_dir.glob(".*.tmp"):  # atomic_writer's temp files; the project lock is ours
@@ -236,14 +250,18 @@ def purge(
     adapters: Collection[str],
     actor: str,
     at: dt.datetime,
+    approved: Collection[Triple] | None = None,
 ) -> list[Triple]:
     """Remove one approved request's records: ledger entry first, then the data. Run again (after a crash,
     or not) it finishes the purge its entry records, whatever `keys` and `hashes` say, and returns the same
-    (source, record_idx, content_hash) triples."""
+    (source, record_idx, content_hash) triples. With `approved` (the pairs matched at approval), and always
+    when finishing, a plan that finds any other record is refused with nothing written."""
     with project_lock(project.root):
         entry = ledger.find(ledger.read(project.ledger_path), "purged", request_id)
         if entry is None:
             todo = plan(project, keys, hashes)
+            if approved is not None:
+                _within(todo, approved, request_id)
             entry = ledger.append(
                 project.ledger_path,
                 "purged",

@@ -139,7 +139,9 @@ def data_files(source_dir: Path) -> list[Path]:
 
 
 def iter_source(data_dir: Path, source_id: str) -> Iterator[Record]:
-    """Every record of a source; checks that each record says it belongs to that source."""
+    """Every record of a source; checks that each record says it belongs to that source, and that no two
+    share a `record_idx` (the key a removal, a purge and the ledger name a record by)."""
+    seen = IdxSet()
     for path in data_files(data_dir / source_id):
         for rec in iter_file(path):
             if rec.provenance.source != source_id:
@@ -147,4 +149,41 @@ def iter_source(data_dir: Path, source_id: str) -> Iterator[Record]:
                     f"{path}:{rec.line}",
                     f"_provenance.source is {rec.provenance.source!r} but the file lies under data/{source_id}/",
                 )
+            if not seen.add(rec.provenance.record_idx):
+                first = next(r for p in data_files(data_dir / source_id) for r in iter_file(p)
+                             if r.provenance.record_idx == rec.provenance.record_idx)
+                raise duplicate_key(source_id, rec.provenance.record_idx, f"{first.file}:{first.line}",
+                                    f"{rec.file}:{rec.line}")
             yield rec
+
+
+def duplicate_key(source: str, idx: int, first: str, second: str) -> BadInput:
+    """The error for two records of one source under one key: a purge by that key would take both."""
+    return BadInput(f"{first} and {second}", f"two records of source {source!r} have record_idx {idx}: "
+                    "(source, record_idx) must be unique within a source")
+
+
+class IdxSet:
+    """The record_idx values met so far in one source, in flat memory for the usual dense 0..n numbering
+    (a bitmap of up to 16 MiB), a set for the rest."""
+
+    BITMAP_LIMIT = 1 << 27
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.others: set[int] = set()
+
+    def add(self, idx: int) -> bool:
+        """Note `idx`; False when it was already there."""
+        if idx >= self.BITMAP_LIMIT:
+            if idx in self.others:
+                return False
+            self.others.add(idx)
+            return True
+        byte, mask = idx >> 3, 1 << (idx & 7)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(max(byte + 1, 2 * len(self.bits)) - len(self.bits)))
+        if self.bits[byte] & mask:
+            return False
+        self.bits[byte] |= mask
+        return True

@@ -381,13 +381,17 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
         raise BadInput("request", f"{request_id} is not an approved request in {ctx.project.ledger_path}")
     done = ledger.find(entries, "purged", request_id) or recorded
     if done is not None:  # a re-run (or a run after a crash) finishes the purge the ledger already records
-        keys, adapters = {(s, i) for s, i, _ in done.records or []}, list(done.adapters or [])
-    else:
+        approved = [tuple(t) for t in done.records or []]
+        adapters = list(done.adapters or [])
+    else:  # exactly the (key, content hash) pairs the selectors match now, at approval
         matched = match(ctx.project, [parse_selector(s) for s in requested.selectors or []])
-        keys = {(s, i) for s, i, _ in matched.result.matches}
-        adapters = sorted({name for name, a in ctx.project.adapters.items() if any(s in a.sources for s, _ in keys)})
+        approved = sorted({(s, i, h) for (s, i, _), h in zip(matched.result.matches, matched.result.hashes,
+                                                              strict=True)})
+        adapters = sorted({name for name, a in ctx.project.adapters.items()
+                           if any(s in a.sources for s, _, _ in approved)})
+    keys = {(s, i) for s, i, _ in approved}
     ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
-                 adapters=adapters, actor=actor, at=at)
+                 adapters=adapters, actor=actor, at=at, approved=approved)
     files = _purged_files(ctx.project, {s for s, _ in keys})
     for sid in sorted({s for s, _ in keys}):
         hub_data = ctx.project.sources[sid].hub_data

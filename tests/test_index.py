@@ -508,15 +508,20 @@ def test_index_matching_equals_match_records(lines_, provs, source_urls, served)
             got = index.match(ix, ["s1", "s2"], sels, source_urls)
         recs = [r for sid in ("s1", "s2") for r in iter_source(project.data_dir, sid)]
         want = match_records(sels, recs, source_urls)
-        assert got.matches == want.matches
+        assert got.matches == want.matches and got.hashes == want.hashes
         assert got.counts == want.counts and got.scanned == want.scanned
         assert got.uncovered == want.uncovered
 
 
 def _project_of(root: Path, provs: list[tuple]) -> SimpleNamespace:
-    """A bare project whose data holds one record per (provenance, text, file part), manifests refreshed."""
+    """A bare project whose data holds one record per (provenance, text, file part), manifests refreshed.
+    A key drawn twice gets a fresh record_idx: (source, record_idx) is unique within a source."""
     per_file: dict[tuple[str, int], list[str]] = {}
+    used: set[tuple[str, int]] = set()
     for p, text, part in provs:
+        if (p.source, p.record_idx) in used:
+            p = p.model_copy(update={"record_idx": 1000 + len(used)})
+        used.add((p.source, p.record_idx))
         doc = {"text": text, "_provenance": p.model_dump(mode="json", exclude_none=True)}
         per_file.setdefault((p.source, part), []).append(json.dumps(doc, ensure_ascii=False))
     for (sid, part), docs in per_file.items():

@@ -16,6 +16,7 @@ from factory import make_project, record, source, write_jsonl
 from kiki_bot import ledger, manifests
 from kiki_bot import purge as purge_mod
 from kiki_bot.canonical import content_hash
+from kiki_bot.errors import BadInput
 from kiki_bot.project import Project
 from kiki_bot.purge import apply, plan, purge
 from kiki_bot.records import iter_source
@@ -238,3 +239,28 @@ def test_sigkill_at_20_points_loses_nothing_and_a_rerun_finishes(tmp_path: Path)
     # them a kill in between finds done varies from run to run; bench/purge_crash.py kills at every op)
     phases = {"before_ledger_entry", "ledger_entry_and_0_of_4_files", "files_done_manifest_or_temp_pending"}
     assert phases | {"complete"} <= set(outcomes), outcomes
+
+
+def test_a_purge_whose_plan_finds_other_content_than_approved_changes_nothing(repo: Project) -> None:
+    """The record at an approved key changed since approval (its content hash differs): refused, and so is the
+    finishing run of an entry whose keys now hold other content."""
+    approved = [(s, i, content_hash(_rec(s, i))) for s, i in sorted(KEYS)]
+    fw = repo.data_dir / "acme-fw"
+    recs = [_rec("acme-fw", i) for i in range(10)]
+    recs[9] = record("acme-fw", 9, "int changed(void);")
+    write_jsonl(fw / "part-000.jsonl", recs)
+    manifests.refresh(fw)
+    before = _files(repo)
+    with pytest.raises(BadInput, match=r"nothing changed: the plan finds 1 record\(s\) that were not matched at "
+                                       r"approval: acme-fw#9 .* in data/acme-fw/part-000.jsonl"):
+        purge(repo, "R-4", 4, KEYS, set(), ["tiny-lora"], "maintainer", AT, approved=approved)
+    assert _files(repo) == before and not repo.ledger_path.exists()
+    # Without the changed record the approved pairs are exactly what the plan finds: the purge goes through.
+    assert purge(repo, "R-4", 4, KEYS - {("acme-fw", 9)}, set(), ["tiny-lora"], "maintainer", AT,
+                 approved=approved) == [t for t in approved if t[1] != 9]
+    stale = [("acme-fw", 9, content_hash(_rec("acme-fw", 9)))]
+    ledger.append(repo.ledger_path, "purged", {"id": "R-5", "issue": 5}, "maintainer", AT, records=stale, adapters=[])
+    before = _files(repo)
+    with pytest.raises(BadInput, match="acme-fw#9"):
+        purge(repo, "R-5", 5, set(), set(), [], "maintainer", AT)
+    assert _files(repo) == before

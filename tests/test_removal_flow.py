@@ -564,3 +564,66 @@ def test_a_branch_ledger_is_never_replaced_by_one_without_its_steps(env, gh, cli
     res = handle(cli, stale, "issue_comment", comment_event(later, "/kiki approve", "writer", 702))
     assert res.code == 1 and "has entries this checkout lacks" in res.err
     assert f"kiki/removal/R-{later}" not in gh.repo(GH_REPO).branches
+
+
+def _bobs_twin(env, manifest: bool) -> None:
+    """bob's record under the key of alice's (octo-dev's) acme-fw#2, in a second file of the source."""
+    from factory import write_jsonl
+
+    from kiki_bot import manifests
+
+    twin = record("acme-fw", 2, "int bob(void) { return 2; }", origin="https://github.com/bob/fw/blob/main/b.c",
+                  repo="bob/fw", path="b.c")
+    write_jsonl(env / "data" / "acme-fw" / "part-001.jsonl", [twin])
+    if manifest:
+        manifests.refresh(env / "data" / "acme-fw")
+
+
+def _snapshot(env) -> dict:
+    return {p: p.read_bytes() for p in [*(env / "data").rglob("*.*"), *(env / "compliance").rglob("*.*")]}
+
+
+def test_a_duplicate_key_is_refused_wherever_data_is_read(env, gh, cli, tmp_path):
+    """The issue's alice/bob case: two records of one source share (source, record_idx)."""
+    from kiki_bot import trainset
+    from kiki_bot.errors import BadInput
+
+    _self_approval(env, True)
+    _bobs_twin(env, manifest=True)
+    before = _snapshot(env)
+    both = ("part-000.jsonl:3 and ", "part-001.jsonl:1: two records of source 'acme-fw' have record_idx 2")
+
+    def named(err: str) -> bool:
+        return all(part in err for part in both)
+
+    for args in (("data", "manifest"), ("card", "check"), ("removal", "match", "--body", tmp_path / "req.md")):
+        (tmp_path / "req.md").write_text(body("octo-dev"))
+        res = cli(*args, "-C", env)
+        assert res.code == 2 and named(res.err) and "Traceback" not in res.err, (args, res.err)
+    text = body("octo-dev")
+    number = gh.open_issue(GH_REPO, "Removal", text, user="octo-dev", labels=["removal-request"])
+    res = handle(cli, env, "issues", issue_event(number, text))
+    assert res.code == 2 and named(res.err)
+    proj = Project(env)
+    with pytest.raises(BadInput) as exc:
+        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "ts", [])
+    assert named(str(exc.value))
+    assert _snapshot(env) == before and bot_comments(gh, number) == []
+
+
+def test_a_purge_removes_only_what_was_matched_at_approval(env, gh, cli):
+    """bob's twin slipped in after the last `data manifest` (so the index does not vouch for its file): alice's
+    self-approved request matches her record alone, and the purge, whose plan by key also finds bob's, is
+    refused with nothing changed."""
+    _self_approval(env, True)
+    number = triaged(env, gh, cli, "octo-dev")
+    _bobs_twin(env, manifest=False)
+    before = _snapshot(env)
+    res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "octo-dev"))
+    assert res.code == 2 and "Traceback" not in res.err
+    assert "not matched at approval" in res.err and "acme-fw#2" in res.err and "part-001.jsonl" in res.err
+    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    assert ledger.find(entries, "purged", f"R-{number}") is None
+    assert {p: b for p, b in _snapshot(env).items() if "compliance" not in p.parts} == \
+        {p: b for p, b in before.items() if "compliance" not in p.parts}
+    assert gh.pulls(GH_REPO) == []
