@@ -38,6 +38,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(removal_app, name="removal")
+export_app = typer.Typer(help="Trained adapters in other libraries' formats.",
+                         epilog=_example("export peft adapters/ peft/"))
+app.add_typer(export_app, name="export")
 
 
 def _json_mode(value: bool) -> bool:
@@ -477,6 +480,39 @@ def _usage(exc: Any, path: str) -> str:
     """A usage error in one line: the command, what was wrong, where the help is."""
     where = exc.ctx.command_path if exc.ctx is not None else path
     return f"error: {where}: {' '.join(exc.format_message().split())} (see `{where} --help`)"
+
+
+# ---------------------------------------------------------------- export
+@export_app.command("peft", epilog=_example("export peft adapters/ peft/ --base-id org/base"))
+def export_peft(
+    run_dir: Annotated[Path, typer.Argument(help="The mlx-lm adapter directory (adapters.safetensors, "
+                                            "adapter_config.json).", metavar="RUN-DIR", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="Where adapter_model.safetensors and adapter_config.json go.",
+                                        metavar="OUT", show_default=False)],
+    base: Annotated[Path | None, typer.Option(help="The base model directory the adapter was trained on; "
+                                              "default: the adapter config's `model`, if a local directory.")] = None,
+    base_id: Annotated[str | None, typer.Option(help="The base model's Hub id for base_model_name_or_path; "
+                                                "default: the adapter config's `model`, if a Hub id.")] = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Write the PEFT form of a trained mlx-lm LoRA adapter; refuse (exit 2) what does not convert exactly.
+    Relative paths are taken from -C."""
+    from kiki_bot.effects import Effects
+    from kiki_bot.peft_export import export
+
+    run_dir, out, base = project / run_dir, project / out, base and project / base
+    if out.exists() and not out.is_dir():
+        raise BadInput(str(out), "exists and is not a directory")
+    files = {out / name: data for name, data in export(run_dir, base, base_id).files().items()}
+    fx = Effects(None, None, dry_run, stream=not as_json)  # type: ignore[arg-type]  # files only: no GitHub, no Hub
+    if not dry_run:
+        out.mkdir(parents=True, exist_ok=True)
+    fx.write_files(files=files)
+    doc = {"out": str(out), "files": sorted(str(p) for p in files)}
+    _report(as_json, doc | {"planned": fx.planned} if dry_run else doc)
+    say(f"{'would write' if dry_run else 'wrote'} {', '.join(sorted(str(p) for p in files))}")
 
 
 def main(argv: list[str] | None = None) -> None:

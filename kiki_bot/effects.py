@@ -152,7 +152,6 @@ class Effects:
 
     @effect
     def write_files(self, *, files: dict[Path, bytes]) -> None:
-        from kiki_bot.storage import write_bytes
+        from kiki_bot.storage import write_files
 
-        for path, data in files.items():
-            write_bytes(path, data)
+        write_files(files)  # all or nothing: a file set (card, PEFT export) is never left half new

@@ -64,6 +64,7 @@ TABLE = {
     ("release",): Row(["tiny-lora/v0.2.0"], (["banana"], "banana"), ([], "TAG")),
     ("publish",): Row(["tiny-lora/v0.2.0"], (["banana"], "banana"), ([], "TAG")),
     ("handle",): Row([], (["--event-path", "{absent}"], "{absent}"), (["--event-name"], "--event-name")),
+    ("export", "peft"): Row(["{absent}", "{empty}"], (["{absent}", "{empty}"], "{absent}"), ([], "RUN-DIR")),
     ("demo",): Row([], (["--workdir", "{file}"], "--workdir"), (["--workdir"], "--workdir")),
 }
 KINDS = ["unknown option", "missing required", "bad value", "extra argument"]
