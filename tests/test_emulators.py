@@ -203,7 +203,8 @@ def test_collaborator_permission(gh: GitHubEmulator, gh_client: Github, role: st
 
 
 def test_dispatches_are_recorded(gh: GitHubEmulator, gh_client: Github) -> None:
-    gh.create_repo("o/r", files={".github/workflows/retrain.yml": b"on: workflow_dispatch\n"})
+    retrain = b"on:\n  workflow_dispatch:\n    inputs:\n      adapter: {required: true, type: string}\n"
+    gh.create_repo("o/r", files={".github/workflows/retrain.yml": retrain})
     repo = gh_client.get_repo("o/r")
     assert repo.create_repository_dispatch("kiki-retrain", {"adapter": "a"}) is True
     assert repo.get_workflow("retrain.yml").create_dispatch("main", {"adapter": "a"}) is True
@@ -213,6 +214,98 @@ def test_dispatches_are_recorded(gh: GitHubEmulator, gh_client: Github) -> None:
         ("workflow_dispatch", "retrain.yml", {"adapter": "a"}, "main"),
     ]
     assert gh_client.get_user().login == "kiki-bot[bot]"
+
+
+def _client(server: Server, token: str) -> Github:
+    return Github(base_url=server.url, auth=Auth.Token(token), seconds_between_requests=None,
+                  seconds_between_writes=None, retry=None, lazy=True)
+
+
+def _refused(call) -> tuple[dict, str]:
+    """GitHub's 403 for a token outside its job's permissions: (the body, what it says would do)."""
+    with pytest.raises(GithubException) as refused:
+        call()
+    assert refused.value.status == 403, refused.value
+    return refused.value.data, refused.value.headers["x-accepted-github-permissions"]
+
+
+def test_a_job_token_may_do_only_what_its_permissions_grant(gh: GitHubEmulator, gh_server: Server) -> None:
+    gh.create_repo("o/r", files={"a.txt": b"a\n", ".github/workflows/w.yml": b"on: workflow_dispatch\n"},
+                   private=True)
+    issue = gh.open_issue("o/r", "a request")
+    gh.push("o/r", "topic", {"b.txt": b"b\n"})
+    pull = gh.open_pull("o/r", "topic")
+    triage = _client(gh_server, gh.mint_token({"contents": "read", "issues": "write"})).get_repo("o/r")
+    assert triage.get_contents("a.txt").decoded_content == b"a\n"
+    assert triage.get_issue(issue).create_comment("understood").user.login == "github-actions[bot]"
+    assert triage.get_collaborator_permission("o") == "admin"  # metadata: every token reads it
+    body, accepted = _refused(lambda: triage.create_git_ref("refs/tags/x/v1", gh.repo("o/r").branches["main"]))
+    assert body == {"message": "Resource not accessible by integration", "status": "403",
+                    "documentation_url": "https://docs.github.com/rest/authentication/permissions-required-for-github-apps"}
+    assert accepted == "contents=write"
+    assert _refused(lambda: triage.create_pull(base="main", head="topic", title="t"))[1] == "pull_requests=write"
+    assert _refused(lambda: triage.get_workflow("w.yml").create_dispatch("main", throw=True))[1] == "actions=write"
+    assert _refused(lambda: triage.get_pull(pull).title)[1] == "pull_requests=read"
+    # A pull request's comments take either permission, an issue's only `issues`.
+    review = _client(gh_server, gh.mint_token({"pull-requests": "write"})).get_repo("o/r")
+    assert review.get_issue(pull).create_comment("cards differ").body == "cards differ"
+    assert _refused(lambda: review.get_issue(issue).create_comment("x"))[1] == "issues=write"
+    nothing = _client(gh_server, gh.mint_token({})).get_repo("o/r")
+    assert _refused(lambda: nothing.get_contents("a.txt"))[1] == "contents=read"
+    # Any token reads a public repository; a token from outside a job has full scope.
+    gh.repo("o/r").private = False
+    assert nothing.get_contents("a.txt").decoded_content == b"a\n"
+    assert _refused(lambda: nothing.get_issue(issue).create_comment("x"))[1] == "issues=write"
+    full = _client(gh_server, "ghs_emulator_token").get_repo("o/r")
+    full.create_git_ref("refs/tags/x/v1", gh.repo("o/r").branches["main"])
+    with pytest.raises(ValueError, match="not a job permission: pull_requests: write"):
+        gh.mint_token({"pull_requests": "write"})
+
+
+def test_workflow_dispatch_needs_the_trigger_and_the_declared_inputs(gh: GitHubEmulator, gh_client: Github) -> None:
+    release = b"on:\n  push: {tags: ['*/v*']}\n  workflow_dispatch:\n    inputs:\n      tag: {required: true}\n"
+    gh.create_repo("o/r", files={".github/workflows/release.yml": release,
+                                 ".github/workflows/push-only.yml": b"on:\n  push:\n    tags: ['*/v*']\n"})
+    repo = gh_client.get_repo("o/r")
+
+    def refusal(workflow: str, inputs: dict) -> str:
+        with pytest.raises(GithubException) as refused:
+            repo.get_workflow(workflow).create_dispatch("main", inputs, throw=True)
+        assert refused.value.status == 422
+        return refused.value.data["message"]
+
+    assert refusal("push-only.yml", {}) == "Workflow does not have 'workflow_dispatch' trigger"
+    assert refusal("release.yml", {}) == "Required input 'tag' not provided"
+    assert refusal("release.yml", {"tag": "a/v1", "x": "1"}) == 'Unexpected inputs provided: ["x"]'
+    assert repo.get_workflow("release.yml").create_dispatch("main", {"tag": "a/v1"}, throw=True) is True
+    assert [(d.event, d.name, d.payload, d.actor) for d in gh.dispatches("o/r")] == [
+        ("workflow_dispatch", "release.yml", {"tag": "a/v1"}, "kiki-bot[bot]")]
+
+
+def test_what_the_actions_token_pushes_starts_no_workflow(gh: GitHubEmulator, gh_server: Server) -> None:
+    workflows = {".github/workflows/release.yml": b"on:\n  push:\n    tags: ['*/v*']\n",
+                 ".github/workflows/main.yml": b"on:\n  push:\n    branches: [main]\n",
+                 ".github/workflows/any.yml": b"on: [push]\n"}
+    gh.create_repo("o/r", files=workflows)
+    head = gh.repo("o/r").branches["main"]
+    gh.tokens["alice-token"] = "alice"
+    person = _client(gh_server, "alice-token").get_repo("o/r")
+    job = _client(gh_server, gh.mint_token({"contents": "write"})).get_repo("o/r")
+    default = _client(gh_server, "ghs_emulator_token").get_repo("o/r")
+    for repo, tag in ((job, "a/v1"), (default, "a/v2"), (person, "a/v3"), (person, "a/b/v4")):
+        repo.create_git_ref(f"refs/tags/{tag}", head)
+    job.create_file("x.txt", "job", b"x", branch="main")
+    gh.push("o/r", "main", {"y.txt": b"y"}, author="alice")  # a person's git push
+    gh.push("o/r", "topic", {"z.txt": b"z"}, author="alice")
+    started = [(d.event, d.name, d.ref, d.actor) for d in gh.dispatches("o/r")]
+    assert sorted(started) == sorted([
+        ("push", "release.yml", "refs/tags/a/v3", "alice"), ("push", "any.yml", "refs/tags/a/v3", "alice"),
+        ("push", "any.yml", "refs/tags/a/b/v4", "alice"),  # `*` does not match `/`
+        ("push", "main.yml", "refs/heads/main", "alice"), ("push", "any.yml", "refs/heads/main", "alice"),
+        ("push", "any.yml", "refs/heads/topic", "alice"),
+    ])
+    [run] = default.get_workflow("release.yml").get_runs()
+    assert (run.event, run.head_branch) == ("push", "a/v3")
 
 
 def test_server_serves_until_stopped() -> None:

@@ -9,18 +9,27 @@ it through `GitHubEmulator`'s methods:
     gh.create_repo("o/r", files={"README.md": b"hi\n"})
     with serve(gh) as server:
         Github(base_url=server.url, ...).get_repo("o/r").get_contents("README.md")
+
+It refuses what GitHub refuses an Actions job: a token from `mint_token` carries the `permissions:` of its job,
+and outside them the answer is GitHub's 403 with its `X-Accepted-GitHub-Permissions` header (any other token
+has full scope). A workflow is dispatched only if its `on:` has `workflow_dispatch`, with the inputs it
+declares; a push starts the workflows whose `on: push` filters match, unless the Actions token made it.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import json
+import re
+import secrets
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote, urlencode
 
+import yaml
 from werkzeug.wrappers import Request, Response
 
 from .server import (
@@ -46,6 +55,76 @@ LEGACY_PERMISSION = {
     "none": "none",
 }
 """Role -> what GitHub reports in `permission`; the role itself is reported in `role_name`."""
+
+ACTIONS_LOGIN = "github-actions[bot]"
+"""Who a job's GITHUB_TOKEN acts as."""
+
+JOB_SCOPES = frozenset({
+    "actions", "attestations", "checks", "contents", "deployments", "discussions", "id-token", "issues",
+    "models", "packages", "pages", "pull-requests", "repository-projects", "security-events", "statuses",
+})
+"""The keys a workflow job's `permissions:` may set."""
+
+ACCEPTED: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("get_repo", "list_branches", "get_branch", "get_permission"), ("metadata",)),
+    **dict.fromkeys(
+        ("compare", "get_ref", "create_ref", "update_ref", "delete_ref", "get_contents", "put_contents",
+         "delete_contents", "merge_pull", "list_releases", "create_release", "get_release_by_tag",
+         "get_release", "repository_dispatch"),
+        ("contents",),
+    ),
+    **dict.fromkeys(
+        ("list_issues", "create_issue", "get_comment", "edit_comment", "delete_comment", "get_issue",
+         "edit_issue", "list_comments", "create_comment", "list_issue_labels", "add_issue_labels",
+         "set_issue_labels", "remove_issue_label", "list_labels", "create_label", "get_label"),
+        ("issues", "pull-requests"),
+    ),
+    **dict.fromkeys(("list_pulls", "create_pull", "get_pull", "edit_pull", "list_pull_files"), ("pull-requests",)),
+    **dict.fromkeys(("get_workflow", "workflow_dispatch", "list_runs"), ("actions",)),
+}
+"""Handler -> the job permissions GitHub accepts for it, any one of them (GET needs read, other methods write).
+Issue routes take `pull-requests` only for a pull request's number; metadata is read-only and always granted."""
+
+_ISSUE_ROUTES = frozenset(h for h, scopes in ACCEPTED.items() if scopes == ("issues", "pull-requests"))
+PERMISSIONS_DOCS = "https://docs.github.com/rest/authentication/permissions-required-for-github-apps"
+
+
+def triggers(text: bytes) -> dict[str, Any]:
+    """A workflow file's `on:` as {event: its filters or None}; {} when the file is not a workflow."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    on = doc.get("on", doc.get(True)) if isinstance(doc, dict) else None  # YAML 1.1 reads `on` as true
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return {event: None for event in on if isinstance(event, str)}
+    return on if isinstance(on, dict) else {}
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """GitHub's ref filter patterns: `*` stops at `/`, `**` does not."""
+    parts = re.split(r"(\*\*|\*)", pattern)
+    return re.compile("".join({"**": ".*", "*": "[^/]*"}.get(p, re.escape(p)) for p in parts))
+
+
+def push_starts(spec: Any, ref: str) -> bool:
+    """Whether a push of `ref` (refs/heads/x or refs/tags/x) passes `on: push:`'s branch and tag filters."""
+    spec = spec if isinstance(spec, dict) else {}
+    kind, _, name = ref.removeprefix("refs/").partition("/")
+    key = {"heads": "branches", "tags": "tags"}.get(kind)
+    if key is None:
+        return False
+    for wanted, patterns in ((True, spec.get(key)), (False, spec.get(f"{key}-ignore"))):
+        if patterns is not None:
+            hit = False
+            for pattern in [patterns] if isinstance(patterns, str) else patterns:
+                negated = pattern.startswith("!")
+                if _glob(pattern.removeprefix("!")).fullmatch(name):
+                    hit = not negated
+            return hit == wanted
+    return not any(k in spec for k in ("branches", "branches-ignore", "tags", "tags-ignore"))
 
 
 def _short_ref(ref: str | None) -> str | None:
@@ -118,9 +197,10 @@ class Release:
 
 @dataclass
 class Dispatch:
-    """A `repository_dispatch` (name = event_type) or `workflow_dispatch` (name = workflow file) request.
+    """A `repository_dispatch` (name = event_type) or `workflow_dispatch` (name = workflow file) request, or
+    a `push` that started the workflow `name`.
 
-    A workflow dispatch also stands for the workflow run it starts: tests move it along by setting
+    A workflow dispatch or push also stands for the workflow run it starts: tests move it along by setting
     `status` ("queued", "in_progress", "completed") and `conclusion` ("success", "failure", ...).
     """
 
@@ -132,6 +212,7 @@ class Dispatch:
     created_at: datetime | None = None
     status: str = "queued"
     conclusion: str | None = None
+    actor: str = ""  # who sent it: the event's `sender`
 
 
 @dataclass
@@ -179,12 +260,12 @@ class Repo:
         self.branches[branch] = commit.sha
         return commit
 
-    def workflows(self) -> dict[str, int]:
-        """Workflow file name -> id, for the YAML files under .github/workflows on the default branch."""
+    def workflows(self, ref: str | None = None) -> dict[str, int]:
+        """Workflow file name -> id, for the YAML files under .github/workflows at `ref` (the default branch)."""
         prefix = ".github/workflows/"
         return {
             path.removeprefix(prefix): zlib.crc32(path.encode())
-            for path in self.files()
+            for path in self.files(ref)
             if path.startswith(prefix) and path.endswith((".yml", ".yaml")) and "/" not in path[len(prefix) :]
         }
 
@@ -260,6 +341,7 @@ class GitHubEmulator(Emulator):
     def reset(self) -> None:
         super().reset()
         self.tokens: dict[str, str] = {}  # token -> login; any other token acts as `bot_login`
+        self.scopes: dict[str, dict[str, str]] = {}  # job token -> its permissions; other tokens: full scope
         self.repos: dict[str, Repo] = {}
         self._ids = itertools.count(1)
 
@@ -290,6 +372,16 @@ class GitHubEmulator(Emulator):
     def repo(self, full_name: str) -> Repo:
         return self.repos[full_name]
 
+    def mint_token(self, permissions: dict[str, str], login: str = ACTIONS_LOGIN) -> str:
+        """A job's GITHUB_TOKEN: it acts as `login` and may do only what `permissions` (a job's `permissions:`
+        block, scope -> read | write | none) grants; what it pushes or tags starts no workflow."""
+        for scope, level in permissions.items():
+            if scope not in JOB_SCOPES or level not in ("read", "write", "none"):
+                raise ValueError(f"not a job permission: {scope}: {level}")
+        token = f"ghs_{secrets.token_hex(18)}"
+        self.tokens[token], self.scopes[token] = login, dict(permissions)
+        return token
+
     def set_permission(self, full_name: str, login: str, role: str) -> None:
         """`role` is one of admin, maintain, write, triage, read, none."""
         if role not in LEGACY_PERMISSION:
@@ -304,9 +396,13 @@ class GitHubEmulator(Emulator):
         message: str = "Update files",
         author: str = "octocat",
     ) -> str:
-        """Commit to `branch` as a person would with `git push`; returns the new commit sha."""
+        """Commit to `branch` as a person would with `git push` (starting the workflows it triggers); returns
+        the new commit sha."""
         with self._lock:
-            return self.repos[full_name].push(branch, changes, message, author).sha
+            repo = self.repos[full_name]
+            sha = repo.push(branch, changes, message, author).sha
+            self._pushed(repo, f"refs/heads/{branch}", author)
+            return sha
 
     def open_issue(
         self,
@@ -388,6 +484,56 @@ class GitHubEmulator(Emulator):
 
     def _actor(self, request: Request) -> str:
         return self.tokens.get(token_of(request) or "", self.bot_login)
+
+    def authorize(self, request: Request, handler: str, fields: dict[str, str]) -> None:
+        """A job token outside its permissions gets GitHub's 403, naming what would do in the header GitHub
+        sends. Any token may read a public repository; no job token may write metadata."""
+        granted = self.scopes.get(token_of(request) or "")
+        repo = self.repos.get(f"{fields.get('owner')}/{fields.get('name')}")
+        if granted is None or repo is None or handler not in ACCEPTED:
+            return
+        level = "read" if request.method in ("GET", "HEAD") else "write"
+        if level == "read" and not repo.private:
+            return
+        accepted = ACCEPTED[handler]
+        if handler in _ISSUE_ROUTES and not self._is_pull(repo, fields):
+            accepted = ("issues",)
+        have = {scope: granted.get(scope, "none") for scope in accepted} | {"metadata": "read"}
+        if any(have.get(scope) in ("write", level) for scope in accepted):
+            return
+        header = "; ".join(f"{scope.replace('-', '_')}={level}" for scope in accepted)
+        body = {"message": "Resource not accessible by integration", "documentation_url": PERMISSIONS_DOCS,
+                "status": "403"}
+        abort_with(json_response(body, 403, {"X-Accepted-GitHub-Permissions": header}))
+
+    def _is_pull(self, repo: Repo, fields: dict[str, str]) -> bool:
+        """Whether an issue route is about a pull request (by number, or by one of its comments' ids)."""
+        if "number" in fields:
+            issue = repo.issues.get(int(fields["number"]))
+            return bool(issue and issue.pull)
+        if "id" in fields:
+            return any(issue.pull and any(c.id == int(fields["id"]) for c in issue.comments)
+                       for issue in repo.issues.values())
+        return True  # repository-wide labels and lists serve pull requests too
+
+    def _starts_workflows(self, request: Request) -> bool:
+        """A person's token does; the Actions token (a job's, or any token not mapped to a person) does not."""
+        login = self.tokens.get(token_of(request) or "")
+        return login is not None and (token_of(request) or "") not in self.scopes and not login.endswith("[bot]")
+
+    def _pushed(self, repo: Repo, ref: str, actor: str) -> None:
+        """A push of `ref`: start each workflow at the pushed commit whose `on: push` filters take it."""
+        sha = repo.resolve(ref)
+        if sha is None:
+            return
+        for file in repo.workflows(sha):
+            on = triggers(repo.history[sha].files[f".github/workflows/{file}"])
+            if "push" in on and push_starts(on["push"], ref):
+                repo.dispatches.append(Dispatch("push", file, {}, ref, next(self._ids), now(), actor=actor))
+
+    def _pushed_by(self, request: Request, repo: Repo, ref: str) -> None:
+        if self._starts_workflows(request):
+            self._pushed(repo, ref, self._actor(request))
 
     def _repo(self, owner: str, name: str) -> Repo:
         return self.repos.get(f"{owner}/{name}") or _fail(404, "Not Found")
@@ -684,6 +830,7 @@ class GitHubEmulator(Emulator):
         if sha not in repo.history.commits:
             _fail(422, "Object does not exist")
         refs[short] = sha
+        self._pushed_by(request, repo, ref)
         return json_response(self._ref_json(repo, ref, sha), 201)
 
     def update_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
@@ -695,6 +842,7 @@ class GitHubEmulator(Emulator):
         if not body.get("force") and not repo.history.is_ancestor(old, sha):
             _fail(422, "Update is not a fast forward")
         refs[short] = sha
+        self._pushed_by(request, repo, f"refs/{ref}")
         return json_response(self._ref_json(repo, f"refs/{ref}", sha))
 
     def delete_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
@@ -742,6 +890,7 @@ class GitHubEmulator(Emulator):
         if current is not None and body["sha"] != git_blob_sha(current):
             _fail(409, f"{path} does not match {body['sha']}")
         commit = repo.push(branch, {path: data}, body.get("message", ""), self._actor(request))
+        self._pushed_by(request, repo, f"refs/heads/{branch}")
         return repo, commit, current is None
 
     def put_contents(self, request: Request, owner: str, name: str, path: str) -> Response:
@@ -978,6 +1127,7 @@ class GitHubEmulator(Emulator):
         parents = (base_sha, head_sha) if method == "merge" else (base_sha,)
         commit = repo.history.commit(files, parents, message, self._actor(request))
         repo.branches[pull.base] = commit.sha
+        self._pushed_by(request, repo, f"refs/heads/{pull.base}")
         pull.head_sha, pull.merged_at, pull.merge_commit_sha = head_sha, now(), commit.sha
         self._set_state(issue, "closed", "completed")
         return json_response(
@@ -1002,6 +1152,7 @@ class GitHubEmulator(Emulator):
         target = body.get("target_commitish") or repo.default_branch
         if tag not in repo.tags and not body.get("draft"):
             repo.tags[tag] = repo.resolve(target) or _invalid("Release", "invalid", "target_commitish")
+            self._pushed_by(request, repo, f"refs/tags/{tag}")
         release = Release(
             next(self._ids),
             tag,
@@ -1052,23 +1203,33 @@ class GitHubEmulator(Emulator):
         )
 
     def workflow_dispatch(self, request: Request, owner: str, name: str, workflow: str) -> Response:
+        """Like GitHub: the workflow file at `ref` must have the trigger, and the inputs must be those it declares."""
         repo, body = self._repo(owner, name), _json(request) or {}
         file, _ = self._workflow(repo, workflow)
         ref = body.get("ref") or _invalid("Workflow", "missing_field", "ref")
-        if repo.resolve(ref) is None:
-            _fail(422, f"No ref found for: {ref}")
-        repo.dispatches.append(Dispatch("workflow_dispatch", file, body.get("inputs") or {}, ref, next(self._ids),
-                                        now()))
+        sha = repo.resolve(ref) or _fail(422, f"No ref found for: {ref}")
+        on = triggers(repo.history[sha].files.get(f".github/workflows/{file}", b""))
+        if "workflow_dispatch" not in on:
+            _fail(422, "Workflow does not have 'workflow_dispatch' trigger")
+        declared = (on["workflow_dispatch"] or {}).get("inputs") or {}
+        inputs = body.get("inputs") or {}
+        if unexpected := [key for key in inputs if key not in declared]:
+            _fail(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
+        for key, spec in declared.items():
+            if (spec or {}).get("required") and (spec or {}).get("default") is None and key not in inputs:
+                _fail(422, f"Required input '{key}' not provided")
+        repo.dispatches.append(Dispatch("workflow_dispatch", file, inputs, ref, next(self._ids), now(),
+                                        actor=self._actor(request)))
         return Response(status=204)
 
     def list_runs(self, request: Request, owner: str, name: str, workflow: str) -> Response:
-        """The runs that workflow dispatches started, newest first, filtered by `branch` like GitHub."""
+        """The runs that dispatches and pushes started, newest first, filtered by `branch` like GitHub."""
         repo = self._repo(owner, name)
         file, _ = self._workflow(repo, workflow)
         branch = request.args.get("branch")
-        runs = [d for d in reversed(repo.dispatches) if d.event == "workflow_dispatch" and d.name == file
+        runs = [d for d in reversed(repo.dispatches) if d.event != "repository_dispatch" and d.name == file
                 and (branch is None or _short_ref(d.ref) == branch)]
         return json_response({"total_count": len(runs), "workflow_runs": [
-            {"id": d.id, "name": file, "head_branch": _short_ref(d.ref), "event": "workflow_dispatch",
+            {"id": d.id, "name": file, "head_branch": _short_ref(d.ref), "event": d.event,
              "status": d.status, "conclusion": d.conclusion, "created_at": _iso(d.created_at),
              "url": f"{self._repo_url(repo)}/actions/runs/{d.id}"} for d in runs]})

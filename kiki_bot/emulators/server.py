@@ -155,9 +155,13 @@ class Emulator:
             match = pattern.fullmatch(path)
             if match and route_method == method:
                 fields = {key: unquote(value) for key, value in match.groupdict().items()}
+                self.authorize(request, name, fields)
                 response: Response = getattr(self, name)(request, **fields)
                 return response
         return self.error_response(404, "Not Found")
+
+    def authorize(self, request: Request, handler: str, fields: dict[str, str]) -> None:
+        """Refuse (with `abort_with`) what the request's token may not do; subclasses that model scopes say how."""
 
     def error_response(self, status: int, message: str) -> Response:
         """Each service shapes its errors its own way (GitHub's `message`, the Hub's X-Error-Code): subclasses."""
