@@ -544,6 +544,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # GitHub/Hub refusals
         if (service := _remote(exc)) is not None:
-            say(f"error: {service} refused the request: {exc}")
+            from kiki_bot.github import missing_permission
+
+            say(f"error: {service} refused the request: {missing_permission(exc) or exc}")
             sys.exit(2)
         raise

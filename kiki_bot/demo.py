@@ -141,7 +141,10 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
     files = tracked_files(project)
-    files.setdefault(".github/workflows/kiki-release.yml", b"on: workflow_dispatch\n")
+    from kiki_bot.scaffold import caller_workflows
+
+    for path, text in caller_workflows().items():  # what `init` writes: the deadline run dispatches kiki-release.yml
+        files.setdefault(path, text.encode())
     gh.create_repo(REPO, files=files)
     gh.set_permission(REPO, MAINTAINER, "maintain")
     gh.tokens["ghs_alice"] = MAINTAINER

@@ -111,6 +111,8 @@ def check_fields(handler: Handler, payload: dict, where: str) -> None:
 def route(name: str, payload: dict, bot_login: str) -> Handler | None:
     """The handler for this event, or None when kiki-bot has nothing to do with it."""
     sender = _field(payload, "sender") or {}
+    if name == "workflow_dispatch" and sender.get("login") == bot_login and _field(payload, "inputs", "tag"):
+        return on_dispatched_release  # the deadline run's own dispatch: its token's tag pushes start nothing
     if sender.get("type") == "Bot" or sender.get("login") == bot_login:
         return None  # never react to bots, ourselves included: no loops
     action = payload.get("action")

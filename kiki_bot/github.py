@@ -21,6 +21,21 @@ def marker(kind: str) -> str:
     return f"<!-- kiki-bot:{kind} -->"
 
 
+def missing_permission(exc: Exception) -> str | None:
+    """For GitHub's 403 to a token outside its job's `permissions:`, what to grant, in the workflow's words
+    (from the X-Accepted-GitHub-Permissions header GitHub sends: `;` between options, `,` within one)."""
+    headers = {key.lower(): value for key, value in (getattr(exc, "headers", None) or {}).items()}
+    accepted = headers.get("x-accepted-github-permissions")
+    if getattr(exc, "status", None) != 403 or not accepted:
+        return None
+    options = [", ".join(f"`{p.strip().replace('_', '-').replace('=', ': ')}`" for p in option.split(","))
+               for option in accepted.split(";")]
+    data = getattr(exc, "data", None)
+    message = data.get("message") if isinstance(data, dict) else None
+    return (f"403 {message or 'Forbidden'}: the token lacks {' or '.join(options)}; "
+            "grant it in the workflow job's `permissions:`")
+
+
 @dataclass
 class GitHub:
     settings: Settings
@@ -189,7 +204,8 @@ class GitHub:
         return self.repo.create_git_release(tag=tag, name=name, message=body).html_url
 
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
-        self.repo.get_workflow(workflow).create_dispatch(ref=ref, inputs=inputs)
+        """Start `workflow` on `ref`; a refusal (no such trigger, a missing permission) raises, never passes."""
+        self.repo.get_workflow(workflow).create_dispatch(ref=ref, inputs=inputs, throw=True)
 
     def read(self, path: str, ref: str) -> bytes | None:
         """A file's bytes at a ref, or None where it does not exist."""

@@ -284,11 +284,13 @@ def ledger_file(ctx: Context) -> str:
     return ctx.project.ledger_path.relative_to(ctx.project.root).as_posix()
 
 
-def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None) -> dict[str, str]:
+def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None,
+           branch_only: bool = False) -> dict[str, str]:
     """Carry a decided request's step out on this checkout of the default branch: what its PR head records
     is appended again (same steps, seq continuing from the default branch as it is now), the purge removes
     the records its entry names, and the PR branch is rebuilt on the current default branch. Each part is a
-    no-op where it is done, so a redelivery changes nothing while the default branch stands still."""
+    no-op where it is done, so a redelivery changes nothing while the default branch stands still.
+    `branch_only`: rebuild the PR branch alone; the run that decided has told the issue and purged the Hub."""
     purged = None
     for e in standing.entries:
         if e.event == "purged":
@@ -299,20 +301,21 @@ def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None) -> 
     first = standing.decision
     if first.event == "rejected":
         return _reject(ctx, first.request.id, first.request.issue, first.actor,
-                       first.reason or "no reason given", first.at)
-    return purge_request(ctx, first.request.id, first.actor, first.at, triaged, recorded=purged)
+                       first.reason or "no reason given", first.at, branch_only)
+    return purge_request(ctx, first.request.id, first.actor, first.at, triaged, recorded=purged,
+                         branch_only=branch_only)
 
 
 def refresh(ctx: Context) -> dict[str, str]:
     """The default branch moved: rebuild on it every open removal PR it has left behind, so each can merge
-    and the ledger's seq continues across them."""
+    and the ledger's seq continues across them. Only branches change: the job holds no issue or Hub access."""
     rebuilt = []
     for pr in ctx.fx.gh.open_pulls(BRANCH_PREFIX, ctx.default_branch):
         rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
         if ctx.fx.gh.built_on(ctx.default_branch, pr.head.ref):
             continue
         if (standing := decision_of(ctx, rid)) is not None:
-            resume(ctx, standing)
+            resume(ctx, standing, branch_only=True)
             rebuilt.append(rid)
     return {"rebuilt": ",".join(rebuilt)}
 
@@ -328,12 +331,15 @@ def _ledger(ctx: Context, event: str, triaged: Triaged, actor: str, at: dt.datet
                          request={"id": triaged.id, "issue": triaged.issue}, actor=actor, at=at, fields=fields)
 
 
-def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, at: dt.datetime) -> dict[str, str]:
+def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, at: dt.datetime,
+            branch_only: bool = False) -> dict[str, str]:
     ctx.fx.ledger_append(path=ctx.project.ledger_path, event="rejected", request={"id": request_id, "issue": issue},
                          actor=login, at=at, fields={"reason": reason})
     _propose(ctx, request_id, f"Record the decision on removal request {request_id}",
              f"The removal request {request_id} was declined by a maintainer. This PR records the decision in the "
              "hash-chained ledger; no data changes.", {ledger_file(ctx): _ledger_bytes(ctx)})
+    if branch_only:
+        return {"request": request_id, "status": "rejected"}
     ctx.fx.notice(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
     ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
     ctx.fx.close_issue(number=issue)
@@ -370,7 +376,7 @@ def _step(e: ledger.Entry) -> tuple:
 
 # ---------------------------------------------------------------- the purge (gated job or CLI)
 def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, triaged: Triaged | None = None,
-                  recorded: ledger.Entry | None = None) -> dict[str, str]:
+                  recorded: ledger.Entry | None = None, branch_only: bool = False) -> dict[str, str]:
     """Remove an approved request's records, open the purge PR, and say so on the issue. `recorded` is the
     request's `purged` entry on its PR head when this checkout lacks it: the purge removes what it names."""
     entries = ledger.read(ctx.project.ledger_path)
@@ -393,7 +399,7 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
     ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
                  adapters=adapters, actor=actor, at=at, approved=approved)
     files = _purged_files(ctx.project, {s for s, _ in keys})
-    for sid in sorted({s for s, _ in keys}):
+    for sid in [] if branch_only else sorted({s for s, _ in keys}):  # a rebuild: the decision purged the Hub
         hub_data = ctx.project.sources[sid].hub_data
         if hub_data:
             ctx.fx.hub_dataset_update(repo=hub_data.repo, files={p.name: p for p in _source_files(ctx.project, sid)},
@@ -401,7 +407,7 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
     url = _propose(ctx, request_id, f"Purge removal request {request_id}", _purge_pr_body(request_id, keys, adapters),
                    files)
     issue = requested.request.issue
-    if issue is not None:
+    if issue is not None and not branch_only:
         triaged = triaged or _stored(ctx, issue)
         per_source = Counter(s for s, _ in keys)
         body = _request_comment(ctx, triaged, None, per_source, [], f"approved and purged: {len(keys):,} records removed.",

@@ -28,7 +28,7 @@ KIKI_BOT_SHA = "5a54fa94f8afcbbc07a40fa97cedfe9c9ebed17f"
 """The kiki-bot commit the callers pin, by full SHA. Updated at each kiki-bot release to that release's
 commit (README, "Releasing kiki-bot"); a commit cannot name itself, so it always points at an earlier one."""
 
-MOMENTS = ("release", "publish", "removal-triage", "removal-purge", "deadlines", "card-review")
+MOMENTS = ("release", "publish", "removal-triage", "removal-purge", "removal-refresh", "deadlines", "card-review")
 """One reusable workflow `.github/workflows/<moment>.yml` each, and one caller `kiki-<moment>.yml`."""
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -50,6 +50,7 @@ PLACEHOLDER_CONTACT = "privacy@example.org"
 PLACEHOLDER_OWNER = "example-org"
 _PLACEHOLDER = re.compile(r"(?<!\$)\{\{ *([a-z_]+) *\}\}")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
+_BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")  # nothing a workflow's branch filter would read as a pattern
 
 
 def templates() -> Path:
@@ -87,16 +88,32 @@ def issue_form(private_contact: str) -> str:
 
 
 def caller_workflows(
-    repo: str = KIKI_BOT_REPO, sha: str = KIKI_BOT_SHA, version: str = KIKI_BOT_VERSION
+    repo: str = KIKI_BOT_REPO, sha: str = KIKI_BOT_SHA, version: str = KIKI_BOT_VERSION,
+    default_branch: str = "main",
 ) -> dict[str, str]:
-    """`.github/workflows/kiki-<moment>.yml` → text, each calling kiki-bot's reusable workflow at `sha`."""
+    """`.github/workflows/kiki-<moment>.yml` → text, each calling kiki-bot's reusable workflow at `sha`.
+    A push trigger cannot name "the default branch", so `default_branch` is written in."""
     folder = templates() / "workflows"
     return {
         f".github/workflows/kiki-{m}.yml": fill(
-            (folder / f"kiki-{m}.yml.in").read_text(encoding="utf-8"), repo=repo, sha=sha, version=version
+            (folder / f"kiki-{m}.yml.in").read_text(encoding="utf-8"), repo=repo, sha=sha, version=version,
+            default_branch=default_branch,
         )
         for m in MOMENTS
     }
+
+
+def detect_default_branch(root: Path) -> str:
+    """The branch the callers' push trigger names: origin's HEAD, else the branch checked out, else main."""
+    for ref in ("refs/remotes/origin/HEAD", "HEAD"):
+        try:
+            name = subprocess.run(["git", "-C", str(root), "symbolic-ref", "--short", ref], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip().removeprefix("origin/")
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if _BRANCH.match(name):
+            return name
+    return "main"
 
 
 def example_records(today: dt.date) -> list[dict]:
@@ -150,7 +167,7 @@ def example_records(today: dt.date) -> list[dict]:
     return records
 
 
-def plan(repository: str | None, private_contact: str, today: dt.date) -> dict[str, str]:
+def plan(repository: str | None, private_contact: str, today: dt.date, default_branch: str = "main") -> dict[str, str]:
     """Every file `init` writes (relative path → text), before the manifest and the card."""
     owner = repository.split("/")[0] if repository else PLACEHOLDER_OWNER
     contact = (
@@ -173,7 +190,7 @@ def plan(repository: str | None, private_contact: str, today: dt.date) -> dict[s
     files[f"data/{SOURCE}/part-000.jsonl"] = "".join(
         json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in example_records(today)
     )
-    files.update(caller_workflows())
+    files.update(caller_workflows(default_branch=default_branch))
     files[FORM] = issue_form(private_contact)
     return files
 
@@ -236,7 +253,7 @@ def init(
             "or add a GitHub `origin` remote)",
         )
     day = today()
-    files = plan(repository, private_contact or PLACEHOLDER_CONTACT, day)
+    files = plan(repository, private_contact or PLACEHOLDER_CONTACT, day, detect_default_branch(root))
     source_dir = root / "data" / SOURCE
     card_dir = root / "cards" / ADAPTER
     generated = [

@@ -8,9 +8,11 @@ import json
 
 import pytest
 import tomli_w
+import yaml
+from conftest import REPO
 from factory import KIKI, adapter, make_project, mark_published, source
 
-from kiki_bot import ledger
+from kiki_bot import ledger, scaffold
 
 GH_REPO = "test-lab/models"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -42,7 +44,7 @@ def env(gh, hub, monkeypatch, tmp_path, cli):
     ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
                   records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    files[".github/workflows/kiki-release.yml"] = b"on: workflow_dispatch\n"
+    files.update({path: text.encode() for path, text in scaffold.caller_workflows().items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
     gh.open_issue(GH_REPO, "Removal", "body", labels=["removal-request", "purged"])
     hub.create_repo("test-lab/tiny-lora")
@@ -77,6 +79,45 @@ def test_retrain_starts_once_and_is_retried_after_a_failure(env, gh, cli):
     assert cli("schedule", "run", "--now", when, "-C", env).code == 0
     assert cli("schedule", "run", "--now", when, "-C", env).code == 0
     assert len(release_runs(gh)) == 2
+
+
+def shipped() -> dict[str, str]:
+    """The deadlines job's permissions, as kiki-bot ships them (the caller `init` writes grants the same)."""
+    return yaml.safe_load((REPO / ".github" / "workflows" / "deadlines.yml").read_text())["jobs"]["deadlines"][
+        "permissions"]
+
+
+def test_the_deadline_run_starts_a_retrain_under_the_permissions_kiki_bot_ships(env, gh, cli, monkeypatch):
+    """With the job's own token (private repository: reads need their scope too) the run tags, dispatches the
+    release caller `init` writes on that tag (the tag alone starts nothing), and records a missed deadline."""
+    gh.repo(GH_REPO).private = True
+    monkeypatch.setenv("GITHUB_TOKEN", gh.mint_token(shipped()))
+    assert cli("schedule", "run", "--now", at(dt.timedelta(days=27, hours=12)), "-C", env).code == 0
+    [run] = release_runs(gh)
+    assert (run.name, run.ref, run.payload, run.actor) == (
+        "kiki-release.yml", "tiny-lora/v0.1.1", {"tag": "tiny-lora/v0.1.1"}, "github-actions[bot]")
+    assert [d for d in gh.dispatches(GH_REPO) if d.event == "push"] == []
+    res = cli("schedule", "run", "--now", at(dt.timedelta(days=31)), "-C", env)
+    assert res.code == 1 and "deadline 2026-03-31 10:00 UTC passed" in res.err
+    assert [p.title for p in gh.pulls(GH_REPO)] == ["Record missed removal deadlines of tiny-lora"]
+    assert "deadline-missed" in gh.issue(GH_REPO, 1).labels and len(release_runs(gh)) == 1
+
+
+@pytest.mark.parametrize(("scope", "level", "missing"), [
+    ("actions", "none", "`actions: write`"),
+    ("contents", "read", "`contents: write`"),
+    ("pull-requests", "none", "`pull-requests: read`"),
+    ("issues", "read", "`issues: write`"),
+])
+def test_with_fewer_permissions_the_deadline_run_says_which_one_is_missing(env, gh, cli, monkeypatch, scope, level,
+                                                                            missing):
+    gh.repo(GH_REPO).private = True
+    monkeypatch.setenv("GITHUB_TOKEN", gh.mint_token(shipped() | {scope: level}))
+    res = cli("schedule", "run", "--now", at(dt.timedelta(days=27, hours=12)), "-C", env)
+    assert res.code == 2 and res.out == "" and "Traceback" not in res.err
+    assert res.err == (f"error: GitHub refused the request: 403 Resource not accessible by integration: the token "
+                       f"lacks {missing}; grant it in the workflow job's `permissions:`\n")
+    assert len(release_runs(gh)) == (scope == "issues")  # the warning on the issue comes after the dispatch
 
 
 def test_warns_once_when_a_deadline_is_near(env, gh, cli):

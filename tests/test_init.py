@@ -28,7 +28,8 @@ WRITTEN = sorted(
         ".github/ISSUE_TEMPLATE/removal-request.yml",
         *(
             f".github/workflows/kiki-{m}.yml"
-            for m in ("release", "publish", "removal-triage", "removal-purge", "deadlines", "card-review")
+            for m in ("release", "publish", "removal-triage", "removal-purge", "removal-refresh", "deadlines",
+                      "card-review")
         ),
     ]
 )
@@ -108,6 +109,27 @@ def test_init_then_card_check_passes(tmp_path, cli, no_github):
     )  # already what the data says
     card = (repo / "cards/example-lora/card.json").read_text()
     assert '"version": "0.1.0"' in card
+
+
+def test_the_refresh_caller_watches_the_default_branch(tmp_path, cli, no_github):
+    """A push trigger cannot say "the default branch", so init writes its name: origin's HEAD, else the branch
+    checked out, else main (also for a name a branch filter would read as a pattern)."""
+    def watched(root: Path) -> list[str]:
+        assert cli("init", root).code == 0
+        return yaml.safe_load((root / ".github/workflows/kiki-removal-refresh.yml").read_text())[True]["push"][
+            "branches"]
+
+    cloned = git_repo(tmp_path / "cloned", origin="https://github.com/octo-org/models.git")
+    subprocess.run(["git", "-C", cloned, "symbolic-ref", "HEAD", "refs/heads/topic"], check=True)
+    subprocess.run(["git", "-C", cloned, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop"],
+                   check=True)
+    trunk = git_repo(tmp_path / "trunk")
+    subprocess.run(["git", "-C", trunk, "symbolic-ref", "HEAD", "refs/heads/trunk"], check=True)
+    odd = git_repo(tmp_path / "odd")
+    subprocess.run(["git", "-C", odd, "symbolic-ref", "HEAD", "refs/heads/v1+x"], check=True)
+    (tmp_path / "plain").mkdir()
+    assert [watched(tmp_path / name) for name in ("cloned", "trunk", "odd", "plain")] == [
+        ["develop"], ["trunk"], ["main"], ["main"]]
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path, cli, no_github):

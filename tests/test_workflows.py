@@ -4,7 +4,9 @@ The second half plays a runner: it evaluates the `${{ }}` expressions the way Gi
 `with:` and `if:` values only), runs every `run:` script with bash and the variables a runner sets, enters
 the composite action for `uses: ./kiki-bot`, and stands in for the two third-party actions (checkout copies
 the model repository or links this checkout; setup-python hands over a stub interpreter whose venv holds the
-real `kiki-bot`). The bot talks to the GitHub and Hub emulators; no token may show in anything it prints.
+real `kiki-bot`). The bot talks to the GitHub and Hub emulators with a token minted for each job, carrying
+exactly that job's `permissions:` (the model repository is private, so reads need their scope too); no token
+may show in anything it prints.
 """
 
 from __future__ import annotations
@@ -45,15 +47,24 @@ PERMISSIONS = {
     "publish": {"branch": {}, "publish": {"contents": "write", "issues": "write"}},
     "removal-triage": {"triage": {"contents": "read", "issues": "write"}},
     "removal-purge": {"purge": {"contents": "write", "pull-requests": "write", "issues": "write"}},
-    "deadlines": {"deadlines": {"contents": "read", "issues": "write"}},
+    "removal-refresh": {"refresh": {"contents": "write", "pull-requests": "write"}},
+    "deadlines": {"deadlines": {"contents": "write", "actions": "write", "pull-requests": "write", "issues": "write"}},
     "card-review": {"review": {"contents": "read", "pull-requests": "write", "issues": "write"}},
     "ci": {"ci": {"contents": "read"}},
 }
 TRIGGERS = {  # what each caller written by `init` listens to
-    "release": {"push": {"tags": ["*/v*"]}},
+    "release": {
+        "push": {"tags": ["*/v*"]},
+        "workflow_dispatch": {"inputs": {"tag": {
+            "description": "The release tag <adapter>/v<semver> to build; the dispatch runs on that tag.",
+            "required": True,
+            "type": "string",
+        }}},
+    },
     "publish": {"pull_request": {"types": ["closed"]}},
     "removal-triage": {"issues": {"types": ["opened", "labeled"]}},
     "removal-purge": {"issue_comment": {"types": ["created"]}},
+    "removal-refresh": {"push": {"branches": ["main"]}},
     "deadlines": {"schedule": [{"cron": "0 */6 * * *"}], "workflow_dispatch": None},
     "card-review": {"pull_request": {"types": ["opened", "synchronize", "reopened"]}},
 }
@@ -456,6 +467,7 @@ class Runner:
     environment_secrets: dict = field(default_factory=dict)
     pip_log: Path = field(init=False)
     texts: list[str] = field(default_factory=list)  # everything printed or written: checked for tokens
+    tokens: list[str] = field(default_factory=lambda: [GITHUB_TOKEN])  # the jobs' GITHUB_TOKENs, and the default
 
     def __post_init__(self) -> None:
         self.pip_log = self.tmp / "pip.log"
@@ -469,7 +481,6 @@ class Runner:
             "event_name": self.event_name,
             "event": self.payload,
             "repository": GH_REPO,
-            "token": GITHUB_TOKEN,
             "ref": ref,
             "ref_name": ref.removeprefix("refs/tags/").removeprefix("refs/heads/"),
             "sha": "0" * 40,
@@ -495,8 +506,13 @@ class Runner:
             if any(results[n].status != "success" for n in needs) or not condition(job.get("if"), ctx):
                 results[jid] = Job("skipped")
                 continue
+            from emulator_fixtures import GITHUB
+
+            token = GITHUB.mint_token(job["permissions"])  # what GitHub hands the job as GITHUB_TOKEN
+            self.tokens.append(token)
             secrets = self.secrets | (self.environment_secrets if job.get("environment") == HUB_ENV else {})
-            results[jid] = self.job(jid, job, ctx | {"secrets": {"GITHUB_TOKEN": GITHUB_TOKEN, **secrets}})
+            ctx |= {"github": self.github | {"token": token}, "secrets": {"GITHUB_TOKEN": token, **secrets}}
+            results[jid] = self.job(jid, job, ctx)
         return results
 
     def job(self, jid: str, job: dict, ctx: dict) -> Job:
@@ -554,7 +570,7 @@ class Runner:
         doc = load(path / "action.yml")
         inputs = {k: as_text(evaluate(v.get("default", ""), ctx)) for k, v in doc["inputs"].items()}
         inputs |= {k: as_text(v) for k, v in with_.items()}
-        inner_ctx, steps = {"github": self.github | {"action_path": str(path)}, "inputs": inputs}, {}
+        inner_ctx, steps = {"github": ctx["github"] | {"action_path": str(path)}, "inputs": inputs}, {}
         inner_env = env | {"GITHUB_ACTION_PATH": str(path)}
         for step in doc["runs"]["steps"]:
             outputs = self.step(step, inner_ctx | {"steps": steps}, workspace, inner_env, job)
@@ -616,7 +632,7 @@ ln -sf {Path(sys.executable).parent / "kiki-bot"} "$4/bin/kiki-bot"
         return stub
 
     def assert_no_token_leaked(self) -> None:
-        for secret in (GITHUB_TOKEN, HF_TOKEN):
+        for secret in (*self.tokens, HF_TOKEN):
             assert not any(secret in text for text in self.texts), f"{secret} leaked"
 
 
@@ -649,7 +665,9 @@ def model(tmp_path, gh, hub, tiny_base) -> Path:
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "data"], check=True)
     gh.create_repo(
-        GH_REPO, files={str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        GH_REPO,
+        files={str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()},
+        private=True,
     )
     return root
 
@@ -756,6 +774,37 @@ def test_a_bad_ref_or_tag_stops_the_release_before_anything_runs(tmp_path, model
         assert jobs["tag"].status == "failure" and jobs["release"].status == "skipped", ref
         assert "::error title=kiki-bot::" in jobs["tag"].logs[0]
         assert not list((tmp_path / str(n)).rglob("pwned"))
+
+
+def test_release_runs_for_the_bots_own_dispatch_on_the_tag_it_names(tmp_path, model, gh, hub):
+    """The deadline run dispatches the release caller on the tag it made (its token's tag push starts nothing):
+    that runs the release; a dispatch by anyone else, on a branch, or naming another tag runs nothing."""
+    tag = "tiny-lora/v0.1.0"
+
+    def dispatched(sender: str, ref: str = f"refs/tags/{tag}", named: str = tag) -> dict:
+        event = repo_fields(fixture("workflow_dispatch.payload.json"))
+        event.update(ref=ref, inputs={"tag": named}, workflow=".github/workflows/kiki-release.yml")
+        event["sender"].update(login=sender, type="Bot" if sender.endswith("[bot]") else "User")
+        return event
+
+    cases = [  # (event, tag job, release job)
+        (dispatched("github-actions[bot]"), "success", "success"),
+        (dispatched("octocat"), "skipped", "skipped"),
+        (dispatched("github-actions[bot]", ref="refs/heads/main"), "skipped", "skipped"),
+        (dispatched("github-actions[bot]", named="tiny-lora/v9.9.9"), "failure", "skipped"),
+    ]
+    results = []
+    for n, (event, tag_status, release_status) in enumerate(cases):
+        (tmp_path / str(n)).mkdir()
+        run = runner(tmp_path / str(n), model, "workflow_dispatch", event, inputs={"dry-run": True})
+        results.append(jobs := run.run(OWN / "release.yml"))
+        assert (jobs["tag"].status, jobs["release"].status) == (tag_status, release_status), n
+        run.assert_no_token_leaked()
+    assert results[0]["tag"].outputs == {"adapter": "tiny-lora"}
+    handle_log = results[0]["release"].logs[-1].split("\n--- stderr")[0]
+    planned = [json.loads(line)["action"] for line in handle_log.splitlines() if line.startswith("{")]
+    assert planned == ["train", "hub_stage", "pull_request"]
+    assert "::error title=kiki-bot::a dispatched release must run on the tag its input names" in results[3]["tag"].logs[0]
 
 
 # ------------------------------------------------------------ moments 2 and 3, and the deadline run
@@ -960,7 +1009,6 @@ def test_the_purge_job_holds_the_hub_token_and_triage_does_not(tmp_path, model, 
     src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\n')
     dataset = hub.create_repo("test-lab/fw-data", repo_type="dataset", files={"part-000.jsonl": data.read_bytes()})
     commits = len(dataset.log("main"))
-    gh.tokens[GITHUB_TOKEN] = "github-actions[bot]"  # the login the job's token acts as (the action's bot-login)
     opened = issue_event("opened", ["removal-request"])
     jobs = {}
     for name, event_name, payload in (
@@ -979,6 +1027,38 @@ def test_the_purge_job_holds_the_hub_token_and_triage_does_not(tmp_path, model, 
     assert "environment" not in load(OWN / "removal-triage.yml")["jobs"]["triage"]
     assert len(dataset.log("main")) == commits + 1  # the purge's commit on the Hub
     assert dataset.files("main")["part-000.jsonl"] != data.read_bytes()
+
+
+def test_a_push_to_the_default_branch_rebuilds_a_stale_purge_pr(tmp_path, model, gh):
+    """The default branch moves while a purge PR is open: the refresh job rebuilds the PR's branch on the new
+    head, under its own token (contents and pull requests, no issue access), so the PR can merge."""
+    opened = issue_event("opened", ["removal-request"])
+    approve = comment_event("/kiki approve", ["removal-request"], number=opened["issue"]["number"])
+    for name, event_name, payload in (("removal-triage", "issues", opened),
+                                      ("removal-purge", "issue_comment", approve)):
+        (tmp_path / name).mkdir()
+        [job] = runner(tmp_path / name, model, event_name, payload).run(OWN / f"{name}.yml").values()
+        assert job.status == "success", "\n".join(job.logs)
+    [pr] = gh.pulls(GH_REPO)
+    purged = {p: b for p, b in gh.files(GH_REPO, pr.pull.head).items() if p.startswith(("data/", "compliance/"))}
+    moved = gh.push(GH_REPO, "main", {"README.md": b"a maintainer's change\n"})
+    history, said = gh.repo(GH_REPO).history, len(gh.comments(GH_REPO, opened["issue"]["number"]))
+    assert not history.is_ancestor(moved, gh.repo(GH_REPO).branches[pr.pull.head])  # left behind
+    push = repo_fields(fixture("push.payload.json"))
+    push.update(ref="refs/heads/main", after=moved, created=False, deleted=False)
+    (tmp_path / "refresh").mkdir()
+    run = runner(tmp_path / "refresh", model, "push", push)
+    [job] = run.run(OWN / "removal-refresh.yml").values()
+    assert job.status == "success", "\n".join(job.logs)
+    assert gh.scopes[run.tokens[-1]] == {"contents": "write", "pull-requests": "write"}
+    assert {r.token for r in gh.requests if r.method != "GET"} >= {run.tokens[-1]}
+    head = gh.repo(GH_REPO).branches[pr.pull.head]
+    assert history.is_ancestor(moved, head) and gh.issue(GH_REPO, pr.number).state == "open"
+    rebuilt = gh.files(GH_REPO, pr.pull.head)
+    assert rebuilt["README.md"] == b"a maintainer's change\n"
+    assert {p: rebuilt[p] for p in purged} == purged  # the purge, carried over whole
+    assert len(gh.comments(GH_REPO, opened["issue"]["number"])) == said
+    run.assert_no_token_leaked()
 
 
 # ------------------------------------------------------------ concurrency: who can displace a maintainer's decision
