@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from typing import Annotated
 
@@ -24,6 +25,11 @@ HUB_LICENSES = frozenset(
 
 # SPDX lets anyone name a licence outside the list as LicenseRef-<idstring>, optionally in another document.
 _LICENSE_REF = re.compile(r"^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$")
+
+
+# license-expression builds its parser lazily and not thread-safely: threads parsing a first expression at
+# once get AttributeErrors or wrong "not valid" verdicts. Records are validated in threads (concurrent runs).
+_PARSING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -56,14 +62,16 @@ def parse(expression: str):
     in kiki-bot's words, with a "did you mean" for an unknown id."""
     from license_expression import ExpressionError
 
-    licensing = _licensing()
-    try:
-        parsed = licensing.parse(expression, validate=False, strict=True)
-    except ExpressionError as exc:
-        raise ValueError(f"`{expression}` is not a valid SPDX licence expression ({exc})") from None
+    with _PARSING:
+        licensing = _licensing()
+        try:
+            parsed = licensing.parse(expression, validate=False, strict=True)
+        except ExpressionError as exc:
+            raise ValueError(f"`{expression}` is not a valid SPDX licence expression ({exc})") from None
+        symbols = licensing.license_symbols(parsed, decompose=True) if parsed is not None else []
     if parsed is None:
         raise ValueError("empty licence expression: expected an SPDX id such as MIT, or an expression")
-    for symbol in licensing.license_symbols(parsed, decompose=True):
+    for symbol in symbols:
         if symbol.key not in licensing.known_symbols and not _LICENSE_REF.match(symbol.key):
             raise ValueError(_unknown(symbol.key))
     return parsed
