@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 
@@ -34,7 +35,8 @@ def describe(diffs: list[tuple[str, Any, Any]], limit: int = 40) -> list[str]:
 
 
 def _short(value: Any, width: int = 80) -> str:
-    text = repr(value)
+    """The value as JSON (what card.json holds), never a Python repr."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -68,8 +68,9 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     project, adapter = ctx.project, ctx.project.adapter(tag.adapter)
     base = project.base_model_path[adapter.name]
     if base is None or not (base / "config.json").is_file():
+        found = "it is not set" if base is None else f"{base} has no config.json"
         raise BadInput(f"adapters/{adapter.name}.toml: key `base_model.local_path`",
-                       f"a local copy of {adapter.base_model.id} (with config.json) is needed to train; found {base}")
+                       f"a local copy of {adapter.base_model.id} (with config.json) is needed to train; {found}")
     run_dir = ctx.runs_dir / adapter.name / tag.version
     state = _state(run_dir, ctx.now)
     timings: dict[str, float] = {}

@@ -102,7 +102,7 @@ def test_hand_edited_card_json_is_field_level(project, cli):
     path.write_text(json.dumps(doc))
     res = cli("card", "check", "--json", "-C", project)
     assert res.code == 1
-    assert "card.json section23.crawlers: ['another-bot/2.0'] → ['test-crawler/1.0']" in res.json()["tiny-lora"]["drift"]
+    assert 'card.json section23.crawlers: ["another-bot/2.0"] → ["test-crawler/1.0"]' in res.json()["tiny-lora"]["drift"]
 
 
 def test_check_reports_licence_and_manifest_problems_with_exit_1(project, cli):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import EXAMPLE
 
 from kiki_bot.cli import app
 
@@ -205,3 +208,56 @@ def test_exit_codes_through_the_installed_entry_point(args, code, tmp_path):
     assert "Traceback" not in res.stderr
     if code == 2 and args:
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+# What a Python repr looks like in text: None, a dict/list/tuple of strings, an object, a path or time object.
+REPR = re.compile(r"\bNone\b|[\[{(]'|<[\w.]+ object at 0x|\b(?:Posix|Windows)?Path\(|\bdatetime\.\w+\(|\bDecimal\(")
+
+
+def reprs(text: str) -> list[str]:
+    return [text[max(0, m.start() - 60):m.end() + 60] for m in REPR.finditer(text)]
+
+
+def test_the_repr_pattern_catches_python_reprs():
+    assert all(reprs(t) for t in ["found None", "adapters: {'a': 1}", "['x']", "<kiki_bot.cards.Rendered object at 0x7f>",
+                                  "PosixPath('/x')", "datetime.datetime(2026, 1, 1)"])
+    assert not reprs('{"a": null, "b": ["x"]} unknown adapter \'nope\' (known: a, b)')
+
+
+def test_no_python_repr_in_any_output(cli, project, places, tmp_path, monkeypatch):
+    """Every command, human and --json, on a test project with a removal history and on the bundled example."""
+    example = tmp_path / "example"
+    shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns(".kiki"))
+    body, bad_body = places["{body}"], tmp_path / "bad.md"
+    bad_body.write_text(Path(body).read_text().replace("acme/fw", "^.+$"))
+    outputs = []
+
+    def run(*args: str) -> None:
+        for extra in ([], ["--json"]):
+            res = cli(*args, *extra)
+            outputs.append((args, extra, res.out + res.err))
+
+    run("--version")
+    run("card", "check")  # no card yet: a problem
+    run("card", "render", "--date", "2026-05-06")
+    run("card", "check")
+    run("data", "manifest")
+    run("removal", "match", "--body", body)
+    run("removal", "match", "--body", str(bad_body))
+    run("removal", "file", "--body", body, "--dry-run")
+    request = cli("removal", "file", "--body", body, "--json").json()["request"]
+    run("schedule", "plan")
+    run("schedule", "run", "--dry-run", "--now", "2099-01-01T00:00:00Z")
+    run("removal", "purge", request, "--dry-run")
+    run("removal", "purge", request)
+    run("ledger", "verify")
+    run("card", "check")  # the purge changed the data: drift
+    run("release", "tiny-lora/v0.2.0", "--dry-run")  # no local base model
+    run("handle", "--event-name", "ping", "--event-path", places["{file}"])
+    run("init", places["{empty}"])
+    for args in (["card", "check"], ["card", "render"], ["data", "manifest"], ["ledger", "verify"],
+                 ["removal", "match", "--body", body], ["schedule", "plan"],
+                 ["release", "devstral-cpp-lora/v0.5.0", "--dry-run"]):
+        run(*args, "-C", str(example))
+    found = [f"{' '.join([*args, *extra])}: {hit!r}" for args, extra, text in outputs for hit in reprs(text)]
+    assert not found, "\n".join(found)
