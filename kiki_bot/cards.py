@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, tags
 from kiki_bot.card import Card, Removals, RunFacts, build, last_published
@@ -95,15 +96,19 @@ def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:
     return write_all(project, [(adapter, rendered)])[adapter.name]
 
 
-def write_all(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[str, list[str]]:
-    """Write the card files of every adapter, or none when any adapter's data breaks the licence policy or
-    the manifests. Per adapter: the file names that changed."""
+def files_of(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[Path, bytes]:
+    """The card files of every adapter with their bytes; none when any adapter's data breaks the licence
+    policy or the manifests (a `BadInput` naming every problem)."""
     problems = [p for adapter, rendered in cards for p in rendered.figures.licence_violations + [
         p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]]
     if problems:
         raise BadInput.of([(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)])
-    files = {project.card_dir(a.name) / name: text.encode("utf-8") for a, r in cards for name, text in r.files.items()}
-    written = set(write_files(files))
+    return {project.card_dir(a.name) / name: text.encode("utf-8") for a, r in cards for name, text in r.files.items()}
+
+
+def write_all(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[str, list[str]]:
+    """Write the card files of every adapter, or none (see `files_of`). Per adapter: the file names that changed."""
+    written = set(write_files(files_of(project, cards)))
     return {a.name: [name for name in r.files if project.card_dir(a.name) / name in written] for a, r in cards}
 
 

@@ -75,19 +75,37 @@ def emit(doc: Any) -> None:
     sys.stdout.write(console.dumps(doc, indent=2) + "\n")
 
 
+def _locked(root: Path, dry_run: bool) -> Any:
+    """The project lock for writers; a dry run writes nothing, not even the lock file."""
+    import contextlib
+
+    from kiki_bot.storage import project_lock
+
+    return contextlib.nullcontext() if dry_run else project_lock(root)
+
+
 def _context(project: Path, dry_run: bool, as_json: bool, **options: Any):
-    """The behaviours' context; under --json a dry run's plan goes into the one document, not out as lines."""
+    """The behaviours' context; under --json a dry run's plan goes into the one document, not out as lines.
+    A dry run works in a scratch runs directory (removed when the command ends), so it leaves no run state
+    that a real release could later take for its own."""
+    import tempfile
+
+    from typer._click.globals import get_current_context
+
     from kiki_bot import context
 
     ctx = context.make(project, dry_run, **options)
     ctx.fx.stream = not as_json
+    if dry_run:
+        scratch = get_current_context().with_resource(tempfile.TemporaryDirectory(prefix="kiki-dry-run-"))
+        ctx.settings = ctx.settings.model_copy(update={"runs_dir": Path(scratch)})
     return ctx
 
 
-def _report(as_json: bool, doc: dict, ctx=None) -> None:
+def _report(as_json: bool, doc: dict, fx=None) -> None:
     """The --json document, with the planned side effects of a dry run."""
     if as_json:
-        emit({**doc, "planned": ctx.fx.planned} if ctx is not None and ctx.dry_run else doc)
+        emit({**doc, "planned": fx.planned} if fx is not None and fx.dry_run else doc)
 
 
 def _project(root: Path):
@@ -113,11 +131,14 @@ def init(
                                                    "origin remote.")] = None,
     private_contact: Annotated[str | None, typer.Option(help="Where personal-data removal requests go (kiki.toml "
                                                         "and the issue form).")] = None,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
     from kiki_bot import scaffold
+    from kiki_bot.effects import Effects
+    from kiki_bot.hub import Hub
     from kiki_bot.settings import Settings
 
     root = directory or project
@@ -128,14 +149,22 @@ def init(
     settings = Settings()
     token = settings.github_token.get_secret_value() if settings.github_token else None
     repository = scaffold.resolve_repository(root, repository)
-    written = scaffold.init(root, force=force, token=token, repository=repository, private_contact=private_contact)
-    for path in written:
-        say(f"wrote {path}")
+    files = scaffold.staged(root, force=force, token=token, repository=repository, private_contact=private_contact)
+    fx = Effects(None, Hub(settings), dry_run, stream=not as_json)
+    with _locked(root, dry_run):
+        fx.write_files(files=files)
     if token:
-        say(f"labels of {repository}: {', '.join(scaffold.LABELS)} (created where missing)")
-    say(scaffold.next_steps(root, repository))
-    _report(as_json, {"directory": root, "repository": repository, "written": written,
-                      "labels": list(scaffold.LABELS) if token else []})
+        fx.create_labels(repository=repository)
+    verb = "would write" if dry_run else "wrote"
+    for path in files:
+        say(f"{verb} {path}")
+    if token:
+        say(f"labels of {repository}: {', '.join(scaffold.LABELS)} ({'would be ' if dry_run else ''}created where "
+            "missing)")
+    if not dry_run:
+        say(scaffold.next_steps(root, repository))
+    _report(as_json, {"directory": root, "repository": repository, "written": [] if dry_run else list(files),
+                      "labels": list(scaffold.LABELS) if token else []}, fx)
 
 
 # ---------------------------------------------------------------- card
@@ -145,6 +174,7 @@ def card_render(
     version: Annotated[str | None, typer.Option(help="Summary version; default: the committed card's.")] = None,
     date: Annotated[str | None, typer.Option(help="Release date YYYY-MM-DD; default: the committed card's.")] = None,
     run: Annotated[Path | None, typer.Option(help="JSON of the training run's facts (trained_tokens, eval_score, …).")] = None,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
@@ -153,7 +183,7 @@ def card_render(
 
     from kiki_bot import cards
     from kiki_bot.card import RunFacts
-    from kiki_bot.storage import project_lock
+    from kiki_bot.storage import differing
 
     try:
         day = dt.date.fromisoformat(date) if date else None
@@ -165,15 +195,17 @@ def card_render(
         raise BadInput(f"--run {run}", f"cannot read ({exc.strerror})") from None
     except ValidationError as exc:
         raise BadInput.validation(RunFacts, exc.errors(), f"--run {run}") from None
-    proj = _project(project)
-    doc = {}
-    with project_lock(proj.root):
+    ctx = _context(project, dry_run, as_json)
+    proj, doc = ctx.project, {}
+    with _locked(proj.root, dry_run):
         rendered = [(a, cards.render_adapter(proj, a, version, day, facts)) for a in _adapters(proj, adapter)]
-        changed = cards.write_all(proj, rendered)
-        for a, r in rendered:
-            doc[a.name] = {"version": r.card.header.version, "written": changed[a.name]}
-            say(f"{a.name} v{r.card.header.version}: {', '.join(changed[a.name]) or 'unchanged'}")
-    _report(as_json, doc)
+        changed = differing(cards.files_of(proj, rendered))  # every card checked before any is written
+        ctx.fx.write_files(files=changed)
+    for a, r in rendered:
+        names = [path.name for path in changed if path.parent == proj.card_dir(a.name)]
+        doc[a.name] = {"version": r.card.header.version, "written": [] if dry_run else names}
+        say(f"{a.name} v{r.card.header.version}: {', '.join(names) or 'unchanged'}{' (dry run)' if dry_run else ''}")
+    _report(as_json, doc, ctx.fx)
 
 
 @card_app.command("check", epilog=_example("card check --json"))
@@ -200,23 +232,30 @@ def card_check(
 @data_app.command("manifest", epilog=_example("data manifest esp-idf"))
 def data_manifest(
     source: Annotated[str | None, typer.Argument(help="Source id; all when omitted.", metavar="SOURCE")] = None,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
     """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
     from kiki_bot import manifests
-    from kiki_bot.storage import project_lock
+    from kiki_bot.storage import differing
 
-    proj = _project(project)
+    ctx = _context(project, dry_run, as_json)
+    proj = ctx.project
     if source is not None and source not in proj.sources:
         raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
-    with project_lock(proj.root):
-        done = manifests.refresh_all(proj.data_dir, [source] if source else sorted(proj.sources))
+    ids = [source] if source else sorted(proj.sources)
+    with _locked(proj.root, dry_run):
+        counts, manifests_now = manifests.refreshed_all(proj.data_dir, ids)
+        changed = differing(manifests_now)
+        ctx.fx.write_files(files=changed)
     doc = {}
-    for sid, (n, changed) in done.items():
-        doc[sid] = {"records": n, "changed": changed}
-        say(f"{sid}: {n} records, manifest {'updated' if changed else 'unchanged'}")
-    _report(as_json, doc)
+    for sid in ids:
+        stale = proj.data_dir / sid / manifests.MANIFEST in changed
+        doc[sid] = {"records": counts[sid], "changed": stale and not dry_run}
+        state = ("would be updated" if dry_run else "updated") if stale else "unchanged"
+        say(f"{sid}: {counts[sid]} records, manifest {state}")
+    _report(as_json, doc, ctx.fx)
 
 
 # ---------------------------------------------------------------- ledger
@@ -275,9 +314,9 @@ def removal_file(body: Body, actor: Annotated[str, typer.Option(help="Who filed 
 
     ctx = _context(project, dry_run, as_json)
     doc = file_private(ctx, _read_body(body), actor)
-    _report(as_json, doc, ctx)
+    _report(as_json, doc, ctx.fx)
     say(f"{doc['request']}: {doc['records']} records matched; adapters: {_per_adapter(doc['adapters'])}; "
-        f"deadline {doc['deadline']}")
+        f"deadline {doc['deadline']}" + (" (dry run: not recorded)" if dry_run else ""))
 
 
 @removal_app.command("purge", epilog=_example("removal purge R-42 --actor maintainer"))
@@ -298,8 +337,11 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
                              actor=actor, at=ctx.now, fields={})
     outputs = purge_request(ctx, request_id, actor, ctx.now)
     _write_outputs(outputs)
-    _report(as_json, {"request": request_id, "outputs": outputs}, ctx)
-    say(f"{request_id}: purged; {outputs.get('pr-url') or 'no PR (no repository configured)'}")
+    _report(as_json, {"request": request_id, "outputs": outputs}, ctx.fx)
+    if dry_run:
+        say(f"{request_id}: dry run, nothing purged")
+    else:
+        say(f"{request_id}: purged; {outputs.get('pr-url') or 'no PR (no repository configured)'}")
 
 
 # ---------------------------------------------------------------- deadlines
@@ -337,9 +379,18 @@ def schedule_run(now: Now = None, dry_run: DryRun = False, as_json: AsJson = Fal
     from kiki_bot import deadlines
 
     ctx = _context(project, dry_run, as_json, now=_now(now))
-    outputs = deadlines.run(ctx)
+    try:
+        outputs = deadlines.run(ctx)
+    except CheckFailed as exc:  # a missed deadline: the real run fails loudly; its dry run shows the plan
+        if not dry_run:
+            raise
+        _report(as_json, {"outputs": {}, "would_fail": str(exc), "problems": exc.problems}, ctx.fx)
+        say(f"dry run: the real run would fail: {exc}")
+        for problem in exc.problems:
+            say(f"  {problem}")
+        return
     _write_outputs(outputs)
-    _report(as_json, {"outputs": outputs}, ctx)
+    _report(as_json, {"outputs": outputs}, ctx.fx)
     say(outputs.get("actions") or "nothing to do")
 
 
@@ -374,7 +425,7 @@ def release(
     ctx = _context(project, dry_run, as_json)
     outputs = run(ctx, tag)
     _write_outputs(outputs)
-    _report(as_json, {"tag": tag, "outputs": outputs}, ctx)
+    _report(as_json, {"tag": tag, "outputs": outputs}, ctx.fx)
     say(f"release {tag}: review PR {outputs.get('pr-url') or '(dry run)'}")
 
 
@@ -391,7 +442,7 @@ def publish(
     ctx = _context(project, dry_run, as_json)
     outputs = run(ctx, tag)
     _write_outputs(outputs)
-    _report(as_json, {"tag": tag, "outputs": outputs}, ctx)
+    _report(as_json, {"tag": tag, "outputs": outputs}, ctx.fx)
     say(f"published {tag}: {outputs.get('hub-url') or '(dry run)'}")
 
 
@@ -419,7 +470,7 @@ def handle(
                    default_branch=repo.get("default_branch") or "main")
     outputs = handler(ctx, payload)
     _write_outputs(outputs)
-    _report(as_json, {"event": name, "handled": True, "outputs": outputs}, ctx)
+    _report(as_json, {"event": name, "handled": True, "outputs": outputs}, ctx.fx)
 
 
 @app.command(epilog=_example("demo --workdir /tmp/kiki-demo"))
@@ -546,6 +597,6 @@ def main(argv: list[str] | None = None) -> None:
         if (service := _remote(exc)) is not None:
             from kiki_bot.github import missing_permission
 
-            say(f"error: {service} refused the request: {missing_permission(exc) or exc}")
+            say(f"error: {service} refused the request: {' '.join(str(missing_permission(exc) or exc).split())}")
             sys.exit(2)
         raise

@@ -151,7 +151,15 @@ class Effects:
                 fh.write(text.rstrip("\n") + "\n")
 
     @effect
-    def write_files(self, *, files: dict[Path, bytes]) -> None:
+    def create_labels(self, *, repository: str) -> list[str]:
+        """The bot's labels in `repository` (init), with the settings' token; those that exist stay."""
+        from kiki_bot.scaffold import create_labels
+
+        return create_labels(repository, self.hub.settings.github_token.get_secret_value())
+
+    @effect
+    def write_files(self, *, files: dict[Path, bytes]) -> list[Path]:
+        """All or nothing: a file set (card, manifests, PEFT export) is never left half new. The paths changed."""
         from kiki_bot.storage import write_files
 
-        write_files(files)  # all or nothing: a file set (card, PEFT export) is never left half new
+        return write_files(files)

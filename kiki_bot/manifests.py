@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kiki_bot.errors import BadInput
 from kiki_bot.records import data_files, iter_source
-from kiki_bot.storage import write_files, write_text
+from kiki_bot.storage import write_text
 
 MANIFEST = "MANIFEST.json"
 
@@ -66,12 +66,12 @@ def refresh(source_dir: Path) -> bool:
     return write_text(source_dir / MANIFEST, _fresh(source_dir))
 
 
-def refresh_all(data_dir: Path, source_ids: list[str]) -> dict[str, tuple[int, bool]]:
-    """`data manifest`: validate every record of every source first, then write all the manifests or none
-    (a bad record in the last source must not leave the first ones updated). Per source: (records, changed)."""
+def refreshed_all(data_dir: Path, source_ids: list[str]) -> tuple[dict[str, int], dict[Path, bytes]]:
+    """`data manifest`: validate every record of every source first (a bad record in the last source must
+    not leave the first ones updated, so the caller writes all the manifests or none), then every source's
+    manifest as the files on disk call for it. Returns the records per source and the manifests' bytes."""
     counts = {sid: sum(1 for _ in iter_source(data_dir, sid)) for sid in source_ids}
-    written = set(write_files({data_dir / sid / MANIFEST: _fresh(data_dir / sid).encode("utf-8") for sid in source_ids}))
-    return {sid: (counts[sid], data_dir / sid / MANIFEST in written) for sid in source_ids}
+    return counts, {data_dir / sid / MANIFEST: _fresh(data_dir / sid).encode("utf-8") for sid in source_ids}
 
 
 def mismatches(source_dir: Path) -> list[str]:

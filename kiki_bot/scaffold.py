@@ -224,23 +224,24 @@ def resolve_repository(root: Path, repository: str | None) -> str | None:
     return repository
 
 
-def init(
+def staged(
     directory: Path | str,
     force: bool = False,
     token: str | None = None,
     repository: str | None = None,
     private_contact: str | None = None,
-) -> list[Path]:
-    """Scaffold a model repository in `directory`; returns the paths written.
+) -> dict[Path, bytes]:
+    """Every file `init` writes into `directory`, with its bytes, and nothing written there: the manifest and
+    the card are made in a scratch copy. Existing files are a `BadInput` listing them unless `force`.
 
     `repository` (owner/name) defaults to GITHUB_REPOSITORY or the `origin` remote; it names the Hub namespace
-    and the contact in kiki.toml, and is where the labels are created when a `token` is given. Existing files
-    are a `BadInput` listing them unless `force`.
+    and the contact in kiki.toml, and is where the labels are created when a `token` is given.
     """
+    import tempfile
+
     from kiki_bot import cards, manifests
     from kiki_bot.project import Project
     from kiki_bot.render import today
-    from kiki_bot.storage import project_lock
 
     root = Path(directory)
     if root.exists() and not root.is_dir():
@@ -254,38 +255,53 @@ def init(
         )
     day = today()
     files = plan(repository, private_contact or PLACEHOLDER_CONTACT, day, detect_default_branch(root))
-    source_dir = root / "data" / SOURCE
-    card_dir = root / "cards" / ADAPTER
     generated = [
-        source_dir / manifests.MANIFEST,
-        *(card_dir / name for name in ("README.md", "CHANGELOG.md", "card.json")),
+        f"data/{SOURCE}/{manifests.MANIFEST}",
+        *(f"cards/{ADAPTER}/{name}" for name in ("README.md", "CHANGELOG.md", "card.json")),
     ]
-    existing = sorted(str(p) for p in [*(root / rel for rel in files), *generated] if p.exists())
+    existing = sorted(str(root / rel) for rel in [*files, *generated] if (root / rel).exists())
     if existing and not force:
         raise BadInput(
             str(root),
             f"{len(existing)} file(s) exist already; rerun with --force to overwrite them: "
             + ", ".join(existing),
         )
-    root.mkdir(parents=True, exist_ok=True)
-    with project_lock(root):
+    with tempfile.TemporaryDirectory(prefix="kiki-init-") as scratch:
+        copy = Path(scratch)
         for rel, text in files.items():
-            write_text(root / rel, text)
-        manifests.refresh(source_dir)
-        _ignore(root / ".gitignore", ".kiki/")
-        project = Project(root)
+            write_text(copy / rel, text)
+        manifests.refresh(copy / "data" / SOURCE)
+        project = Project(copy)
         adapter = project.adapter(ADAPTER)
         cards.write(project, adapter, cards.render_adapter(project, adapter, EXAMPLE_VERSION, day))
+        out = {root / rel: (copy / rel).read_bytes() for rel in [*files, *generated]}
+    gitignore = root / ".gitignore"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    if ".kiki/" not in text.splitlines():  # the bot's runs, index and lock live in .kiki/
+        out[gitignore] = (text + ("" if not text or text.endswith("\n") else "\n") + ".kiki/\n").encode("utf-8")
+    return out
+
+
+def init(
+    directory: Path | str,
+    force: bool = False,
+    token: str | None = None,
+    repository: str | None = None,
+    private_contact: str | None = None,
+) -> list[Path]:
+    """Scaffold a model repository in `directory` (see `staged`); returns the paths written."""
+    from kiki_bot.storage import project_lock, write_bytes
+
+    root = Path(directory)
+    repository = resolve_repository(root, repository)
+    files = staged(root, force, token, repository, private_contact)
+    root.mkdir(parents=True, exist_ok=True)
+    with project_lock(root):
+        for path, data in files.items():
+            write_bytes(path, data)
     if token:
         create_labels(repository, token)
-    return [root / rel for rel in files] + generated
-
-
-def _ignore(gitignore: Path, pattern: str) -> None:
-    """Add `pattern` to .gitignore unless it is there (the bot's runs and lock live in .kiki/)."""
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    if pattern not in text.splitlines():
-        write_text(gitignore, text + ("" if not text or text.endswith("\n") else "\n") + pattern + "\n")
+    return list(files)
 
 
 def create_labels(repository: str, token: str) -> list[str]:

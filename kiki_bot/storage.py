@@ -67,12 +67,17 @@ def atomic_writer(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterat
         raise
 
 
+def differing(files: Mapping[Path, bytes]) -> dict[Path, bytes]:
+    """The files whose bytes on disk are not these: what writing them would change."""
+    return {p: data for p, data in files.items() if not (p.is_file() and p.read_bytes() == data)}
+
+
 def write_files(files: Mapping[Path, bytes]) -> list[Path]:
     """Write several files all or nothing, as far as a file system allows: every new content is staged and
     fsynced beside its file first, and only then renamed into place, so a failure while staging (a full
     disk, a directory in the way) changes no file. Files that already hold their content are not touched.
     Returns the paths written."""
-    changed = {p: data for p, data in files.items() if not (p.is_file() and p.read_bytes() == data)}
+    changed = differing(files)
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in changed.items():
