@@ -198,7 +198,12 @@ def card_render(
     ctx = _context(project, dry_run, as_json)
     proj, doc = ctx.project, {}
     with _locked(proj.root, dry_run):
-        rendered = [(a, cards.render_adapter(proj, a, version, day, facts)) for a in _adapters(proj, adapter)]
+        chosen = _adapters(proj, adapter)
+        with console.progress("rendering cards", len(chosen)) as advance:
+            rendered = []
+            for a in chosen:
+                rendered.append((a, cards.render_adapter(proj, a, version, day, facts)))
+                advance(1)
         changed = differing(cards.files_of(proj, rendered))  # every card checked before any is written
         ctx.fx.write_files(files=changed)
     for a, r in rendered:

@@ -48,19 +48,40 @@ def show_progress(json_mode: bool, env: Mapping[str, str], stderr_is_tty: bool) 
     return not json_mode and not in_ci and stderr_is_tty
 
 
+_bar: Any = None  # the rich Progress being drawn; a nested piece of work adds its task to it
+
+
 @contextlib.contextmanager
-def progress(description: str, total: int | None, unit: str = "items") -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`; draws a rich bar on stderr when `show_progress` says a person is watching.
-    `unit` is "items" (counted as n/total) or "bytes" (shown as sizes)."""
+def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """Yields `advance(n)` (n of `total` done: items or bytes); draws a rich bar on stderr when
+    `show_progress` says a person is watching. Cheap enough to call once a record: the bar moves in steps
+    of a five-hundredth of the total."""
+    global _bar
     if not show_progress(quiet, os.environ, sys.stderr.isatty()):
         yield lambda n=1: None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
-    columns = (TextColumn("{task.description}"), BarColumn(), count, TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+    outer = _bar is None
+    if outer:
+        _bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+        _bar.start()
+    task = _bar.add_task(description, total=total)
+    step, pending = max(1, total // 500), 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= step:
+            _bar.advance(task, pending)
+            pending = 0
+
+    try:
+        yield advance
+    finally:
+        _bar.remove_task(task)
+        if outer:
+            _bar.stop()
+            _bar = None

@@ -60,7 +60,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kiki_bot import licences, manifests
+from kiki_bot import console, licences, manifests
 from kiki_bot.errors import BadInput
 from kiki_bot.figures import record_text, registrable_domain
 from kiki_bot.matching import Matcher, MatchResult
@@ -1082,8 +1082,12 @@ def _refresh(
         )
         return _hash_file(f.path, row["bytes"] if tail else None)  # type: ignore[index]
 
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        hashed = list(pool.map(hash_job, to_hash))
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool, \
+            console.progress("hashing data files", sum(want.bytes for _, want, _ in to_hash)) as advance:
+        hashed = []
+        for (_, want, _), meta in zip(to_hash, pool.map(hash_job, to_hash), strict=True):
+            hashed.append(meta)
+            advance(want.bytes)
     to_parse: list[tuple[IndexedFile, manifests.FileEntry, sqlite3.Row | None, dict]] = []
     for (f, want, row), meta in zip(to_hash, hashed, strict=True):
         key = (f.source, f.path.name)
@@ -1174,7 +1178,13 @@ def _parse_files(
         for n, (f, want, row, meta) in enumerate(jobs)
     ]
     workers = min(os.cpu_count() or 1, len(tasks))
-    if size >= PARALLEL_BYTES and workers > 1:
+    with console.progress("indexing records", size) as advance:
+        _parse_tasks(conn, tasks, workers if size >= PARALLEL_BYTES else 1, advance)
+
+
+def _parse_tasks(conn: sqlite3.Connection, tasks: list[tuple], workers: int, advance: Any) -> None:
+    """Parse each file (in worker processes when `workers` > 1) and merge it, advancing by its bytes parsed."""
+    if workers > 1:
         import multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -1188,9 +1198,11 @@ def _parse_files(
                 except Exception:  # noqa: BLE001  a worker that died: that file is streamed instead
                     meta = {"unusable": True}
                 _merge(conn, f, want, row, seen, tail, meta, shard)
+                advance(want.bytes - (tail[0] if tail else 0))
         return
     for f, want, row, seen, tail, shard in tasks:
         _merge(conn, f, want, row, seen, tail, _build_shard(str(f.path), f.source, str(shard), tail), shard)
+        advance(want.bytes - (tail[0] if tail else 0))
 
 
 _SAME = " AND ".join(f"s.{c} IS r.{c}" for c in COLUMNS[3:])  # a row identical but for where it sits

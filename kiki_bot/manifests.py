@@ -70,7 +70,15 @@ def refreshed_all(data_dir: Path, source_ids: list[str]) -> tuple[dict[str, int]
     """`data manifest`: validate every record of every source first (a bad record in the last source must
     not leave the first ones updated, so the caller writes all the manifests or none), then every source's
     manifest as the files on disk call for it. Returns the records per source and the manifests' bytes."""
-    counts = {sid: sum(1 for _ in iter_source(data_dir, sid)) for sid in source_ids}
+    from kiki_bot import console
+
+    counts = dict.fromkeys(source_ids, 0)
+    size = sum(p.stat().st_size for sid in source_ids for p in data_files(data_dir / sid))
+    with console.progress("checking records", size) as advance:
+        for sid in source_ids:
+            for record in iter_source(data_dir, sid):
+                counts[sid] += 1
+                advance(record.length)
     return counts, {data_dir / sid / MANIFEST: _fresh(data_dir / sid).encode("utf-8") for sid in source_ids}
 
 

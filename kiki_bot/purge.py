@@ -21,12 +21,12 @@ import stat
 from array import array
 from collections.abc import Collection
 from collections.abc import Set as AbstractSet
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from kiki_bot import ledger, manifests
+from kiki_bot import console, ledger, manifests
 from kiki_bot.errors import BadInput
 from kiki_bot.project import Project
 from kiki_bot.records import data_files
@@ -202,8 +202,12 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
     def rewrite(cut: FileCut) -> manifests.FileEntry | None:
         return _rewrite(project.data_dir / cut.source / cut.name, cut)
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool, \
+            console.progress("rewriting data files", sum(cut.stamp[1] for cut in plan.cuts)) as advance:
         started = {cut: pool.submit(rewrite, cut) for cut in sorted(plan.cuts, key=lambda c: -c.stamp[1])}
+        sizes = {future: cut.stamp[1] for cut, future in started.items()}
+        for future in as_completed(sizes):
+            advance(sizes[future])
     done = [(cut, entry) for cut in plan.cuts if (entry := started[cut].result()) is not None]
     index.note_cuts(
         project.root, [(*cut.indexed, entry.sha256, entry.bytes) for cut, entry in done if cut.indexed]
