@@ -112,7 +112,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     files[f"{card_path}/loss-curve.svg"] = curve.encode()
     if honoured:
         files["compliance/removals.jsonl"] = ledger_file.read_bytes()
-    hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions/{hub_pr}"
+    # A dry run stages nothing: no Hub PR number yet, so the link goes to the repository's discussions.
+    hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions" + (f"/{hub_pr}" if hub_pr else "")
     timings = _first_timings(run_dir, timings)
     with _timed(timings, "github"):
         body = render.environment().get_template("release_pr.md.j2").render(
@@ -126,7 +127,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
             evaluation=rendered.card.evaluation, card_changes=changes)
         pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)
-    return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url}
+    return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url if hub_pr else ""}
 
 
 def _spec(adapter, base: Path, run_dir: Path, train_sha256: str) -> TrainSpec:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli import LEAVES, commands
+from test_cli import LEAVES, commands, reprs
 from test_release_flow import GH_REPO, tiny_base, tiny_project, writes  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import body, issue_event
 
@@ -106,6 +106,7 @@ def test_a_dry_run_prints_its_plan_and_changes_nothing(cli, repo, gh, hub, tmp_p
     planned = json.loads(res.out)["planned"] if as_json else [json.loads(line) for line in res.out.splitlines()]
     assert all(isinstance(p, dict) and "action" in p for p in planned)
     assert expected <= {p["action"] for p in planned}, planned
+    assert not reprs(res.out + res.err)
     assert snapshot(tmp_path) == before
     assert (len(writes(gh)), len(writes(hub))) == (gh_writes, hub_writes)
 
