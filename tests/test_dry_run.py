@@ -92,7 +92,7 @@ CASES = {
 
 def test_every_command_with_side_effects_has_a_dry_run_case():
     with_dry_run = {p for p in LEAVES if any("--dry-run" in param.opts for param in commands()[p].params)}
-    assert with_dry_run == set(CASES)
+    assert with_dry_run == {*CASES, ("export", "peft")}  # export's needs a trained adapter: test_peft_export
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["lines", "json"])
