@@ -13,7 +13,7 @@ from test_cli import LEAVES, commands, reprs
 from test_release_flow import GH_REPO, tiny_base, tiny_project, writes  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import body, issue_event
 
-from kiki_bot import ledger
+from kiki_bot import ledger, scaffold
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -27,8 +27,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def repo(gh, hub, cli, monkeypatch, tmp_path, tiny_base):  # noqa: F811
     """A project with a committed card v0.1.0, known to the GitHub emulator, and one private request filed."""
     project = tiny_project(tmp_path / "repo", tiny_base)
-    gh.create_repo(GH_REPO, files={str(p.relative_to(project)): p.read_bytes()
-                                   for p in project.rglob("*") if p.is_file()})
+    files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    files.update({path: text.encode() for path, text in scaffold.caller_workflows().items()})  # what init writes
+    gh.create_repo(GH_REPO, files=files)
     monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
     monkeypatch.setenv("KIKI_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GITHUB_REPOSITORY", GH_REPO)
