@@ -10,7 +10,7 @@ import datetime as dt
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kiki_bot.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
 from kiki_bot.project import Adapter, Category, Modality, Project, Source
@@ -272,6 +272,19 @@ class Card(M):
     under review. Only published versions count as released: `init` and `card render` write drafts."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("hub")
+    @classmethod
+    def _trimmed(cls, hub: dict[str, object]) -> dict[str, object]:
+        """Hub metadata values are ids, tags and names: edge whitespace means nothing, and huggingface_hub's
+        YAML writer strips the end of the document, so `0\u00a0` as the last value would read back as the
+        number 0. Kept trimmed, every value reads back as written."""
+        def trim(value: object) -> object:
+            if isinstance(value, str):
+                return value.strip()
+            return [trim(v) for v in value] if isinstance(value, list) else value
+
+        return {key: trim(value) for key, value in hub.items()}
 
 
 # ---------------------------------------------------------------- pure helpers
