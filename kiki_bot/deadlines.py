@@ -36,11 +36,14 @@ def duration(ctx: Context, adapter: str) -> dt.timedelta:
 
 
 def in_flight(ctx: Context, tag: str) -> schedule.InFlight | None:
-    """The retrain for `tag`, as GitHub shows it: its newest workflow run, and the ledger at the tag."""
+    """The retrain for `tag`, as GitHub shows it: its newest workflow run, and the ledger at the tag. A tag
+    with no run is a retrain that never started (its dispatch was refused): none is in flight."""
     if ctx.repository is None or not ctx.fx.gh.tag_exists(tag):
         return None
     runs = ctx.fx.gh.runs(ctx.settings.release_workflow, tag)
-    started, status, conclusion = runs[0] if runs else (ctx.now, "queued", None)
+    if not runs:
+        return None
+    started, status, conclusion = runs[0]
     failed = status == "completed" and conclusion != "success"
     covers = {e.request.id for e in ledger_at(ctx, f"refs/tags/{tag}", tag) if e.event == "purged"}
     return schedule.InFlight(started, frozenset(covers), failed)

@@ -111,6 +111,8 @@ def test_the_deadline_run_starts_a_retrain_under_the_permissions_kiki_bot_ships(
 ])
 def test_with_fewer_permissions_the_deadline_run_says_which_one_is_missing(env, gh, cli, monkeypatch, scope, level,
                                                                             missing):
+    """GitHub's 403 becomes one line naming the permission; once it is granted, the next run starts the retrain
+    (a tag left without a run, its dispatch refused, is no retrain in flight)."""
     gh.repo(GH_REPO).private = True
     monkeypatch.setenv("GITHUB_TOKEN", gh.mint_token(shipped() | {scope: level}))
     res = cli("schedule", "run", "--now", at(dt.timedelta(days=27, hours=12)), "-C", env)
@@ -118,6 +120,9 @@ def test_with_fewer_permissions_the_deadline_run_says_which_one_is_missing(env, 
     assert res.err == (f"error: GitHub refused the request: 403 Resource not accessible by integration: the token "
                        f"lacks {missing}; grant it in the workflow job's `permissions:`\n")
     assert len(release_runs(gh)) == (scope == "issues")  # the warning on the issue comes after the dispatch
+    monkeypatch.setenv("GITHUB_TOKEN", gh.mint_token(shipped()))  # granted: the next run starts the retrain
+    assert cli("schedule", "run", "--now", at(dt.timedelta(days=27, hours=12)), "-C", env).code == 0
+    assert [run.payload for run in release_runs(gh)] == [{"tag": "tiny-lora/v0.1.1"}]
 
 
 def test_warns_once_when_a_deadline_is_near(env, gh, cli):
