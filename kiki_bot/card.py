@@ -213,6 +213,8 @@ class RunFacts(M):
     eval_base: float | None = None
     train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
     adapter_sha256: str | None = None  # the weights file staged on the Hub: what `publish` checks
+    peft_sha256: str | None = None  # peft/adapter_model.safetensors, the exact PEFT form staged beside it
+    peft_refused: str | None = None  # why there is no PEFT form (it would not be exact)
 
 
 class ChangelogEntry(M):

@@ -24,6 +24,7 @@ MLX_WEIGHTS = "adapters.safetensors"
 MLX_CONFIG = "adapter_config.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
+HUB_DIR = "peft"  # on the Hub beside mlx-lm's files, whose config has the same name: PeftModel's subfolder=
 # Architectures whose mlx-lm module tree has transformers' names and layout (mlx_lm/models/<type>.py), and the
 # block-relative linear layers each has; everything listed is an nn.Linear in both libraries.
 _ATTN = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
@@ -46,6 +47,18 @@ class PeftAdapter:
         # PEFT's own files say format "pt"; the arrays are contiguous so the bytes are the matrices as shown.
         weights = save({k: v for k, v in sorted(self.tensors.items())}, metadata={"format": "pt"})
         return {PEFT_CONFIG: config.encode(), PEFT_WEIGHTS: weights}
+
+
+def for_hub(adapter_dir: Path, base_dir: Path, base_id: str) -> tuple[dict[str, bytes], str | None]:
+    """The PEFT files as a release stages them (under `peft/`), or none and the reason the card gives: an
+    adapter that does not convert exactly is still released in mlx-lm's format."""
+    try:
+        files = convert(adapter_dir, base_dir, base_id).files()
+    except BadInput as e:
+        # Every reason, on one line and without the local paths it names (the card is public).
+        why = str(e).replace(f"{adapter_dir}/", "").replace(f"{base_dir}/", "base model's ")
+        return {}, "; ".join(line.strip() for line in why.replace(str(base_dir), "base model").splitlines())
+    return {f"{HUB_DIR}/{name}": data for name, data in files.items()}, None
 
 
 def export(adapter_dir: Path, base_dir: Path | None = None, base_id: str | None = None) -> PeftAdapter:

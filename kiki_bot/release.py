@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kiki_bot import carddiff, cards, ledger, lossplot, render, tags, trainset
-from kiki_bot.canonical import files_sha256
+from kiki_bot.canonical import files_sha256, sha256_hex
 from kiki_bot.card import RunFacts
 from kiki_bot.context import Context
 from kiki_bot.errors import BadInput
@@ -80,8 +80,12 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     spec = _spec(adapter, base, run_dir, data.train_sha256)
     with _timed(timings, "training"):
         metrics = ctx.fx.train(spec=spec.model_dump())
-    facts, scores = RunFacts(train_sha256=data.train_sha256), {}
+    facts, scores, peft_files = RunFacts(train_sha256=data.train_sha256), {}, {}
     if metrics is not None:
+        from kiki_bot import peft_export
+
+        peft_files, peft_refused = peft_export.for_hub(spec.adapter_dir, base, adapter.base_model.id)
+        peft_weights = peft_files.get(f"{peft_export.HUB_DIR}/{peft_export.PEFT_WEIGHTS}")
         with _timed(timings, "evaluation"):
             scores = _evaluate(ctx, adapter, base, spec.adapter_dir, run_dir)
         facts = RunFacts(trained_tokens=metrics.trained_tokens, iterations=metrics.iters,
@@ -90,7 +94,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                          final_val_loss=metrics.val[-1].val_loss if metrics.val else None,
                          eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"),
                          train_sha256=data.train_sha256,
-                         adapter_sha256=files_sha256(spec.adapter_dir / ADAPTER_FILE))
+                         adapter_sha256=files_sha256(spec.adapter_dir / ADAPTER_FILE),
+                         peft_sha256=sha256_hex(peft_weights) if peft_weights else None, peft_refused=peft_refused)
     with _timed(timings, "card"):
         ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state, facts)
         new_entries = ledger.read(ledger_file)
@@ -104,7 +109,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                              f"{adapter.name} v{tag.version}")
     with _timed(timings, "hub"):
         hub_files = _hub_files(run_dir, spec.adapter_dir, adapter.base_model.id, rendered.files, curve,
-                               metrics is not None)
+                               metrics is not None) | peft_files
         hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
                                   description=f"Staged by kiki-bot for review; merged when {tag} is published.")
     card_path = f"cards/{adapter.name}"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+from test_release_flow import env, tiny_base  # noqa: F401 (fixtures: a model repository in the emulators)
 from test_training import CHATS, TEXTS, _jsonl
 
 from kiki_bot.errors import BadInput
@@ -177,6 +178,34 @@ def test_what_does_not_convert_exactly_is_refused_with_the_reason(runs, base, tm
     assert "Traceback" not in res.err and not (tmp_path / "out").exists()
 
 
+def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_why(runs, base, tmp_path,
+                                                                                    project):
+    from kiki_bot import cards
+    from kiki_bot.card import RunFacts
+    from kiki_bot.peft_export import for_hub
+    from kiki_bot.project import Project
+
+    files, why = for_hub(runs["last-block-all-linears"], base, BASE_ID)
+    assert sorted(files) == ["peft/adapter_config.json", "peft/adapter_model.safetensors"] and why is None
+    run, base_copy = _copy_run(runs["last-block-all-linears"], base, tmp_path)
+    REFUSALS["dora"][0](run, base_copy)
+    REFUSALS["quantized base config"][0](run, base_copy)
+    files, why = for_hub(run, base_copy, BASE_ID)
+    assert files == {} and why == ("adapter_config.json: key `fine_tune_type`: is 'dora': only 'lora' converts "
+                                   "exactly (PEFT's DoRA normalises the weight differently from mlx-lm's "
+                                   "DoRALinear, so the result would not be the same model)")
+    assert str(tmp_path) not in for_hub(runs["last-block-all-linears"], base_copy, BASE_ID)[1]
+
+    proj = Project(project)
+    adapter = next(iter(proj.adapters.values()))
+    refused = RunFacts(peft_refused="a `reason` <b>")
+    readme = cards.render_adapter(proj, adapter, "0.1.0", run=refused).files["README.md"]
+    assert "Only mlx-lm's format is provided: this adapter has no exact PEFT form (a \\`reason\\` &lt;b&gt;)" in readme
+    assert "from peft import PeftModel" not in readme
+    readme = cards.render_adapter(proj, adapter, "0.1.0", run=RunFacts(peft_sha256="0" * 64)).files["README.md"]
+    assert 'PeftModel.from_pretrained(base, "test-lab/tiny-lora", subfolder="peft")' in readme
+
+
 def test_the_base_comes_from_the_adapter_config_or_must_be_named(runs, base, tmp_path):
     run = shutil.copytree(runs["last-block-all-linears"], tmp_path / "run")
     with pytest.raises(BadInput, match="--base-id"):  # training records the base's local path, not its Hub id
@@ -263,3 +292,51 @@ def test_peft_merged_weights_equal_mlx_lm_fuse(stack, base, runs, exported, tmp_
     diff = max(float(np.abs(merged[k] - fused[k]).max()) for k in fused)
     print(f"{name}: max |PEFT merge_and_unload - mlx_lm fuse| = {diff:.3g}")
     assert diff < WEIGHTS_TOLERANCE
+
+
+# ---------------------------------------------------------------- the release: both formats, both snippets
+def test_release_stages_both_formats_and_the_card_s_snippets_load_them(stack, env, gh, hub, cli, gh_client,
+                                                                        tiny_base):
+    import hashlib
+    import re
+
+    from huggingface_hub import snapshot_download
+    from test_release_flow import GH_REPO, TAG, handle, merged_event, push_event
+
+    assert handle(cli, env, "push", push_event(TAG)).code == 0
+    [pr] = gh.pulls(GH_REPO)
+    staged = hub.repo("test-lab/tiny-lora")
+    [hub_pr] = staged.discussions.values()
+    files = staged.files(f"refs/pr/{hub_pr.num}")
+    assert {"adapters.safetensors", "adapter_config.json", "peft/adapter_config.json",
+            "peft/adapter_model.safetensors"} <= set(files)
+    assert json.loads(files["peft/adapter_config.json"])["base_model_name_or_path"] == "test-lab/tiny-base"
+    run = json.loads(gh.files(GH_REPO, "kiki/release/tiny-lora/0.1.0")["cards/tiny-lora/card.json"])["run"]
+    assert run["peft_sha256"] == hashlib.sha256(files["peft/adapter_model.safetensors"]).hexdigest()
+    assert run["peft_refused"] is None
+
+    gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
+    for name, data in gh.files(GH_REPO, "main").items():
+        (env / name).parent.mkdir(parents=True, exist_ok=True)
+        (env / name).write_bytes(data)
+    assert handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0")).code == 0
+
+    # The card's two snippets, run as written against the published repo; only the base model is the local
+    # copy (the Hub emulator does not hold the base).
+    readme = (Path(snapshot_download("test-lab/tiny-lora")) / "README.md").read_text()
+    usage = readme[readme.index("## Appendix D"):readme.index("## Appendix E")]
+    snippets = re.findall(r"^(`{3,})python\n(.*?)\n\1$", usage, flags=re.S | re.M)
+    assert len(snippets) == 2 and "from mlx_lm" in snippets[0][1] and "from peft" in snippets[1][1]
+    spaces = []
+    for _, code in snippets:
+        assert code.count('"test-lab/tiny-base"') in (1, 2)
+        spaces.append({})
+        exec(code.replace('"test-lab/tiny-base"', repr(str(tiny_base))), spaces[-1])  # noqa: S102
+    torch = stack[0]
+    ids = spaces[1]["tokenizer"]("int f1(void)")["input_ids"]
+    with torch.no_grad():
+        peft_logits = spaces[1]["model"](torch.tensor([ids])).logits[0].numpy()
+    import mlx.core as mx
+
+    mlx_logits = np.array(spaces[0]["model"](mx.array([ids]))[0])
+    assert float(np.abs(peft_logits - mlx_logits).max()) < LOGITS_TOLERANCE
