@@ -30,13 +30,16 @@ class BadInput(KikiError):
         self.where = where
         self.problem = problem
         super().__init__(f"{where}: {problem}" if where else problem)
+        self.lines = [str(self)]  # one `where: problem` per problem, for a list (a PR comment's items)
 
     @classmethod
     def of(cls, problems: list[tuple[str, str]]) -> BadInput:
         """One error for every problem found, so a user fixes a file in one go, not one run per mistake."""
         if len(problems) == 1:
             return cls(*problems[0])
-        return cls("", f"{len(problems)} problems:" + "".join(f"\n  {w}: {p}" for w, p in problems))
+        exc = cls("", f"{len(problems)} problems:" + "".join(f"\n  {w}: {p}" for w, p in problems))
+        exc.lines = [f"{w}: {p}" for w, p in problems]
+        return exc
 
     @classmethod
     def validation(cls, model: Any, errors: list[dict], where: str, fmt: Format = "json") -> BadInput:

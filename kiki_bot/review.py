@@ -121,7 +121,7 @@ def review_adapter(project: Project, base: str, name: str, growth: list[str] | N
         found = cards.check(project, adapter)
     except BadInput as exc:
         return AdapterReview(
-            name, False, [], [Check("The card renders from the data", _rel(project, [str(exc)]))]
+            name, False, [], [Check("The card renders from the data", _rel(project, exc.lines))]
         )
     checks = [
         Check("Committed card matches the data", found.drift, diff=True),

@@ -360,6 +360,18 @@ def test_unreadable_pr_data_is_a_failed_check_not_a_crash(start, cli, gh):
     assert "  - data/acme-fw/part-000.jsonl:21: not valid JSON" in text
 
 
+def test_each_bad_line_of_pr_data_is_its_own_item(start, cli, gh):
+    project = start()
+    with (project / "data" / "acme-fw" / "part-000.jsonl").open("a") as fh:
+        fh.write('{not json\n{"text": "no provenance"}\n')
+    manifests.refresh(project / "data" / "acme-fw")
+    commit(project, "two broken lines")
+    assert handle(cli, project, event(project)).code == 1
+    text = the_comment(gh)
+    assert "  - data/acme-fw/part-000.jsonl:21: not valid JSON" in text
+    assert "  - data/acme-fw/part-000.jsonl:22: missing \\`\\_provenance\\` object" in text, text
+
+
 def test_a_new_adapter_is_reviewed_against_no_card(start, cli, gh):
     project = start()
     (project / "adapters" / "second-lora.toml").write_text(
