@@ -283,3 +283,17 @@ def test_append_once_under_concurrency_appends_one_entry(tmp_path):
     for adapter in ("cpp", "cpp", "rust"):
         ledger.append_once(path, "deadline_missed", _ref(1), "bot", T0, ["adapter"], adapter=adapter, fallback="gate")
     assert [e.adapter for e in ledger.read(path) if e.event == "deadline_missed"] == ["cpp", "rust"]
+
+
+def test_verify_holds_the_ledger_to_the_heads_cards_recorded(small: Path) -> None:
+    entries = ledger.read(small)
+    assert ledger.head(entries) == (3, entries[-1].hash) and ledger.head([]) == (0, ledger.GENESIS)
+    ledger.verify(small, {"a": (3, entries[-1].hash), "b": (1, entries[0].hash), "c": (0, ledger.GENESIS)})
+    with pytest.raises(CheckFailed) as info:
+        ledger.verify(small, {"a": (4, H), "b": (2, H), "c": (0, H), "d": (3, entries[-1].hash)})
+    assert info.value.problems == [
+        f"a records ledger entry seq 4 ({H[:12]}…), but the ledger has only 3 entries: entries were removed",
+        f"b records ledger entry seq 2 as {H[:12]}…, but that entry is now {entries[1].hash[:12]}…: "
+        "the ledger was rewritten",
+        "c records ledger seq 0 with a hash that is not zeros",
+    ]
