@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, tags
+from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, scaffold, tags
 from kiki_bot.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.project import Adapter, Project
@@ -32,12 +32,13 @@ class Report:
     manifests: list[str] = field(default_factory=list)
     ledger: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
     rendered: Rendered | None = None
 
     @property
     def problems(self) -> list[str]:
         return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
-                *self.reappeared]
+                *self.reappeared, *self.placeholders]
 
     def as_json(self) -> dict:
         """The `card check --json` entry: the findings, not the rendered card they came from."""
@@ -129,6 +130,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.licence_violations
+    report.placeholders = scaffold.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
     if committed is None:

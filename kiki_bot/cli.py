@@ -132,6 +132,8 @@ def init(
     private_contact: Annotated[str | None, typer.Option(help="Where personal-data removal requests go (kiki.toml "
                                                         "and the issue form).")] = None,
     dry_run: DryRun = False,
+    ref: Annotated[str | None, typer.Option(help="The kiki-bot commit (40-hex SHA) the workflows pin; default: the "
+                                            "commit of this kiki-bot, from its install.")] = None,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
@@ -149,7 +151,8 @@ def init(
     settings = Settings()
     token = settings.github_token.get_secret_value() if settings.github_token else None
     repository = scaffold.resolve_repository(root, repository)
-    files = scaffold.staged(root, force=force, token=token, repository=repository, private_contact=private_contact)
+    files = scaffold.staged(root, force=force, token=token, repository=repository, private_contact=private_contact,
+                           ref=ref)
     fx = Effects(None, Hub(settings), dry_run, stream=not as_json)
     with _locked(root, dry_run):
         fx.write_files(files=files)

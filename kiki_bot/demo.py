@@ -143,7 +143,8 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     files = tracked_files(project)
     from kiki_bot.scaffold import caller_workflows
 
-    for path, text in caller_workflows().items():  # what `init` writes: the deadline run dispatches kiki-release.yml
+    pin = ("0" * 40, "no workflow runs in the demo's emulated repository")
+    for path, text in caller_workflows(pin).items():  # what `init` writes: the deadline run dispatches kiki-release.yml
         files.setdefault(path, text.encode())
     gh.create_repo(REPO, files=files)
     gh.set_permission(REPO, MAINTAINER, "maintain")

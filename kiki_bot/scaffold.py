@@ -1,9 +1,10 @@
 """`kiki-bot init`: write the skeleton of a model repository (DESIGN.md section 2) into a directory.
 
 It writes kiki.toml, an example adapter and source with a few records and their manifest, one thin caller
-workflow per moment (pinned to a kiki-bot commit by full SHA), the removal-request issue form, and the
-example's rendered card, so that `kiki-bot card check` passes right away. With a token it also creates the
-labels the bot uses. It never overwrites a file unless told to.
+workflow per moment (pinned by full SHA to the commit of the kiki-bot that runs `init`), the removal-request
+issue form, `.gitattributes`, and the example's rendered draft card. `kiki-bot card check` then names the
+placeholders only the user can fill in. With a token it also creates the labels the bot uses. It never
+overwrites a file unless told to.
 
 The files come from templates/init/; `{{ name }}` placeholders are replaced by plain substitution (the
 workflows contain GitHub's own `${{ ... }}` expressions, which stay as they are).
@@ -12,21 +13,22 @@ workflows contain GitHub's own `${{ ... }}` expressions, which stay as they are)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
 import subprocess
+import tomllib
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from kiki_bot.errors import BadInput
 from kiki_bot.storage import write_text
 
 KIKI_BOT_REPO = "kiki-bot/kiki-bot"
 """The GitHub repository whose reusable workflows the callers written by `init` use."""
-KIKI_BOT_VERSION = "0.1.0"
-KIKI_BOT_SHA = "5a54fa94f8afcbbc07a40fa97cedfe9c9ebed17f"
-"""The kiki-bot commit the callers pin, by full SHA. Updated at each kiki-bot release to that release's
-commit (README, "Releasing kiki-bot"); a commit cannot name itself, so it always points at an earlier one."""
 
 MOMENTS = ("release", "publish", "removal-triage", "removal-purge", "removal-refresh", "deadlines", "card-review")
 """One reusable workflow `.github/workflows/<moment>.yml` each, and one caller `kiki-<moment>.yml`."""
@@ -87,20 +89,82 @@ def issue_form(private_contact: str) -> str:
     )
 
 
-def caller_workflows(
-    repo: str = KIKI_BOT_REPO, sha: str = KIKI_BOT_SHA, version: str = KIKI_BOT_VERSION,
-    default_branch: str = "main",
-) -> dict[str, str]:
-    """`.github/workflows/kiki-<moment>.yml` → text, each calling kiki-bot's reusable workflow at `sha`.
-    A push trigger cannot name "the default branch", so `default_branch` is written in."""
+def caller_workflows(pin: tuple[str, str], repo: str = KIKI_BOT_REPO, default_branch: str = "main") -> dict[str, str]:
+    """`.github/workflows/kiki-<moment>.yml` → text, each calling kiki-bot's reusable workflow at the pinned
+    commit (`pin` is that SHA and the note its comment carries, see `kiki_bot_ref`). A push trigger cannot
+    name "the default branch", so `default_branch` is written in."""
+    sha, note = pin
     folder = templates() / "workflows"
     return {
         f".github/workflows/kiki-{m}.yml": fill(
-            (folder / f"kiki-{m}.yml.in").read_text(encoding="utf-8"), repo=repo, sha=sha, version=version,
+            (folder / f"kiki-{m}.yml.in").read_text(encoding="utf-8"), repo=repo, sha=sha, pin_note=note,
             default_branch=default_branch,
         )
         for m in MOMENTS
     }
+SHA40 = re.compile(r"^[0-9a-f]{40}$")
+INSTALL_FROM_GIT = f"pip install 'kiki-bot @ git+https://github.com/{KIKI_BOT_REPO}@<commit>'"
+
+
+def kiki_bot_ref(ref: str | None = None, dist: metadata.Distribution | None = None) -> tuple[str, str]:
+    """The kiki-bot commit the callers pin, and the note their comment carries: `ref`, else the commit of the
+    kiki-bot that runs, from its installed distribution's metadata (PEP 610 `direct_url.json`).
+
+    A wrong pin would run some other kiki-bot in CI than the one that wrote the callers, so without a commit
+    this is a `BadInput` that says how to get one.
+    """
+    if ref is not None:
+        if not SHA40.match(ref.lower()):
+            raise BadInput("--ref", f"expected a full 40-hex commit SHA of {KIKI_BOT_REPO}, got {ref!r}")
+        return ref.lower(), "the kiki-bot commit given to `kiki-bot init --ref`"
+    dist = dist or metadata.distribution("kiki-bot")
+    commit, why = _installed_commit(dist)
+    if commit is None:
+        raise BadInput(
+            "--ref",
+            f"cannot tell which kiki-bot commit the workflows should pin: {why}. Install kiki-bot from git "
+            f"({INSTALL_FROM_GIT}), or commit your changes in the kiki-bot checkout, or pass "
+            f"--ref <40-hex commit of {KIKI_BOT_REPO}>",
+        )
+    return commit, f"kiki-bot {dist.version}, the commit `kiki-bot init` ran from"
+
+
+def _installed_commit(dist: metadata.Distribution) -> tuple[str | None, str]:
+    """(commit, why not): a VCS install's `vcs_info.commit_id`; a local checkout's HEAD when it is clean."""
+    text = dist.read_text("direct_url.json")
+    if text is None:
+        return None, f"kiki-bot {dist.version} was not installed from git or from a checkout (no direct_url.json)"
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return None, "its direct_url.json is not JSON"
+    vcs = doc.get("vcs_info") if isinstance(doc, dict) else None
+    if isinstance(vcs, dict):
+        commit = str(vcs.get("commit_id", ""))
+        if vcs.get("vcs") == "git" and SHA40.match(commit):
+            return commit, ""
+        return None, f"it was installed from {vcs.get('vcs')!r} without a full git commit id"
+    url = str(doc.get("url", "")) if isinstance(doc, dict) else ""
+    if not url.startswith("file://"):
+        return None, f"it was installed from {url or 'an unknown place'}, not from git"
+    return _checkout_head(Path(url2pathname(urlsplit(url).path)))
+
+
+def _checkout_head(checkout: Path) -> tuple[str | None, str]:
+    """HEAD of the kiki-bot checkout an editable or local install came from, if nothing in it is uncommitted."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, timeout=30,
+                              check=True).stdout.strip()
+
+    try:
+        head, dirty = git("rev-parse", "--verify", "HEAD"), git("status", "--porcelain")
+    except (OSError, subprocess.SubprocessError):
+        return None, f"it was installed from {checkout}, which is not a git checkout with a commit"
+    if dirty:
+        return None, f"its checkout {checkout} has uncommitted changes, so no commit holds the code that runs"
+    return head, ""
+
 
 
 def detect_default_branch(root: Path) -> str:
@@ -167,7 +231,8 @@ def example_records(today: dt.date) -> list[dict]:
     return records
 
 
-def plan(repository: str | None, private_contact: str, today: dt.date, default_branch: str = "main") -> dict[str, str]:
+def plan(repository: str | None, private_contact: str, today: dt.date, pin: tuple[str, str],
+         default_branch: str = "main") -> dict[str, str]:
     """Every file `init` writes (relative path → text), before the manifest and the card."""
     owner = repository.split("/")[0] if repository else PLACEHOLDER_OWNER
     contact = (
@@ -190,9 +255,48 @@ def plan(repository: str | None, private_contact: str, today: dt.date, default_b
     files[f"data/{SOURCE}/part-000.jsonl"] = "".join(
         json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in example_records(today)
     )
-    files.update(caller_workflows(default_branch=default_branch))
+    files.update(caller_workflows(pin, default_branch=default_branch))
     files[FORM] = issue_form(private_contact)
     return files
+
+PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
+    "kiki.toml": ("provider.name", "provider.contact", "provider.website", "provider.copyright_policy_url",
+                  "provider.private_contact", "hub.namespace"),
+    f"adapters/{ADAPTER}.toml": ("description", "hub_repo", "intended_use", "limitations", "illegal_content_measures"),
+}
+"""The values `init` writes that only the user can give (identity, contact, the adapter's own words): a card
+that still carries them is not filled in. Their placeholder text is read from the templates, never repeated."""
+
+
+def _lookup(doc: dict, key: str) -> object:
+    for part in key.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+@functools.cache
+def _placeholder_values() -> dict[str, dict[str, object]]:
+    files = plan(None, PLACEHOLDER_CONTACT, dt.date(2000, 1, 1), ("0" * 40, ""))
+    return {rel: {key: _lookup(tomllib.loads(files[rel]), key) for key in keys}
+            for rel, keys in PLACEHOLDER_KEYS.items()}
+
+
+def placeholders(root: Path, adapter: str) -> list[str]:
+    """`<file>: key `<key>`: ...` for each value of kiki.toml and `adapters/<adapter>.toml` still as `init` wrote it."""
+    wanted = _placeholder_values()
+    problems = []
+    for rel, template in (("kiki.toml", "kiki.toml"), (f"adapters/{adapter}.toml", f"adapters/{ADAPTER}.toml")):
+        path = root / rel
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue  # loading the project reports what is wrong with the file itself
+        for key, value in wanted[template].items():
+            if _lookup(doc, key) == value:
+                problems.append(f"{rel}: key `{key}`: not filled in: still the placeholder {json.dumps(value, ensure_ascii=False)} "
+                                "that `kiki-bot init` wrote")
+    return problems
+
 
 
 def detect_repository(root: Path) -> str | None:
@@ -230,12 +334,15 @@ def staged(
     token: str | None = None,
     repository: str | None = None,
     private_contact: str | None = None,
+    ref: str | None = None,
 ) -> dict[Path, bytes]:
     """Every file `init` writes into `directory`, with its bytes, and nothing written there: the manifest and
-    the card are made in a scratch copy. Existing files are a `BadInput` listing them unless `force`.
+    the card are made in a scratch copy. Existing files are a `BadInput` listing them unless `force`;
+    `.gitignore` and `.gitattributes` only gain the lines they lack.
 
     `repository` (owner/name) defaults to GITHUB_REPOSITORY or the `origin` remote; it names the Hub namespace
-    and the contact in kiki.toml, and is where the labels are created when a `token` is given.
+    and the contact in kiki.toml, and is where the labels are created when a `token` is given. The callers pin
+    `ref`, else the commit of the running kiki-bot (`kiki_bot_ref`).
     """
     import tempfile
 
@@ -253,8 +360,9 @@ def staged(
             "needed to create the labels: owner/name (or set GITHUB_REPOSITORY, "
             "or add a GitHub `origin` remote)",
         )
+    pin = kiki_bot_ref(ref)
     day = today()
-    files = plan(repository, private_contact or PLACEHOLDER_CONTACT, day, detect_default_branch(root))
+    files = plan(repository, private_contact or PLACEHOLDER_CONTACT, day, pin, detect_default_branch(root))
     generated = [
         f"data/{SOURCE}/{manifests.MANIFEST}",
         *(f"cards/{ADAPTER}/{name}" for name in ("README.md", "CHANGELOG.md", "card.json")),
@@ -275,10 +383,10 @@ def staged(
         adapter = project.adapter(ADAPTER)
         cards.write(project, adapter, cards.render_adapter(project, adapter, EXAMPLE_VERSION, day))
         out = {root / rel: (copy / rel).read_bytes() for rel in [*files, *generated]}
-    gitignore = root / ".gitignore"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    if ".kiki/" not in text.splitlines():  # the bot's runs, index and lock live in .kiki/
-        out[gitignore] = (text + ("" if not text or text.endswith("\n") else "\n") + ".kiki/\n").encode("utf-8")
+    attributes = (templates() / "gitattributes").read_text(encoding="utf-8").splitlines()
+    for name, lines in ((".gitignore", [".kiki/"]), (".gitattributes", attributes)):  # .kiki/: runs, index, lock
+        if (data := _with_lines(root / name, lines)) is not None:
+            out[root / name] = data
     return out
 
 
@@ -288,13 +396,14 @@ def init(
     token: str | None = None,
     repository: str | None = None,
     private_contact: str | None = None,
+    ref: str | None = None,
 ) -> list[Path]:
     """Scaffold a model repository in `directory` (see `staged`); returns the paths written."""
     from kiki_bot.storage import project_lock, write_bytes
 
     root = Path(directory)
     repository = resolve_repository(root, repository)
-    files = staged(root, force, token, repository, private_contact)
+    files = staged(root, force, token, repository, private_contact, ref)
     root.mkdir(parents=True, exist_ok=True)
     with project_lock(root):
         for path, data in files.items():
@@ -302,6 +411,16 @@ def init(
     if token:
         create_labels(repository, token)
     return list(files)
+
+
+def _with_lines(path: Path, lines: list[str]) -> bytes | None:
+    """A git file (.gitignore, .gitattributes) with the lines it lacks appended, keeping the user's own;
+    None when it has them all."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    have = set(text.splitlines())
+    if not (missing := [line for line in lines if line not in have]):
+        return None
+    return (text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(missing) + "\n").encode("utf-8")
 
 
 def create_labels(repository: str, token: str) -> list[str]:

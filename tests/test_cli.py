@@ -52,7 +52,7 @@ class Row:
 # Placeholders: {empty} an empty directory, {body} a valid request body, {file} a plain file,
 # {absent} a path that does not exist. The commands run inside a test project.
 TABLE = {
-    ("init",): Row(["{empty}"], (["{empty}", "--repository", "not a repo"], "--repository"),
+    ("init",): Row(["{empty}", "--ref", "a" * 40], (["{empty}", "--repository", "not a repo"], "--repository"),
                    (["{empty}", "--repository"], "--repository")),
     ("card", "render"): Row(["tiny-lora"], (["tiny-lora", "--date", "2026-13-45"], "--date"),
                             (["tiny-lora", "--version"], "--version")),
@@ -169,7 +169,7 @@ def test_json_prints_exactly_one_document(cli, project, places, tmp_path, monkey
         ["card", "render"], ["card", "check"], ["data", "manifest"], ["ledger", "verify"],
         ["removal", "match", "--body", places["{body}"]], ["schedule", "plan"], ["schedule", "run"],
         ["handle", "--event-name", "ping", "--event-path", str(ping)],
-        ["init", places["{empty}"]], ["removal", "file", "--body", places["{body}"]],
+        ["init", places["{empty}"], "--ref", "a" * 40], ["removal", "file", "--body", places["{body}"]],
     ]
     for words in runs:
         res = cli(*words, "--json")

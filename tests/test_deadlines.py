@@ -44,7 +44,7 @@ def env(gh, hub, monkeypatch, tmp_path, cli):
     ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
                   records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    files.update({path: text.encode() for path, text in scaffold.caller_workflows().items()})  # what init writes
+    files.update({path: text.encode() for path, text in scaffold.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
     gh.open_issue(GH_REPO, "Removal", "body", labels=["removal-request", "purged"])
     hub.create_repo("test-lab/tiny-lora")

@@ -27,7 +27,7 @@ def test_the_first_release_after_init_is_not_refused(tmp_path, cli, monkeypatch)
         monkeypatch.delenv(name, raising=False)
     repo = tmp_path / "models"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    assert cli("init", repo, "--repository", "octo-org/models").code == 0
+    assert cli("init", repo, "--repository", "octo-org/models", "--ref", "a" * 40).code == 0
     assert json.loads((repo / "cards/example-lora/card.json").read_text())["published_at"] is None
     res = cli("release", "example-lora/v0.1.0", "--dry-run", "-C", repo)
     # The tag is accepted; what stops this dry run is the missing local base model, as the README says.

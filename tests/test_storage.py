@@ -32,7 +32,7 @@ def test_init_gives_every_new_file_the_umask_mode(tmp_path, cli, umask, mask):
     umask(mask)
     root = tmp_path / "repo"
     root.mkdir()
-    assert cli("init", root).code == 0
+    assert cli("init", root, "--ref", "a" * 40).code == 0
     found = modes(root)
     assert {".gitignore", "kiki.toml", "cards/example-lora/README.md", "data/example-source/MANIFEST.json",
             ".github/workflows/kiki-release.yml"} <= set(found)
@@ -46,7 +46,7 @@ def test_rewritten_files_keep_their_mode(tmp_path, cli, umask, mask):
     root.mkdir()
     (root / ".gitignore").write_text("*.pyc\n")
     (root / ".gitignore").chmod(0o640)
-    assert cli("init", root).code == 0
+    assert cli("init", root, "--ref", "a" * 40).code == 0
     assert (root / ".gitignore").read_text() == "*.pyc\n.kiki/\n"
     readme = root / "cards" / "example-lora" / "README.md"
     readme.chmod(0o640)

@@ -35,6 +35,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 OWN = REPO / ".github" / "workflows"
 ACTION = REPO / "action.yml"
 SHA40 = re.compile(r"^[0-9a-f]{40}$")
+PIN = "4f8c1e0b9d2a7c6e5f4a3b2c1d0e9f8a7b6c5d4e"  # the kiki-bot commit the callers are written to pin (init --ref)
 GH_REPO = "test-lab/models"
 HUB_ENV = "hub-publish"
 
@@ -81,7 +82,7 @@ def load(path: Path) -> dict:
 def callers(tmp_path_factory) -> dict[str, Path]:
     """The caller workflows `kiki-bot init` writes, by moment."""
     root = tmp_path_factory.mktemp("init")
-    scaffold.init(root, repository="example-org/models")
+    scaffold.init(root, repository="example-org/models", ref=PIN)
     return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in scaffold.MOMENTS}
 
 
@@ -153,13 +154,12 @@ def test_third_party_actions_are_pinned_and_checkout_keeps_no_credentials(caller
 
 
 def test_callers_pin_kiki_bot_by_the_same_sha_twice(callers):
-    assert SHA40.match(scaffold.KIKI_BOT_SHA)
     for moment, path in callers.items():
         [job] = load(path)["jobs"].values()
         assert (
-            job["uses"] == f"{scaffold.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{scaffold.KIKI_BOT_SHA}"
+            job["uses"] == f"{scaffold.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{PIN}"
         )
-        assert job["with"] == {"kiki-bot-ref": scaffold.KIKI_BOT_SHA}
+        assert job["with"] == {"kiki-bot-ref": PIN}
         assert "secrets" not in job, "the Hub token comes from the hub-publish environment, not the caller"
 
 
@@ -675,7 +675,7 @@ def model(tmp_path, gh, hub, tiny_base) -> Path:
 def runner(tmp_path: Path, model: Path, event_name: str, payload: dict, **kw) -> Runner:
     home = tmp_path / "run"
     home.mkdir()
-    inputs = {"kiki-bot-ref": scaffold.KIKI_BOT_SHA} | kw.pop("inputs", {})
+    inputs = {"kiki-bot-ref": PIN} | kw.pop("inputs", {})
     return Runner(home, event_name, payload, model, inputs=inputs, **kw)
 
 
