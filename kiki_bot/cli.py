@@ -422,7 +422,7 @@ def _write_outputs(outputs: dict[str, str]) -> None:
 
 @app.command(epilog=_example("release example-lora/v0.2.0 --dry-run"))
 def release(
-    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. devstral-cpp-lora/v0.4.4", metavar="TAG")],
+    tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. example-lora/v0.1.0", metavar="TAG")],
     dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,

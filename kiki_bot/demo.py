@@ -137,7 +137,7 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     example = example_dir()
     texts = [record_text(r.payload) for sid in sorted(p.name for p in (example / "data").iterdir())
              for r in iter_source(example / "data", sid)]
-    _say("1/8  building the tiny base model (cached after the first run)")
+    _say("1/9  building the tiny base model (cached after the first run)")
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
     files = tracked_files(project)
@@ -151,9 +151,9 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     gh.tokens["ghs_alice"] = MAINTAINER
     maintainer = _client("ghs_alice").get_repo(REPO)
 
-    _release(project, gh, maintainer, "0.1.0", "2/8", "3/8", lambda tag: handle(project, "push", tag_event(tag)))
+    _release(project, gh, maintainer, "0.1.0", "2/9", "3/9", lambda tag: handle(project, "push", tag_event(tag)))
 
-    _say("4/8  a rightsholder asks that one ESP-IDF example folder leave the training data")
+    _say("4/9  a rightsholder asks that one ESP-IDF example folder leave the training data")
     request = (
         "### Content to remove\n\nhttps://github.com/espressif/esp-idf/tree/v5.3/examples/peripherals/gpio\n\n"
         "### Your relationship to the content\n\nI am the author or rightsholder\n\n### Reason\n\n"
@@ -166,25 +166,25 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     triage = gh.comments(REPO, number)[-1].body
     _say(f"     triage answered at once: {_line(triage, 'Records matched per source')}")
 
-    _say(f"5/8  {MAINTAINER} approves; kiki-bot purges the records and opens the purge PR")
+    _say(f"5/9  {MAINTAINER} approves; kiki-bot purges the records and opens the purge PR")
     handle(project, "issue_comment", comment_event(number, issue, "/kiki approve", MAINTAINER))
     purge_pr = gh.pulls(REPO)[-1]
     maintainer.get_pull(purge_pr.number).merge(merge_method="squash")
     sync(gh, project)
     _say(f"     purge PR #{purge_pr.number} merged; labels: {', '.join(sorted(gh.issue(REPO, number).labels))}")
 
-    _say("6/8  the 6-hourly deadline run, 27 days later: the latest safe start has come, it starts the retrain")
+    _say("6/9  the 6-hourly deadline run, 27 days later: the latest safe start has come, it starts the retrain")
     from kiki_bot.cli import main
 
     opened = gh.issue(REPO, number).created_at
     main(["schedule", "run", "--now", (opened + dt.timedelta(days=27)).isoformat(), "-C", str(project)])
     [dispatch] = [d for d in gh.dispatches(REPO) if d.event == "workflow_dispatch"]
-    _release(project, gh, maintainer, "0.1.1", "7/8", "7/8",
+    _release(project, gh, maintainer, "0.1.1", "7/9", "8/9",
              lambda tag: handle(project, "workflow_dispatch", dispatch_event(dispatch.payload["tag"])))
     _say(f"     removal issue #{number}: {gh.issue(REPO, number).state}; "
          f"{_line(gh.comments(REPO, number)[-1].body, 'Version')}")
 
-    _say("8/8  checking the published adapter and where things are")
+    _say("9/9  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
     from kiki_bot.training import generate_sample
@@ -222,7 +222,17 @@ def _release(project: Path, gh, maintainer, version: str, step: str, step2: str,
 
 
 def _line(text: str, start: str) -> str:
-    return next((line.strip("* ") for line in text.splitlines() if line.lstrip("* ").startswith(start)), "")
+    """The first line of a bot comment that starts with `start`, as plain text for the terminal."""
+    return next((plain for line in text.splitlines() if (plain := _plain(line)).startswith(start)), "")
+
+
+def _plain(markdown: str) -> str:
+    """A line of the bot's own Markdown as the text it renders to: no bold markers, escapes or entities."""
+    import html
+    import re
+
+    text = re.sub(r"\\(.)", r"\1", markdown.replace("**", ""))
+    return html.unescape(text).replace("\u200b", "").strip()
 
 
 def issue_event(number: int, issue, action: str) -> dict:

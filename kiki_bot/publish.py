@@ -3,11 +3,11 @@ make the GitHub release, and tell the requesters whose removals this version sat
 
 from __future__ import annotations
 
-from kiki_bot import ledger, render, tags
+from kiki_bot import ledger, render
 from kiki_bot.context import Context
 from kiki_bot.errors import BadInput, CheckFailed
 from kiki_bot.escape import md
-from kiki_bot.release import hub_title
+from kiki_bot.release import hub_title, parse_tag
 
 
 def changelog_text(card) -> str:
@@ -57,7 +57,7 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
 
 
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:
-    tag = tags.parse(tag_text)
+    tag = parse_tag(ctx, tag_text)
     adapter = ctx.project.adapter(tag.adapter)
     card = render.load_card(ctx.project.card_dir(adapter.name))
     if card is None or card.header.version != tag.version:

@@ -53,8 +53,13 @@ def last_published(ctx: Context, adapter: str) -> str | None:
     return last(render.load_card(ctx.project.card_dir(adapter)))
 
 
+def parse_tag(ctx: Context, tag_text: str) -> tags.Tag:
+    """The tag, or bad input whose example names one of this project's own adapters."""
+    return tags.parse(tag_text, min(ctx.project.adapters, default="example-lora"))
+
+
 def check_tag(ctx: Context, tag_text: str) -> tags.Tag:
-    tag = tags.parse(tag_text)
+    tag = parse_tag(ctx, tag_text)
     ctx.project.adapter(tag.adapter)
     last = last_published(ctx, tag.adapter)
     if not tags.newer(tag.version, last):

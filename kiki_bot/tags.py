@@ -22,12 +22,13 @@ class Tag:
         return f"{self.adapter}/v{self.version}"
 
 
-def parse(text: str) -> Tag:
-    """`devstral-cpp-lora/v0.4.4` → Tag; anything else is bad input that says the expected form."""
+def parse(text: str, example: str = "example-lora") -> Tag:
+    """`example-lora/v0.1.0` → Tag; anything else is bad input that says the expected form, with an example
+    made of `example` (the user's own adapter name, where the caller knows it)."""
     text = text.removeprefix("refs/tags/")
     m = TAG.match(text)
     if not m or not semver.Version.is_valid(m["version"]):
-        raise BadInput("tag", f"{text!r} is not `<adapter>/v<major>.<minor>.<patch>` (e.g. devstral-cpp-lora/v0.4.4)")
+        raise BadInput("tag", f"{text!r} is not `<adapter>/v<major>.<minor>.<patch>` (e.g. {example}/v0.1.0)")
     return Tag(m["adapter"], m["version"])
 
 

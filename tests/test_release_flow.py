@@ -143,14 +143,15 @@ def _no_side_effects(gh, hub):
 
 
 @pytest.mark.parametrize("tag,words", [
-    ("tiny-lora/0.1.0", "not `<adapter>/v<major>.<minor>.<patch>`"),
+    ("tiny-lora/0.1.0", "not `<adapter>/v<major>.<minor>.<patch>` (e.g. tiny-lora/v0.1.0)"),
     ("tiny-lora/v1", "not `<adapter>/v"),
-    ("Tiny Lora/v0.1.0", "not `<adapter>/v"),
+    ("Tiny Lora/v0.1.0", "(e.g. tiny-lora/v0.1.0)"),  # the example names this project's adapter
     ("other-lora/v0.1.0", "unknown adapter 'other-lora'"),
 ])
 def test_bad_tags_are_refused(env, gh, hub, cli, tag, words):
-    res = cli("release", tag, "-C", env)
-    assert res.code == 2 and words in res.err
+    for command in ("release", "publish"):
+        res = cli(command, tag, "-C", env)
+        assert res.code == 2 and words in res.err and "devstral" not in res.err, res.err
     _no_side_effects(gh, hub)
 
 

@@ -1,0 +1,32 @@
+"""`kiki-bot demo`, the README's first command, tells the story in plain text: each step once, in order, and
+none of the Markdown of the bot's comments (bold markers, escapes, entities) on the terminal."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from kiki_bot.demo import _line
+from kiki_bot.escape import md
+
+
+def test_a_comment_line_is_shown_as_plain_text():
+    comment = f"intro\n**Records matched per source:** {md('esp-idf')}: 46 · {md('a_b')}: 1 · {md('@x')}: 2\n"
+    assert _line(comment, "Records matched per source") == "Records matched per source: esp-idf: 46 · a_b: 1 · @x: 2"
+
+
+def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for name in ("GITHUB_TOKEN", "KIKI_GITHUB_TOKEN", "GITHUB_REPOSITORY", "HF_ENDPOINT", "HF_TOKEN", "HF_HOME"):
+        env.pop(name, None)
+    res = subprocess.run([sys.executable, "-m", "kiki_bot", "demo", "--workdir", str(tmp_path / "work")],
+                         capture_output=True, text=True, env=env, timeout=1200)
+    assert res.returncode == 0, res.stderr
+    steps = re.findall(r"^(\d+)/(\d+)  ", res.stderr, re.M)
+    total = int(steps[0][1])
+    assert steps == [(str(n), str(total)) for n in range(1, total + 1)], res.stderr
+    assert "**" not in res.stderr and "\\-" not in res.stderr and "&#" not in res.stderr, res.stderr
+    assert "triage answered at once: Records matched per source: esp-idf: 46" in res.stderr
+    assert "Version 0.1.1 of tiny-cpp-lora is published" in res.stderr
