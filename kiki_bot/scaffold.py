@@ -102,6 +102,8 @@ def caller_workflows(pin: tuple[str, str], repo: str = KIKI_BOT_REPO, default_br
         )
         for m in MOMENTS
     }
+
+
 SHA40 = re.compile(r"^[0-9a-f]{40}$")
 INSTALL_FROM_GIT = f"pip install 'kiki-bot @ git+https://github.com/{KIKI_BOT_REPO}@<commit>'"
 
@@ -117,8 +119,12 @@ def kiki_bot_ref(ref: str | None = None, dist: metadata.Distribution | None = No
         if not SHA40.match(ref.lower()):
             raise BadInput("--ref", f"expected a full 40-hex commit SHA of {KIKI_BOT_REPO}, got {ref!r}")
         return ref.lower(), "the kiki-bot commit given to `kiki-bot init --ref`"
-    dist = dist or metadata.distribution("kiki-bot")
-    commit, why = _installed_commit(dist)
+    try:
+        dist = dist or metadata.distribution("kiki-bot")
+    except metadata.PackageNotFoundError:
+        commit, why = None, "kiki-bot runs without being installed (no distribution metadata)"
+    else:
+        commit, why = _installed_commit(dist)
     if commit is None:
         raise BadInput(
             "--ref",
@@ -164,7 +170,6 @@ def _checkout_head(checkout: Path) -> tuple[str | None, str]:
     if dirty:
         return None, f"its checkout {checkout} has uncommitted changes, so no commit holds the code that runs"
     return head, ""
-
 
 
 def detect_default_branch(root: Path) -> str:
@@ -259,6 +264,7 @@ def plan(repository: str | None, private_contact: str, today: dt.date, pin: tupl
     files[FORM] = issue_form(private_contact)
     return files
 
+
 PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
     "kiki.toml": ("provider.name", "provider.contact", "provider.website", "provider.copyright_policy_url",
                   "provider.private_contact", "hub.namespace"),
@@ -293,10 +299,9 @@ def placeholders(root: Path, adapter: str) -> list[str]:
             continue  # loading the project reports what is wrong with the file itself
         for key, value in wanted[template].items():
             if _lookup(doc, key) == value:
-                problems.append(f"{rel}: key `{key}`: not filled in: still the placeholder {json.dumps(value, ensure_ascii=False)} "
-                                "that `kiki-bot init` wrote")
+                shown = json.dumps(value, ensure_ascii=False)
+                problems.append(f"{rel}: key `{key}`: not filled in: still the placeholder {shown} that `kiki-bot init` wrote")
     return problems
-
 
 
 def detect_repository(root: Path) -> str | None:

@@ -254,7 +254,7 @@ def test_no_python_repr_in_any_output(cli, project, places, tmp_path, monkeypatc
     run("card", "check")  # the purge changed the data: drift
     run("release", "tiny-lora/v0.2.0", "--dry-run")  # no local base model
     run("handle", "--event-name", "ping", "--event-path", places["{file}"])
-    run("init", places["{empty}"])
+    run("init", places["{empty}"], "--ref", "a" * 40)
     for args in (["card", "check"], ["card", "render"], ["data", "manifest"], ["ledger", "verify"],
                  ["removal", "match", "--body", body], ["schedule", "plan"],
                  ["release", "devstral-cpp-lora/v0.5.0", "--dry-run"]):

@@ -28,7 +28,7 @@ def repo(gh, hub, cli, monkeypatch, tmp_path, tiny_base):  # noqa: F811
     """A project with a committed card v0.1.0, known to the GitHub emulator, and one private request filed."""
     project = tiny_project(tmp_path / "repo", tiny_base)
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    files.update({path: text.encode() for path, text in scaffold.caller_workflows().items()})  # what init writes
+    files.update({path: text.encode() for path, text in scaffold.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
     monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
     monkeypatch.setenv("KIKI_RUNS_DIR", str(tmp_path / "runs"))
@@ -58,7 +58,7 @@ def setup_init(cli, tmp_path, repo) -> list[str]:
     target = tmp_path / "new"
     target.mkdir()
     subprocess.run(["git", "init", "-q", str(target)], check=True)
-    return [str(target), "--repository", GH_REPO]
+    return [str(target), "--repository", GH_REPO, "--ref", "a" * 40]
 
 
 def setup_stale_manifest(cli, tmp_path, repo) -> list[str]:
