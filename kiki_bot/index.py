@@ -48,6 +48,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import stat as stat_mod
 import time
 from array import array
@@ -788,10 +789,17 @@ def opened(project: Any, sources: Iterable[str]) -> Iterator[Index | None]:
 
 
 class _Lock:
-    """`.kiki/index.lock`, exclusive across processes; taken again by this process (a caller of
-    `opened` inside another's `with`), it just counts, so nesting cannot deadlock."""
+    """`.kiki/index.lock`, exclusive across processes and threads (each thread opens the file itself, and
+    flock excludes separate opens); taken again by the same thread (a caller of `opened` inside another's
+    `with`), it just counts, so nesting cannot deadlock."""
 
-    held: ClassVar[dict[str, int]] = {}
+    _local: ClassVar[threading.local] = threading.local()
+
+    @property
+    def held(self) -> dict[str, int]:
+        if not hasattr(self._local, "held"):
+            self._local.held = {}
+        return self._local.held
 
     def __init__(self, path: Path) -> None:
         self.key = str(path.resolve())
