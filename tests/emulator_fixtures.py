@@ -87,8 +87,7 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubEmulator]:
     assert not GITHUB.errors, GITHUB.errors[0]
 
 
-@pytest.fixture
-def gh_client(gh: GitHubEmulator) -> Github:
+def github_client() -> Github:
     """PyGithub pointed at the emulator, without throttling or retries (they only add sleeps in tests)."""
     from github import Auth, Github
 
@@ -100,6 +99,11 @@ def gh_client(gh: GitHubEmulator) -> Github:
         retry=None,
         lazy=True,
     )
+
+
+@pytest.fixture
+def gh_client(gh: GitHubEmulator) -> Github:
+    return github_client()
 
 
 @pytest.fixture
