@@ -55,7 +55,7 @@ REQUESTER = "octo-dev"
 ROLES = {"nobody": "none", "reader": "read", "triager": "triage", "writer": "write", "maint": "maintain",
          "owner": "admin"}
 MAINTAINERS, OTHERS = ["writer", "maint", "owner"], ["nobody", "reader", "triager"]
-OWNERS = ["octo-dev"] * 3 + ["alice"] * 3 + ["acme"] * 8
+OWNERS = ["octo-dev"] * 4 + ["alice"] * 4 + ["acme"] * 22
 VERSIONS = ["0.1.0", "0.1.1", "0.2.0"]
 START = dt.datetime.fromisoformat(OPENED)
 Triple = tuple[str, int, str]
@@ -84,15 +84,17 @@ def selector_pool(recs: list[dict]) -> list[tuple[str, frozenset[Triple]]]:
     by_owner: dict[str, set[Triple]] = {}
     for rec in recs:
         by_owner.setdefault(rec["_provenance"]["repo"].split("/")[0], set()).add(triple(rec))
-    pool = [(f"https://github.com/{owner}", frozenset(t)) for owner, t in sorted(by_owner.items())]
-    pool += [(f"{owner}/fw", frozenset(t)) for owner, t in sorted(by_owner.items())]
-    for rec in recs[::2]:
+    pool = []  # narrowest first: shrinking goes towards index 0
+    for rec in recs[::3]:
         p = rec["_provenance"]
         pool.append((f"https://github.com/{p['repo']}/blob/v1/{p['path']}", frozenset({triple(rec)})))
-    for rec in recs[1::3]:
+    for rec in recs[1::4]:
         pool.append((f"record:{SOURCE}#{rec['_provenance']['record_idx']}", frozenset({triple(rec)})))
-    for rec in recs[2::4]:
+    for rec in recs[2::5]:
         pool.append((f"sha256:{content_hash(rec)}", frozenset({triple(rec)})))
+    pool += [(f"{owner}/fw", frozenset(t)) for owner, t in sorted(by_owner.items(), key=lambda o: len(o[1]))]
+    pool += [(f"https://github.com/{owner}", frozenset(t))
+             for owner, t in sorted(by_owner.items(), key=lambda o: len(o[1]))]
     return pool
 
 
@@ -109,6 +111,14 @@ def data_triples(files: dict[str, bytes]) -> set[Triple]:
         if path.startswith(f"data/{SOURCE}/") and path.endswith(".jsonl"):
             out |= {triple(json.loads(line)) for line in data.splitlines() if line.strip()}
     return out
+
+
+def ledger_head(card: dict) -> int | None:
+    """The ledger seq a card.json was rendered against (DESIGN.md section 7.4), wherever the card keeps it."""
+    for where in (card, card.get("header") or {}, card.get("run") or {}):
+        if isinstance(where.get("ledger_seq"), int):
+            return where["ledger_seq"]
+    return None
 
 
 def training_hashes(data: bytes) -> set[str]:
@@ -170,7 +180,8 @@ class World:
         kiki["policy"].update(auto_approve_owner=True)
         ad = adapter([SOURCE])
         ad["base_model"].update(local_path=str(base), parameters=150000.0)
-        ad["training"].update(iters=5, batch_size=2, save_every=5, steps_per_report=5, steps_per_eval=5,
+        # Tiny, but every training record is in a batch (iters x batch_size >= records): weights tell data apart.
+        ad["training"].update(iters=12, batch_size=2, save_every=12, steps_per_report=12, steps_per_eval=12,
                               max_seq_length=64, valid_fraction=0.4, learning_rate=1e-3)
         self.checkout = make_project(self.root / "checkout", kiki=kiki, sources={SOURCE: source()},
                                      records={SOURCE: self.records}, adapters={ADAPTER: ad})
@@ -399,15 +410,10 @@ class World:
         """Invariant 1: every removal claimed for a version is true of the weights users get for it."""
         purged = {e.request.id: {tuple(t) for t in e.records or ()} for e in entries if e.event == "purged"}
         claims = [(e.request.id, e.version, e) for e in entries if e.event == "released" and e.adapter == ADAPTER]
-        card = json.loads(files[CARD]) if CARD in files else None
-        if card is not None:
-            seen = card.get("ledger_seq")
-            version = card["header"]["version"] if "header" in card else card.get("version")
-            counted = entries if seen is None else entries[:seen]
-            claims += [(e.request.id, version, None) for e in counted
-                       if e.event == "purged" and ADAPTER in (e.adapters or ())
-                       and (seen is not None or ledger.find(entries, "released", e.request.id, adapter=ADAPTER,
-                                                            version=version))]
+        card = json.loads(files[CARD]) if CARD in files else {}
+        if (seen := ledger_head(card)) is not None:  # the card counts every removal purged in the ledger it saw
+            claims += [(e.request.id, card["header"]["version"], None) for e in entries[:seen]
+                       if e.event == "purged" and ADAPTER in (e.adapters or ())]
         problems = []
         for rid, version, entry in claims:
             what = f"{where}: {rid} claimed honoured by {ADAPTER} v{version}"
