@@ -56,7 +56,7 @@ ROLES = {"nobody": "none", "reader": "read", "triager": "triage", "writer": "wri
          "owner": "admin"}
 MAINTAINERS, OTHERS = ["writer", "maint", "owner"], ["nobody", "reader", "triager"]
 OWNERS = ["octo-dev"] * 4 + ["alice"] * 4 + ["acme"] * 22
-VERSIONS = ["0.1.0", "0.1.1", "0.2.0"]
+VERSIONS = ["0.1.0", "0.1.1"]  # the deadline run tags the next patch: 0.1.1 after 0.1.0
 START = dt.datetime.fromisoformat(OPENED)
 Triple = tuple[str, int, str]
 
@@ -384,8 +384,9 @@ class World:
         hub = HUB.repos.get(("model", HUB_REPO))
         if hub and hub.tags:
             out.add("published")
-        if b'"event":"released"' in GITHUB.files(GH_REPO).get(LEDGER, b""):
-            out.add("released on main")
+        for where, files in self.snapshots().items():
+            if b'"event":"released"' in files.get(LEDGER, b""):
+                out.add("released on main" if where == "main" else "released in a PR")
         return out
 
     def check(self) -> list[str]:
