@@ -59,11 +59,16 @@ def parse_tag(ctx: Context, tag_text: str) -> tags.Tag:
 
 
 def check_tag(ctx: Context, tag_text: str) -> tags.Tag:
+    """Refuse a tag whose version is not newer than the published ones. The Hub tag is asked too: a re-run of
+    an old release run checks out a commit from before its version's card was merged and published."""
     tag = parse_tag(ctx, tag_text)
-    ctx.project.adapter(tag.adapter)
+    adapter = ctx.project.adapter(tag.adapter)
     last = last_published(ctx, tag.adapter)
     if not tags.newer(tag.version, last):
         raise BadInput("tag", f"{tag} is not newer than the last published version v{last} of {tag.adapter}")
+    if ctx.fx.hub.has_tag(adapter.hub_repo, f"v{tag.version}"):
+        raise BadInput("tag", f"{tag} is already published ({adapter.hub_repo} has the Hub tag v{tag.version}); "
+                              "a published version is never rebuilt: tag a newer one")
     return tag
 
 

@@ -34,10 +34,12 @@ import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 import tomli_w
 from emulator_fixtures import GITHUB, HUB, github_client
 from factory import KIKI, adapter, make_project, record, source
@@ -606,20 +608,48 @@ class Scenarios(RuleBasedStateMachine):
 def base_model(where: Path) -> Path:
     from kiki_bot.tinymodel import make_tiny_base
 
-    texts = [json.dumps(r, sort_keys=True) for r in scenario_records()]
-    return make_tiny_base(where, texts, seed=0)
+    return make_tiny_base(where, [json.dumps(r, sort_keys=True) for r in scenario_records()], seed=0)
 
 
-CI = settings(max_examples=int(os.environ.get('SCEN_N', 200)), stateful_step_count=16, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate] + ([] if os.environ.get('SCEN_NOSHRINK') else [Phase.shrink]))
+CI = settings(max_examples=200, stateful_step_count=16, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
 
 
-def test_section_7_holds_under_every_interleaving(gh, hub, tmp_path_factory, monkeypatch):
-    from hypothesis.stateful import run_state_machine_as_test
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny base model and the runs directory every interleaving shares (a run is reused by identity)."""
+    return base_model(tmp_path_factory.mktemp("base")), tmp_path_factory.mktemp("runs")
 
+
+@pytest.fixture
+def runner(gh, hub, monkeypatch, shared) -> tuple[Path, Path]:
+    """The Actions runner's environment, against the emulators."""
     monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
     monkeypatch.setenv("GITHUB_REPOSITORY", GH_REPO)
-    Scenarios.runs = tmp_path_factory.mktemp("runs")
-    monkeypatch.setenv("KIKI_RUNS_DIR", str(Scenarios.runs))
-    Scenarios.base = base_model(tmp_path_factory.mktemp("base"))
+    monkeypatch.setenv("KIKI_RUNS_DIR", str(shared[1]))
+    return shared
+
+
+def test_section_7_holds_under_every_interleaving(runner):
+    from hypothesis.stateful import run_state_machine_as_test
+
+    Scenarios.base, Scenarios.runs = runner
+    Scenarios.stats = Stats()
     run_state_machine_as_test(Scenarios, settings=CI)
+    assert Scenarios.stats.interleavings >= 200
+
+
+@pytest.fixture
+def world(runner) -> Iterator[World]:
+    world = World(*runner, [[0], [1]])
+    yield world
+    world.close()
+
+
+def test_a_rerun_of_a_published_release_is_refused(world):
+    """The release run of a tag, re-run after its version was published, checks out the tag's commit, from
+    before the card was merged: it must be refused (it crashed staging an empty Hub commit)."""
+    assert world.release("0.1.0") == 0
+    assert world.merge(0, "merge") and world.publish(0) == 0
+    assert world.redeliver(0) == 2 and "is already published" in world.log[-1]
+    assert world.check() == []
