@@ -100,12 +100,6 @@ def selector_pool(recs: list[dict]) -> list[tuple[str, frozenset[Triple]]]:
     return pool
 
 
-def self_approvable(line: str) -> bool:
-    """Every identifier under the requester's own login: what `auto_approve_owner` lets them approve."""
-    return line in (f"https://github.com/{REQUESTER}", f"{REQUESTER}/fw") or line.startswith(
-        f"https://github.com/{REQUESTER}/fw/")
-
-
 def data_triples(files: dict[str, bytes]) -> set[Triple]:
     """The (source, record_idx, content_hash) of every record in a snapshot's data files."""
     out = set()
