@@ -159,7 +159,9 @@ class Stats:
 class World:
     """One model repository, its GitHub and Hub state, the runner's checkout, and the ground truth."""
 
-    truth: dict[str, TrainingSet] = {}  # weights SHA-256 -> training set; runs are shared across examples
+    # weights SHA-256 -> every training set a run produced them from (validation records do not change weights);
+    # runs are shared across examples, so this is too
+    truth: dict[str, set[TrainingSet]] = {}
     seen_weights: dict[Path, tuple[int, int]] = {}
 
     def __init__(self, base: Path, runs: Path, requests: list[list[int]]) -> None:
@@ -328,20 +330,20 @@ class World:
 
     # ------------------------------------------------------------ ground truth
     def learn_training_sets(self) -> None:
-        """Weights seen for the first time were trained on the train/valid files beside them right now (a
-        step assembles the set, then trains; a reused run keeps the weights, and so its first association)."""
+        """Weights written during the last step were trained on the train/valid files of their run as they are
+        now (a step assembles the set, then trains). Weights a step did not write are not associated with the
+        data beside them now: a reused run keeps its weights, whatever its data directory holds since."""
         for weights in self.runs.rglob("adapters.safetensors"):
             st_ = weights.stat()
             if self.seen_weights.get(weights) == (st_.st_mtime_ns, st_.st_size):
                 continue
             self.seen_weights[weights] = (st_.st_mtime_ns, st_.st_size)
-            sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+            # the run's data/ is beside its adapter directory, or above it
             data = next((p / "data" for p in weights.parents if (p / "data" / "train.jsonl").is_file()), None)
-            if sha in self.truth or data is None:  # the run's data/ is a sibling of its adapter dir or above it
-                continue
-            train, valid = (data / "train.jsonl").read_bytes(), (data / "valid.jsonl").read_bytes()
-            self.truth[sha] = TrainingSet(hashlib.sha256(train + valid).hexdigest(),
-                                          frozenset(training_hashes(train) | training_hashes(valid)))
+            if data is not None:
+                train, valid = (data / "train.jsonl").read_bytes(), (data / "valid.jsonl").read_bytes()
+                self.truth.setdefault(hashlib.sha256(weights.read_bytes()).hexdigest(), set()).add(TrainingSet(
+                    hashlib.sha256(train + valid).hexdigest(), frozenset(training_hashes(train) | training_hashes(valid))))
 
     def weights(self, version: str) -> bytes | None:
         """The adapter of `version` users get: published at the Hub tag, else staged in its Hub PR."""
@@ -422,17 +424,18 @@ class World:
                 problems.append(f"{what} but no adapter of v{version} is staged or published")
                 continue
             trained = self.truth.get(hashlib.sha256(weights).hexdigest())
-            if trained is None:
+            if not trained:
                 problems.append(f"{what} but its weights come from no training run seen")
                 continue
-            if kept := sorted(t for t in purged[rid] if t[2] in trained.hashes):
+            hashes = {h for _, _, h in purged[rid]}
+            clean = {ts.sha256 for ts in trained if not hashes & ts.hashes}
+            if not clean:
+                kept = sorted(t for t in purged[rid] if any(t[2] in ts.hashes for ts in trained))
                 problems.append(f"{what} but its weights were trained on {len(kept)} of the purged records "
                                 f"({', '.join(f'{s}#{i}' for s, i, _ in kept)})")
-            if entry is not None:
-                named = getattr(entry, "train_sha256", None)
-                if named != trained.sha256:
-                    problems.append(f"{what}: `released` names train_sha256={named}, the weights' training set is "
-                                    f"{trained.sha256}")
+            elif entry is not None and (named := getattr(entry, "train_sha256", None)) not in clean:
+                problems.append(f"{what}: `released` names train_sha256={named}, not a set these weights were "
+                                f"trained on without them ({', '.join(sorted(clean))})")
         return problems
 
     def check_removals(self, where: str, files: dict[str, bytes], entries: list[ledger.Entry]) -> list[str]:
