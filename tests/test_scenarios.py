@@ -58,7 +58,7 @@ ROLES = {"nobody": "none", "reader": "read", "triager": "triage", "writer": "wri
          "owner": "admin"}
 MAINTAINERS, OTHERS = ["writer", "maint", "owner"], ["nobody", "reader", "triager"]
 OWNERS = ["octo-dev"] * 4 + ["alice"] * 4 + ["acme"] * 22
-VERSIONS = ["0.1.0", "0.1.1"]  # the deadline run tags the next patch: 0.1.1 after 0.1.0
+VERSIONS = ["0.1.0", "0.1.1", "0.1.2"]  # the deadline run tags the next patch
 START = dt.datetime.fromisoformat(OPENED)
 Triple = tuple[str, int, str]
 
@@ -270,8 +270,9 @@ class World:
     def open_pulls(self) -> list:
         return [p for p in GITHUB.pulls(GH_REPO) if p.state == "open"]
 
-    def merge(self, i: int, method: str) -> bool:
-        """A maintainer merges a PR (GitHub's three-way merge; a conflict is refused), then the checkout follows."""
+    def merge(self, i: int, method: str):
+        """A maintainer merges a PR (GitHub's three-way merge; a conflict is refused), then the checkout follows;
+        returns the PR, or None when GitHub refused."""
         from github import GithubException
 
         pr = self.open_pulls()[i % len(self.open_pulls())]
@@ -279,10 +280,10 @@ class World:
             self.github.get_pull(pr.number).merge(merge_method=method)
         except GithubException as exc:
             self.note(f"{method} PR #{pr.number} ({pr.pull.head})", f"refused {exc.status}")
-            return False
+            return None
         self.note(f"{method} PR #{pr.number} ({pr.pull.head})", "merged")
         self.sync()
-        return True
+        return pr
 
     def tag(self, version: str) -> str:
         """A maintainer pushes (or force-moves) the release tag to the default branch's head."""
@@ -316,8 +317,8 @@ class World:
     def merged_reviews(self) -> list:
         return [p for p in GITHUB.pulls(GH_REPO) if p.pull.merged_at and p.pull.head.startswith("kiki/release/")]
 
-    def publish(self, i: int) -> int:
-        pr = self.merged_reviews()[i % len(self.merged_reviews())]
+    def publish(self, pr) -> int:
+        """The run of a merged review PR's `closed` event."""
         return self.deliver(f"publish: PR #{pr.number} ({pr.pull.head}) merged event", "pull_request",
                             merged_event(pr.number, pr.pull.head))
 
@@ -515,9 +516,14 @@ class Scenarios(RuleBasedStateMachine):
         self.stats.interleavings += 1
 
     @initialize(requests=st.lists(st.lists(st.integers(0, len(selector_pool(scenario_records())) - 1),
-                                           min_size=1, max_size=2, unique=True), min_size=2, max_size=3))
-    def open_requests(self, requests: list[list[int]]) -> None:
+                                           min_size=1, max_size=2, unique=True), min_size=2, max_size=3),
+                published=st.booleans())
+    def open_requests(self, requests: list[list[int]], published: bool) -> None:
+        """Two or three requests are opened (not yet triaged), on a repository whose v0.1.0 may be out already."""
         self.world = World(self.base, self.runs, requests)
+        if published:
+            self.world.release(VERSIONS[0])
+            self.world.publish(self.world.merge(0, "squash"))
         self.started = time.perf_counter()
 
     def step(self, rule: str, outcome: object) -> None:
@@ -553,9 +559,13 @@ class Scenarios(RuleBasedStateMachine):
         self.step("redeliver", self.world.redeliver(i))
 
     @precondition(lambda self: self.world and self.world.open_pulls())
-    @rule(i=st.integers(0, 10), method=st.sampled_from(["merge", "squash"]))
-    def merge(self, i: int, method: str) -> None:
-        self.step("merge", self.world.merge(i, method))
+    @rule(i=st.integers(0, 10), method=st.sampled_from(["merge", "squash"]), then_publish=st.booleans())
+    def merge(self, i: int, method: str, then_publish: bool) -> None:
+        """Any open PR, in any order; a merged review PR's publish run follows at once or later (`publish`)."""
+        pr = self.world.merge(i, method)
+        self.step("merge", pr is not None)
+        if pr is not None and then_publish and pr.pull.head.startswith("kiki/release/"):
+            self.step("publish", self.world.publish(pr))
 
     @rule(version=st.sampled_from(VERSIONS))
     def release(self, version: str) -> None:
@@ -569,7 +579,7 @@ class Scenarios(RuleBasedStateMachine):
     @precondition(lambda self: self.world and self.world.merged_reviews())
     @rule(i=st.integers(0, 5))
     def publish(self, i: int) -> None:
-        self.step("publish", self.world.publish(i))
+        self.step("publish", self.world.publish(self.world.merged_reviews()[i % len(self.world.merged_reviews())]))
 
     @precondition(lambda self: self.world and self.world.purge_prs())
     @rule(days=st.integers(0, 12))
@@ -647,6 +657,6 @@ def test_a_rerun_of_a_published_release_is_refused(world):
     """The release run of a tag, re-run after its version was published, checks out the tag's commit, from
     before the card was merged: it must be refused (it crashed staging an empty Hub commit)."""
     assert world.release("0.1.0") == 0
-    assert world.merge(0, "merge") and world.publish(0) == 0
+    assert world.publish(world.merge(0, "merge")) == 0
     assert world.redeliver(0) == 2 and "is already published" in world.log[-1]
     assert world.check() == []
