@@ -534,10 +534,11 @@ class Scenarios(RuleBasedStateMachine):
 
     # One rule drawing a weighted action, rather than a rule per action: hypothesis's swarm testing would
     # switch off half the rules in each example, and the deep paths (triage, approve, merge, release, merge,
-    # publish) need most of them in one example. An action is listed once per unit of weight; narrowest first.
-    ACTIONS = ["triage", "triage", "approve", "approve", "approve", "merge", "merge", "merge", "release", "release",
-               "release", "reject", "decide without permission", "redeliver", "redeliver", "publish",
-               "dispatched release", "deadline run"]
+    # publish) need most of them in one example. An action is listed once per unit of weight; the draw leans
+    # towards the first possible one, so that is a cheap one.
+    ACTIONS = ["merge", "merge", "merge", "triage", "triage", "approve", "approve", "release", "release", "release",
+               "reject", "decide without permission", "redeliver", "redeliver", "publish", "dispatched release",
+               "deadline run"]
 
     def possible(self, action: str) -> bool:
         w = self.world
@@ -613,7 +614,7 @@ def base_model(where: Path) -> Path:
     return make_tiny_base(where, [json.dumps(r, sort_keys=True) for r in scenario_records()], seed=0)
 
 
-CI = settings(max_examples=200, stateful_step_count=16, deadline=None, derandomize=True, database=None,
+CI = settings(max_examples=200, stateful_step_count=10, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
 
 
