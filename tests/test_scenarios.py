@@ -614,7 +614,7 @@ def base_model(where: Path) -> Path:
     return make_tiny_base(where, [json.dumps(r, sort_keys=True) for r in scenario_records()], seed=0)
 
 
-CI = settings(max_examples=200, stateful_step_count=10, deadline=None, derandomize=True, database=None,
+CI = settings(max_examples=200, stateful_step_count=12, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
 
 
