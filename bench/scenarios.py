@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import emulator_fixtures  # noqa: E402, F401  (first: starts the Hub emulator before huggingface_hub loads)
+import emulator_fixtures  # first: starts the Hub emulator before huggingface_hub loads
 
 
 def main() -> None:

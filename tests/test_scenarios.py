@@ -6,8 +6,8 @@ it checks DESIGN.md section 7 against ground truth the bot cannot influence:
 
 1. a `released` entry for R and V, or a card of V counting R's removal, only exists when the weights of V (staged
    or published on the Hub) were trained on a set holding none of R's purged triples, and the entry names that
-   set by its `train_sha256`; what a set held is read from the run's train/valid files the first time its
-   weights appear;
+   set by its `train_sha256`; what a set held is read from the train/valid files of the run that wrote the
+   weights, right after it wrote them;
 2. no record outside what the approved requests' selectors match is removed, and each removal is in a `purged`
    entry;
 3. one decision per request; one bot comment per marker kind per issue; one ledger entry per step;
@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -37,10 +36,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import hypothesis.strategies as st
 import pytest
-import tomli_w
 from emulator_fixtures import GITHUB, HUB, github_client
 from factory import KIKI, adapter, make_project, record, source
 from hypothesis import HealthCheck, Phase, settings
@@ -161,8 +160,8 @@ class World:
 
     # weights SHA-256 -> every training set a run produced them from (validation records do not change weights);
     # runs are shared across examples, so this is too
-    truth: dict[str, set[TrainingSet]] = {}
-    seen_weights: dict[Path, tuple[int, int]] = {}
+    truth: ClassVar[dict[str, set[TrainingSet]]] = {}
+    seen_weights: ClassVar[dict[Path, tuple[int, int]]] = {}
 
     def __init__(self, base: Path, runs: Path, requests: list[list[int]]) -> None:
         GITHUB.reset()
@@ -536,9 +535,10 @@ class Scenarios(RuleBasedStateMachine):
     # switch off half the rules in each example, and the deep paths (triage, approve, merge, release, merge,
     # publish) need most of them in one example. An action is listed once per unit of weight; the draw leans
     # towards the first possible one, so that is a cheap one.
-    ACTIONS = ["merge", "merge", "merge", "triage", "triage", "approve", "approve", "release", "release", "release",
-               "reject", "decide without permission", "redeliver", "redeliver", "publish", "dispatched release",
-               "deadline run"]
+    ACTIONS: ClassVar[list[str]] = [
+        "merge", "merge", "merge", "triage", "triage", "approve", "approve", "release", "release", "release",
+        "reject", "decide without permission", "redeliver", "redeliver", "publish", "dispatched release",
+        "deadline run"]
 
     def possible(self, action: str) -> bool:
         w = self.world
