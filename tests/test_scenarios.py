@@ -57,7 +57,6 @@ ROLES = {"nobody": "none", "reader": "read", "triager": "triage", "writer": "wri
          "owner": "admin"}
 MAINTAINERS, OTHERS = ["writer", "maint", "owner"], ["nobody", "reader", "triager"]
 OWNERS = ["octo-dev"] * 4 + ["alice"] * 4 + ["acme"] * 22
-VERSIONS = ["0.1.0", "0.1.1", "0.1.2"]  # the deadline run tags the next patch
 START = dt.datetime.fromisoformat(OPENED)
 Triple = tuple[str, int, str]
 
@@ -296,6 +295,16 @@ class World:
         tag = self.tag(version)
         return self.deliver(f"push tag {tag} at the default branch's head", "push", push_event(tag), tag)
 
+    def version(self, which: str) -> str:
+        """`next`: the patch after every version tagged so far (the deadline run's tags included); `again`: the
+        newest tagged version (a re-tag); `older`: one below it (what must be refused)."""
+        tagged = sorted(tuple(map(int, t.split("/v")[1].split("."))) for t in GITHUB.repo(GH_REPO).tags)
+        if not tagged:
+            return "0.1.0"
+        major, minor, patch = tagged[-1]
+        patch += {"next": 1, "again": 0, "older": -1}[which]
+        return f"{major}.{minor}.{max(patch, 0)}"
+
     def queued_runs(self) -> list:
         return [d for d in GITHUB.dispatches(GH_REPO) if d.event == "workflow_dispatch" and d.status == "queued"]
 
@@ -521,7 +530,7 @@ class Scenarios(RuleBasedStateMachine):
         """Two or three requests are opened (not yet triaged), on a repository whose v0.1.0 may be out already."""
         self.world = World(self.base, self.runs, requests)
         if published:
-            self.world.release(VERSIONS[0])
+            self.world.release("0.1.0")
             self.world.publish(self.world.merge(0, "squash"))
         self.started = time.perf_counter()
 
@@ -574,7 +583,7 @@ class Scenarios(RuleBasedStateMachine):
                 self.step(action, outcome)
                 action, outcome = "publish", w.publish(pr)
         elif action == "release":  # a tag pushed, or force-moved: a re-tag of the same version
-            outcome = w.release(draw(st.sampled_from(VERSIONS), label="version"))
+            outcome = w.release(w.version(draw(st.sampled_from(["next", "again", "older"]), label="version")))
         elif action == "publish":  # a merged review PR's publish run, late or again
             outcome = w.publish(draw(st.sampled_from(w.merged_reviews()), label="PR"))
         elif action == "dispatched release":
