@@ -108,6 +108,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                          peft_sha256=sha256_hex(peft_weights) if peft_weights else None, peft_refused=peft_refused)
     with _timed(timings, "card"):
         ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state, facts)
+        if honoured:
+            _check_ledger_unmoved(ctx, tag)
         new_entries = ledger.read(ledger_file)
         rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
         previous = render.load_card(project.card_dir(adapter.name))
@@ -207,6 +209,20 @@ def _released_entries(ctx: Context, adapter: str, version: str, entries: list, r
                           adapter=adapter, version=version, **names)
         honoured.append(rid)
     return path, honoured
+
+
+def _check_ledger_unmoved(ctx: Context, tag: tags.Tag) -> None:
+    """The review PR's branch is built on the default branch's head, and its ledger is the tag's plus the
+    `released` entries: if the default branch's ledger has entries the tag's lacks (a purge merged since), the
+    PR would drop them. Refused before anything is staged; tagging the head again is the fix."""
+    if not ctx.repository:
+        return
+    head = ctx.fx.gh.read("compliance/removals.jsonl", ctx.default_branch) or b""
+    here = ctx.project.ledger_path.read_bytes() if ctx.project.ledger_path.is_file() else b""
+    if not here.startswith(head):
+        raise BadInput("tag", f"the removal ledger on {ctx.default_branch} has entries that {tag} lacks "
+                              f"({len(head.splitlines())} there, {len(here.splitlines())} at the tag): tag the head "
+                              f"of {ctx.default_branch} again so that the release sees every removal")
 
 
 def _hub_files(run_dir: Path, adapter_dir: Path, base_id: str, card_files: dict[str, str], curve: str,

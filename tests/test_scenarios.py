@@ -665,3 +665,19 @@ def test_a_rerun_of_a_published_release_is_refused(world):
     assert world.publish(world.merge(0, "merge")) == 0
     assert world.redeliver(0) == 2 and "is already published" in world.log[-1]
     assert world.check() == []
+
+
+def test_a_release_run_after_a_purge_merged_keeps_the_ledger(world):
+    """A release run for a tag made before another purge merged (a late or repeated run) built its review PR on
+    the new head with the tag's ledger: merging it dropped that purge's entries while its records stayed gone."""
+    for k in (0, 1):
+        assert world.triage(k, "opened") == 0 and world.decide(k, "writer", "approve") == 0
+        if k == 0:
+            assert world.merge(0, "merge")
+    assert world.release("0.1.0") == 0 and world.check() == []
+    assert world.merge(0, "merge").pull.head == f"kiki/removal/R-{world.issues[1]}"
+    assert world.redeliver(len(world.delivered) - 1) == 2
+    assert "has entries that tiny-lora/v0.1.0 lacks" in world.log[-1]
+    assert world.check() == []
+    assert world.merge(0, "merge") is None  # the first run's review PR conflicts now: GitHub refuses it
+    assert world.check() == []
