@@ -648,7 +648,9 @@ def test_section_7_holds_under_every_interleaving(runner):
     Scenarios.base, Scenarios.runs = runner
     Scenarios.stats = Stats()
     run_state_machine_as_test(Scenarios, settings=CI)
-    assert Scenarios.stats.interleavings >= 200
+    stats = Scenarios.stats
+    print(json.dumps({"interleavings": stats.interleavings, "steps": stats.steps, "reached": stats.reached}))
+    assert stats.interleavings >= 200
 
 
 @pytest.fixture
