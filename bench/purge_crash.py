@@ -1,4 +1,4 @@
-"""Crash safety of `kiki_bot.purge.purge`: SIGKILL a purge at many points, check the files, then recover.
+"""Crash safety of `kiki_bot.repo.purge.purge`: SIGKILL a purge at many points, check the files, then recover.
 
 Each trial copies a prepared project (3 sources, 7 data files; the request removes records by key and by
 content hash from 4 of them, and must keep an identical copy, in another source, of a record removed by key)
@@ -40,11 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout without installing
 from factory import make_project, record, source, write_jsonl
 
-from kiki_bot import ledger, manifests, purge
-from kiki_bot.canonical import content_hash
-from kiki_bot.errors import KikiError
-from kiki_bot.project import Project
-from kiki_bot.records import data_files, iter_source
+from kiki_bot.core import ledger
+from kiki_bot.core.canonical import content_hash
+from kiki_bot.core.errors import KikiError
+from kiki_bot.repo import manifests, purge
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import data_files, iter_source
 
 REQUEST, ISSUE, ACTOR, AT = "R-7", 7, "kiki-bot[bot]", dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 HOOKED_OS = ("open", "write", "pwrite", "copy_file_range", "fsync", "fchmod", "replace", "rename", "unlink")

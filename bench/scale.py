@@ -37,12 +37,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import synth
 
-from kiki_bot import index, manifests, removal
-from kiki_bot.canonical import content_hash
-from kiki_bot.matching import Matcher
-from kiki_bot.project import Project
-from kiki_bot.records import data_files
-from kiki_bot.selectors import Sha256Selector, hf_dataset_of, origin_url, parse_selector
+from kiki_bot import index, removal
+from kiki_bot.core.canonical import content_hash
+from kiki_bot.core.matching import Matcher
+from kiki_bot.core.selectors import Sha256Selector, hf_dataset_of, origin_url, parse_selector
+from kiki_bot.repo import manifests
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import data_files
 
 PY = sys.executable
 GH_REPO = "bench-lab/models"
@@ -96,7 +97,7 @@ def child_refresh(root: Path) -> dict:
 
 def child_plan(root: Path, keys_file: Path) -> dict:
     """Child: plan the purge of the given keys (the index look-up and byte ranges; it changes nothing)."""
-    from kiki_bot import purge
+    from kiki_bot.repo import purge
 
     keys = {(s, i) for s, i in json.loads(keys_file.read_text())}
     start = time.perf_counter()
@@ -106,7 +107,7 @@ def child_plan(root: Path, keys_file: Path) -> dict:
 
 def child_purge(root: Path, keys_file: Path) -> dict:
     """Child: purge the given keys as one approved request (plan, ledger entry, rewrite, manifests)."""
-    from kiki_bot import purge
+    from kiki_bot.repo import purge
 
     project = Project(root)
     keys = {(s, i) for s, i in json.loads(keys_file.read_text())}
@@ -290,7 +291,7 @@ def _body(lines: list[str]) -> str:
 
 def bench_triage(root: Path, tmp: Path) -> dict:
     """`kiki-bot handle` for an opened removal-request issue: parse, match, comment, label."""
-    from kiki_bot.emulators import GitHubEmulator, serve
+    from kiki_bot.demo.emulators import GitHubEmulator, serve
 
     gh = GitHubEmulator()
     server = serve(gh)

@@ -7,7 +7,7 @@ Model (seeded, deterministic):
   uniform between 1 and 24 hours (`longest_block`). A triggered retrain waits for the end of a busy
   block and for the runner's earlier retrains (FIFO), then trains for 12 h; the release follows a 2-day
   review. Its training set is taken when it is triggered (the tag's commit): it covers what is pending then.
-- `planner`: the deadline run calls `kiki_bot.schedule.plan_adapter` every 6 hours (CHECK_EVERY: a
+- `planner`: the deadline run calls `kiki_bot.core.schedule.plan_adapter` every 6 hours (CHECK_EVERY: a
   cron of `0 */6 * * *`; a daily cron needs a larger margin, see the sweep) with the expected duration
   12 h + 2 days and the default SAFETY_MARGIN, and starts a retrain when told to.
   `per_request`: a retrain at every purge. `monthly`: a retrain on the 1st of each month when anything
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from kiki_bot.schedule import (
+from kiki_bot.core.schedule import (
     SAFETY_MARGIN,
     InFlight,
     Pending,

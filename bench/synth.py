@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kiki_bot import manifests
+from kiki_bot.repo import manifests
 
 SOURCES = {
     "gh-code": ("2.3", "GitHub code", "https://github.com", 0.5),

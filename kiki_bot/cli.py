@@ -16,7 +16,7 @@ import typer
 
 from kiki_bot import console
 from kiki_bot.console import say
-from kiki_bot.errors import BadInput, CheckFailed, KikiError
+from kiki_bot.core.errors import BadInput, CheckFailed, KikiError
 
 
 def _example(command: str) -> str:
@@ -79,7 +79,7 @@ def _locked(root: Path, dry_run: bool) -> Any:
     """The project lock for writers; a dry run writes nothing, not even the lock file."""
     import contextlib
 
-    from kiki_bot.storage import project_lock
+    from kiki_bot.repo.storage import project_lock
 
     return contextlib.nullcontext() if dry_run else project_lock(root)
 
@@ -109,7 +109,7 @@ def _report(as_json: bool, doc: dict, fx=None) -> None:
 
 
 def _project(root: Path):
-    from kiki_bot.project import Project
+    from kiki_bot.repo.project import Project
 
     return Project(root)
 
@@ -138,10 +138,10 @@ def init(
     project: ProjectDir = HERE,
 ) -> None:
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
-    from kiki_bot import scaffold
-    from kiki_bot.effects import Effects
-    from kiki_bot.hub import Hub
-    from kiki_bot.settings import Settings
+    from kiki_bot import init
+    from kiki_bot.shells.effects import Effects
+    from kiki_bot.shells.hub import Hub
+    from kiki_bot.shells.settings import Settings
 
     root = directory or project
     if not root.is_dir():
@@ -150,8 +150,8 @@ def init(
                        f"`git init` it first){hint}")
     settings = Settings()
     token = settings.github_token.get_secret_value() if settings.github_token else None
-    repository = scaffold.resolve_repository(root, repository)
-    files = scaffold.staged(root, force=force, token=token, repository=repository, private_contact=private_contact,
+    repository = init.resolve_repository(root, repository)
+    files = init.staged(root, force=force, token=token, repository=repository, private_contact=private_contact,
                            ref=ref)
     fx = Effects(None, Hub(settings), dry_run, stream=not as_json)
     with _locked(root, dry_run):
@@ -162,12 +162,12 @@ def init(
     for path in files:
         say(f"{verb} {path}")
     if token:
-        say(f"labels of {repository}: {', '.join(scaffold.LABELS)} ({'would be ' if dry_run else ''}created where "
+        say(f"labels of {repository}: {', '.join(init.LABELS)} ({'would be ' if dry_run else ''}created where "
             "missing)")
     if not dry_run:
-        say(scaffold.next_steps(root, repository))
+        say(init.next_steps(root, repository))
     _report(as_json, {"directory": root, "repository": repository, "written": [] if dry_run else list(files),
-                      "labels": list(scaffold.LABELS) if token else []}, fx)
+                      "labels": list(init.LABELS) if token else []}, fx)
 
 
 # ---------------------------------------------------------------- card
@@ -184,9 +184,9 @@ def card_render(
     """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
     from pydantic import ValidationError
 
-    from kiki_bot import cards
-    from kiki_bot.card import RunFacts
-    from kiki_bot.storage import differing
+    from kiki_bot.core.card import RunFacts
+    from kiki_bot.repo import cards
+    from kiki_bot.repo.storage import differing
 
     try:
         day = dt.date.fromisoformat(date) if date else None
@@ -223,7 +223,7 @@ def card_check(
     project: ProjectDir = HERE,
 ) -> None:
     """Validate the template rules, Hub metadata, licence policy, manifests and ledger; report drift. Exit 1 on any problem."""
-    from kiki_bot import cards
+    from kiki_bot.repo import cards
 
     proj = _project(project)
     reports = [cards.check(proj, a) for a in _adapters(proj, adapter)]
@@ -245,8 +245,8 @@ def data_manifest(
     project: ProjectDir = HERE,
 ) -> None:
     """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
-    from kiki_bot import manifests
-    from kiki_bot.storage import differing
+    from kiki_bot.repo import manifests
+    from kiki_bot.repo.storage import differing
 
     ctx = _context(project, dry_run, as_json)
     proj = ctx.project
@@ -270,7 +270,8 @@ def data_manifest(
 @ledger_app.command("verify", epilog=_example("ledger verify -C models"))
 def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Exit 1 naming the first bad entry of a broken chain, or a card whose recorded ledger head is gone."""
-    from kiki_bot import cards, ledger
+    from kiki_bot.core import ledger
+    from kiki_bot.repo import cards
 
     proj = _project(project)
     try:
@@ -332,7 +333,7 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
                   actor: Annotated[str, typer.Option(help="Who approved it (login or 'private').")] = "private",
                   dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Purge an approved request: ledger first, then an atomic rewrite of the data; opens the purge PR."""
-    from kiki_bot import ledger
+    from kiki_bot.core import ledger
     from kiki_bot.removal import purge_request
 
     ctx = _context(project, dry_run, as_json)
@@ -409,7 +410,7 @@ def _write_outputs(outputs: dict[str, str]) -> None:
     """Step outputs for the Action, with a delimiter that cannot occur in a value."""
     import secrets
 
-    from kiki_bot.settings import Settings
+    from kiki_bot.shells.settings import Settings
 
     path = Settings().github_output
     if path is None:
@@ -489,7 +490,7 @@ def demo(
     """The whole story on the bundled example, offline, against local GitHub and Hub emulators."""
     import tempfile
 
-    from kiki_bot import demo as story
+    from kiki_bot.demo import story
 
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         raise BadInput(f"--workdir {workdir}", "not a directory")
@@ -558,8 +559,8 @@ def export_peft(
 ) -> None:
     """Write the PEFT form of a trained mlx-lm LoRA adapter; refuse (exit 2) what does not convert exactly.
     Relative paths are taken from -C."""
-    from kiki_bot.effects import Effects
-    from kiki_bot.peft_export import export
+    from kiki_bot.shells.effects import Effects
+    from kiki_bot.shells.peft_export import export
 
     run_dir, out, base = project / run_dir, project / out, base and project / base
     if out.exists() and not out.is_dir():
@@ -603,7 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # GitHub/Hub refusals
         if (service := _remote(exc)) is not None:
-            from kiki_bot.github import missing_permission
+            from kiki_bot.shells.github import missing_permission
 
             say(f"error: {service} refused the request: {' '.join(str(missing_permission(exc) or exc).split())}")
             sys.exit(2)

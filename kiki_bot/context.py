@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot.effects import Effects
-from kiki_bot.project import Project
-from kiki_bot.settings import Settings
+from kiki_bot.repo.project import Project
+from kiki_bot.shells.effects import Effects
+from kiki_bot.shells.settings import Settings
 
 
 @dataclass
@@ -31,8 +31,8 @@ class Context:
 
 def make(project_dir: Path, dry_run: bool = False, repository: str | None = None,
          default_branch: str = "main", now: dt.datetime | None = None) -> Context:
-    from kiki_bot.github import GitHub
-    from kiki_bot.hub import Hub
+    from kiki_bot.shells.github import GitHub
+    from kiki_bot.shells.hub import Hub
 
     settings = Settings()
     repo = repository or settings.github_repository

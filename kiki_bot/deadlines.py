@@ -1,6 +1,6 @@
 """The deadline run (cron, every 6 hours): every purged removal must reach a published release in time.
 
-It plans with the latest-safe-start rule (kiki_bot.schedule), starts each needed retrain exactly once
+It plans with the latest-safe-start rule (kiki_bot.core.schedule), starts each needed retrain exactly once
 (a tag and a dispatch of the release workflow; a rerun finds the run it started), warns on issues at
 risk, and on a missed deadline applies the configured fallback to the Hub repo and fails loudly.
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kiki_bot import ledger, render, schedule, tags
+from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.errors import CheckFailed
-from kiki_bot.escape import md
+from kiki_bot.core import ledger, schedule, tags
+from kiki_bot.core.errors import CheckFailed
+from kiki_bot.core.escape import md
 from kiki_bot.removal import BRANCH_PREFIX, ledger_at
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
@@ -20,7 +21,7 @@ DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training
 
 def next_version(ctx: Context, adapter: str) -> str:
     """The patch after the last published version; before any, the draft's own version (or 0.1.0)."""
-    from kiki_bot.card import last_published
+    from kiki_bot.core.card import last_published
 
     card = render.load_card(ctx.project.card_dir(adapter))
     last = last_published(card)

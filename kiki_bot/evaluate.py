@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiki_bot.errors import BadInput
+from kiki_bot.core.errors import BadInput
 
 
 def run_command(command: str, base: Path, adapter: Path, data: Path, cwd: Path) -> dict[str, float]:

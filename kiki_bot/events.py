@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiki_bot.errors import BadInput
+from kiki_bot.core.errors import BadInput
 
 REMOVAL_LABEL = "removal-request"
 Handler = Callable[[Any, dict], dict[str, str]]

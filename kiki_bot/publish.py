@@ -3,10 +3,11 @@ make the GitHub release, and tell the requesters whose removals this version sat
 
 from __future__ import annotations
 
-from kiki_bot import ledger, render
+from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.escape import md
+from kiki_bot.core import ledger
+from kiki_bot.core.errors import BadInput, CheckFailed
+from kiki_bot.core.escape import md
 from kiki_bot.release import hub_title, parse_tag
 
 
@@ -32,7 +33,7 @@ def _record_published(ctx: Context, adapter: str, card) -> None:
 def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[ledger.Entry], pr: int | None) -> None:
     """Refuse to publish weights other than those the card and the ledger's `released` entries of this version
     name: a removal is honoured by what is published, not by what was trained at some point."""
-    from kiki_bot.training import ADAPTER_FILE
+    from kiki_bot.shells.training import ADAPTER_FILE
 
     named = [("card.json", card.run.adapter_sha256)] + [
         (f"{ctx.project.ledger_path.name} seq {e.seq} (released for {e.request.id})", e.adapter_sha256)

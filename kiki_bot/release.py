@@ -17,13 +17,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kiki_bot import carddiff, cards, ledger, lossplot, render, tags, trainset
-from kiki_bot.canonical import files_sha256, sha256_hex
-from kiki_bot.card import RunFacts
+from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput
-from kiki_bot.storage import write_text
-from kiki_bot.training import ADAPTER_FILE, TrainSpec, weights_sha256
+from kiki_bot.core import carddiff, ledger, tags
+from kiki_bot.core.canonical import files_sha256, sha256_hex
+from kiki_bot.core.card import RunFacts
+from kiki_bot.core.errors import BadInput
+from kiki_bot.render import lossplot
+from kiki_bot.repo import cards, trainset
+from kiki_bot.repo.storage import write_text
+from kiki_bot.shells.training import ADAPTER_FILE, TrainSpec, weights_sha256
 
 STATE = "release.json"
 TIMINGS = "timings.json"
@@ -48,7 +51,7 @@ def hub_title(tag: tags.Tag) -> str:
 
 def last_published(ctx: Context, adapter: str) -> str | None:
     """The last version `publish` ran for, as the card on the default branch records it (drafts do not count)."""
-    from kiki_bot.card import last_published as last
+    from kiki_bot.core.card import last_published as last
 
     return last(render.load_card(ctx.project.card_dir(adapter)))
 
@@ -92,7 +95,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         metrics = ctx.fx.train(spec=spec.model_dump())
     facts, scores, peft_files = RunFacts(train_sha256=data.train_sha256), {}, {}
     if metrics is not None:
-        from kiki_bot import peft_export
+        from kiki_bot.shells import peft_export
 
         peft_files, peft_refused = peft_export.for_hub(spec.adapter_dir, base, adapter.base_model.id)
         peft_weights = peft_files.get(f"{peft_export.HUB_DIR}/{peft_export.PEFT_WEIGHTS}")
@@ -233,7 +236,7 @@ def _hub_files(run_dir: Path, adapter_dir: Path, base_id: str, card_files: dict[
                                       "loss-curve.svg": curve.encode(),
                                       trainset.HASHES: run_dir / "data" / trainset.HASHES}
     if trained:
-        from kiki_bot.training import strip_adapter_config
+        from kiki_bot.shells.training import strip_adapter_config
 
         strip_adapter_config(adapter_dir, base_model_id=base_id)
         files[ADAPTER_FILE] = adapter_dir / ADAPTER_FILE

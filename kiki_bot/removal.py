@@ -16,17 +16,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot import ledger, render
+from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.escape import cell, code, md
-from kiki_bot.github import PERMISSION_ORDER
-from kiki_bot.issueform import RemovalRequest, parse_removal_request
-from kiki_bot.matching import MatchResult, match_records
-from kiki_bot.project import Project
-from kiki_bot.records import iter_source
-from kiki_bot.schedule import deadline_for
-from kiki_bot.selectors import Selector, parse_selector
+from kiki_bot.core import ledger
+from kiki_bot.core.errors import BadInput, CheckFailed
+from kiki_bot.core.escape import cell, code, md
+from kiki_bot.core.issueform import RemovalRequest, parse_removal_request
+from kiki_bot.core.matching import MatchResult, match_records
+from kiki_bot.core.schedule import deadline_for
+from kiki_bot.core.selectors import Selector, parse_selector
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import iter_source
+from kiki_bot.shells.github import PERMISSION_ORDER
 
 KIND = "removal"
 BRANCH_PREFIX = "kiki/removal/"
@@ -95,7 +96,7 @@ def match(project: Project, selectors: list[Selector]) -> Matched:
 
 def published_versions(project: Project, adapters: dict[str, int]) -> dict[str, list[str]]:
     """Every published version of each adapter (publish ran): all were trained on data still holding the records."""
-    from kiki_bot.card import published_versions as published
+    from kiki_bot.core.card import published_versions as published
 
     return {name: [f"v{v}" for v in published(render.load_card(project.card_dir(name)))] for name in adapters}
 

@@ -18,13 +18,14 @@ from pathlib import Path
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from kiki_bot import cards, render
-from kiki_bot.card import Card
+from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.escape import code_block
-from kiki_bot.project import Project
-from kiki_bot.summary_diff import Change, summarise
+from kiki_bot.core.card import Card
+from kiki_bot.core.errors import BadInput, CheckFailed
+from kiki_bot.core.escape import code_block
+from kiki_bot.core.summary_diff import Change, summarise
+from kiki_bot.repo import cards
+from kiki_bot.repo.project import Project
 
 KIND = "card-review"
 TEMPLATE = "review_comment.md.j2"

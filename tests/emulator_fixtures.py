@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kiki_bot.emulators import GitHubEmulator, HubEmulator, Server, serve
+from kiki_bot.demo.emulators import GitHubEmulator, HubEmulator, Server, serve
 
 if TYPE_CHECKING:
     from github import Github

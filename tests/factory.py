@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tomli_w
 
-from kiki_bot import manifests
+from kiki_bot.repo import manifests
 
 KIKI = {
     "provider": {

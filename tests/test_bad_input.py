@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from factory import edit_toml, record, snapshot, write_jsonl
 
-from kiki_bot import ledger
+from kiki_bot.core import ledger
 
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06")
 COMMANDS = {

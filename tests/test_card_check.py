@@ -149,7 +149,7 @@ def requests_matching_nothing(project, issues):
     """`requested` entries no adapter is affected by: the card's figures do not change with them."""
     import datetime as dt
 
-    from kiki_bot import ledger
+    from kiki_bot.core import ledger
 
     path = project / "compliance" / "removals.jsonl"
     at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)

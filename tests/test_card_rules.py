@@ -8,9 +8,10 @@ import re
 import pytest
 from factory import KIKI, make_project, mark_published, record, source
 
-from kiki_bot import cards, pst_rules
-from kiki_bot.card import domain_cut, large_datasets, size_bin
-from kiki_bot.project import Modality, Project, Source
+from kiki_bot.core import pst_rules
+from kiki_bot.core.card import domain_cut, large_datasets, size_bin
+from kiki_bot.repo import cards
+from kiki_bot.repo.project import Modality, Project, Source
 
 DAY = dt.date(2026, 5, 6)
 

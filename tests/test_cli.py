@@ -219,7 +219,7 @@ def reprs(text: str) -> list[str]:
 
 
 def test_the_repr_pattern_catches_python_reprs():
-    assert all(reprs(t) for t in ["found None", "adapters: {'a': 1}", "['x']", "<kiki_bot.cards.Rendered object at 0x7f>",
+    assert all(reprs(t) for t in ["found None", "adapters: {'a': 1}", "['x']", "<kiki_bot.repo.cards.Rendered object at 0x7f>",
                                   "PosixPath('/x')", "datetime.datetime(2026, 1, 1)"])
     assert not reprs('{"a": null, "b": ["x"]} unknown adapter \'nope\' (known: a, b)')
 

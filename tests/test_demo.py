@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 
-from kiki_bot.demo import _line
-from kiki_bot.escape import md
+from kiki_bot.core.escape import md
+from kiki_bot.demo.story import _line
 
 
 def test_a_comment_line_is_shown_as_plain_text():

@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO
 
 from kiki_bot import docs
-from kiki_bot.project import Adapter, KikiConfig, Source
+from kiki_bot.repo.project import Adapter, KikiConfig, Source
 
 
 def test_readme_configuration_reference_is_current():

@@ -25,8 +25,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from kiki_bot.emulators import GitHubEmulator, HubEmulator, Server, serve
-from kiki_bot.emulators.hub import validate_card
+from kiki_bot.demo.emulators import GitHubEmulator, HubEmulator, Server, serve
+from kiki_bot.demo.emulators.hub import validate_card
 
 CARD = "---\nlicense: apache-2.0\nlanguage: [en]\nbase_model: org/base\n---\n# Adapter\n"
 WEIGHTS = bytes(range(256)) * 300  # 75 KB of binary: still uploaded "regular", base64 inside the commit

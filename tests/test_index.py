@@ -20,13 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
 
-from kiki_bot import figures, index, ledger, manifests, purge, removal
-from kiki_bot.canonical import content_hash
-from kiki_bot.errors import BadInput
-from kiki_bot.matching import match_records
-from kiki_bot.project import Project
-from kiki_bot.records import iter_source, parse_line
-from kiki_bot.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector
+from kiki_bot import index, removal
+from kiki_bot.core import ledger
+from kiki_bot.core.canonical import content_hash
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.matching import match_records
+from kiki_bot.core.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector
+from kiki_bot.repo import figures, manifests, purge
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import iter_source, parse_line
 
 AT = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 

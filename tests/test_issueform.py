@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kiki_bot.issueform import (
+from kiki_bot.core.issueform import (
     BODY,
     CONFIRMATION,
     CONFIRMATION_TEXT,
@@ -23,7 +23,7 @@ from kiki_bot.issueform import (
     RemovalRequest,
     parse_removal_request,
 )
-from kiki_bot.selectors import AccountSelector, PathSelector, RepositorySelector
+from kiki_bot.core.selectors import AccountSelector, PathSelector, RepositorySelector
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-events"
 OWNER = "I am the author or rightsholder"

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiki_bot import ledger
-from kiki_bot.canonical import canonical_json
-from kiki_bot.errors import BadInput, CheckFailed
+from kiki_bot.core import ledger
+from kiki_bot.core.canonical import canonical_json
+from kiki_bot.core.errors import BadInput, CheckFailed
 
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from kiki_bot import licences
+from kiki_bot.core import licences
 
 EXPRESSIONS = ["MIT", "Apache-2.0", "MIT OR Apache-2.0", "BSD-3-Clause AND MIT",
                "GPL-2.0-only WITH Classpath-exception-2.0", "CC0-1.0", "LicenseRef-x"]

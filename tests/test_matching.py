@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiki_bot.matching import match_records, matches
-from kiki_bot.records import Provenance, Record
-from kiki_bot.selectors import InvalidSelector, Selector, parse_selector
+from kiki_bot.core.matching import match_records, matches
+from kiki_bot.core.selectors import InvalidSelector, Selector, parse_selector
+from kiki_bot.repo.records import Provenance, Record
 
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
 HF_URL = "https://huggingface.co/datasets/org/name"

@@ -20,10 +20,10 @@ from safetensors.numpy import load_file, save_file
 from test_release_flow import env, tiny_base  # noqa: F401 (fixtures: a model repository in the emulators)
 from test_training import CHATS, TEXTS, _jsonl
 
-from kiki_bot.errors import BadInput
-from kiki_bot.peft_export import PEFT_CONFIG, PEFT_WEIGHTS, export
-from kiki_bot.tinymodel import make_tiny_base
-from kiki_bot.training import TrainSpec, strip_adapter_config, train
+from kiki_bot.core.errors import BadInput
+from kiki_bot.demo.tinymodel import make_tiny_base
+from kiki_bot.shells.peft_export import PEFT_CONFIG, PEFT_WEIGHTS, export
+from kiki_bot.shells.training import TrainSpec, strip_adapter_config, train
 
 BASE_ID = "kiki-bot/tiny-llama"
 # Two runs that exercise every mapping: all linear layers of the last block only (layers_to_transform), and a
@@ -180,10 +180,10 @@ def test_what_does_not_convert_exactly_is_refused_with_the_reason(runs, base, tm
 
 def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_why(runs, base, tmp_path,
                                                                                     project):
-    from kiki_bot import cards
-    from kiki_bot.card import RunFacts
-    from kiki_bot.peft_export import for_hub
-    from kiki_bot.project import Project
+    from kiki_bot.core.card import RunFacts
+    from kiki_bot.repo import cards
+    from kiki_bot.repo.project import Project
+    from kiki_bot.shells.peft_export import for_hub
 
     files, why = for_hub(runs["last-block-all-linears"], base, BASE_ID)
     assert sorted(files) == ["peft/adapter_config.json", "peft/adapter_model.safetensors"] and why is None

@@ -9,7 +9,7 @@ import subprocess
 from factory import make_project, mark_published
 
 from kiki_bot import removal
-from kiki_bot.project import Project
+from kiki_bot.repo.project import Project
 
 CARD = ("cards", "tiny-lora")
 

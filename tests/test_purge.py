@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from factory import make_project, record, source, write_jsonl
 
-from kiki_bot import ledger, manifests
-from kiki_bot import purge as purge_mod
-from kiki_bot.canonical import content_hash
-from kiki_bot.errors import BadInput
-from kiki_bot.project import Project
-from kiki_bot.purge import apply, plan, purge
-from kiki_bot.records import iter_source
+from kiki_bot.core import ledger
+from kiki_bot.core.canonical import content_hash
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo import manifests
+from kiki_bot.repo import purge as purge_mod
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.purge import apply, plan, purge
+from kiki_bot.repo.records import iter_source
 
 AT = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "purge_crash.py"

@@ -44,7 +44,7 @@ def quick_start() -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory) -> Path:
-    from kiki_bot.tinymodel import make_tiny_base
+    from kiki_bot.demo.tinymodel import make_tiny_base
 
     texts = [f"int f{i}(void) {{ return {i}; }} /* explain f{i} */" for i in range(200)]
     return make_tiny_base(tmp_path_factory.mktemp("base"), texts, seed=0)
@@ -165,7 +165,7 @@ def readme_section(title: str) -> str:
 
 
 def test_the_readme_record_example_is_a_valid_record():
-    from kiki_bot.records import parse_line
+    from kiki_bot.repo.records import parse_line
 
     [line] = re.findall(r"^```json\n(.*?)\n```", readme_section("The record format"), re.S | re.M)
     rec = parse_line(line.encode(), Path("README.md"), 1)
@@ -173,7 +173,7 @@ def test_the_readme_record_example_is_a_valid_record():
 
 
 def test_the_readme_removal_request_parses_and_line_n_counts_within_content_to_remove():
-    from kiki_bot.issueform import RemovalRequest, parse_removal_request
+    from kiki_bot.core.issueform import RemovalRequest, parse_removal_request
 
     [body] = re.findall(r"^```markdown\n(.*?)^```", readme_section("A removal request by hand"), re.S | re.M)
     request = parse_removal_request(body)

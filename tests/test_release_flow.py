@@ -40,7 +40,7 @@ def merged_event(pr_number: int, branch: str) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory) -> Path:
-    from kiki_bot.tinymodel import make_tiny_base
+    from kiki_bot.demo.tinymodel import make_tiny_base
 
     texts = [f"int f{i}(void) {{ return {i}; }} /* explain f{i} */" for i in range(200)]
     return make_tiny_base(tmp_path_factory.mktemp("base"), texts, seed=0)
@@ -121,7 +121,7 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     # What users download: a card the Hub accepts, a clean config, an adapter that loads and generates.
     from huggingface_hub import ModelCard, snapshot_download
 
-    from kiki_bot.training import generate_sample
+    from kiki_bot.shells.training import generate_sample
 
     local = Path(snapshot_download("test-lab/tiny-lora", revision="v0.1.0"))
     ModelCard((local / "README.md").read_text()).validate()  # the Hub's own check, raises if refused
@@ -229,8 +229,8 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
         env, gh, hub, cli, tmp_path):
     import hashlib
 
-    from kiki_bot import ledger
-    from kiki_bot.canonical import content_hash
+    from kiki_bot.core import ledger
+    from kiki_bot.core.canonical import content_hash
 
     def sha(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
@@ -270,7 +270,7 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
 
 
 def _entries(tmp_path: Path, files: dict[str, bytes]):
-    from kiki_bot import ledger
+    from kiki_bot.core import ledger
 
     path = tmp_path / "branch-ledger.jsonl"
     path.write_bytes(files["compliance/removals.jsonl"])

@@ -10,9 +10,9 @@ import pytest
 from conftest import REPO
 from factory import KIKI, adapter, make_project, record, source
 
-from kiki_bot import ledger
-from kiki_bot.project import Project
-from kiki_bot.records import iter_source
+from kiki_bot.core import ledger
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import iter_source
 
 FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"
@@ -235,7 +235,7 @@ def test_injected_text_is_never_evaluated_and_is_escaped(env, gh, cli, payload):
 
 
 def test_injected_details_are_echoed_escaped(env, gh, cli):
-    from kiki_bot.escape import code
+    from kiki_bot.core.escape import code
 
     assert code("@everyone ![i](https://evil/i.png)") == "`@everyone ![i](https://evil/i.png)`"
     assert code("a `b` c") == "``a `b` c``"
@@ -268,7 +268,7 @@ def test_removed_content_never_returns(env, gh, cli):
     with open(env / "data" / "acme-fw" / "part-000.jsonl", "a") as fh:
         fh.write(json.dumps(comeback) + "\n")
     assert cli("data", "manifest", "-C", env).code == 0
-    from kiki_bot import trainset
+    from kiki_bot.repo import trainset
 
     proj = Project(env)
     ts = trainset.assemble(proj, proj.adapter("tiny-lora"), env.parent / "ts", ledger.read(proj.ledger_path))
@@ -406,8 +406,8 @@ def test_concurrent_writers_leave_one_comment_of_each_kind(env, gh, round_):
     """The GitHub shell itself, six threads at once: one sticky comment (the last text wins) and one notice."""
     import threading
 
-    from kiki_bot.github import GitHub
-    from kiki_bot.settings import Settings
+    from kiki_bot.shells.github import GitHub
+    from kiki_bot.shells.settings import Settings
 
     number = gh.open_issue(GH_REPO, "Removal", "x", labels=["removal-request"])
     barrier, posted = threading.Barrier(6), []
@@ -570,7 +570,7 @@ def _bobs_twin(env, manifest: bool) -> None:
     """bob's record under the key of alice's (octo-dev's) acme-fw#2, in a second file of the source."""
     from factory import write_jsonl
 
-    from kiki_bot import manifests
+    from kiki_bot.repo import manifests
 
     twin = record("acme-fw", 2, "int bob(void) { return 2; }", origin="https://github.com/bob/fw/blob/main/b.c",
                   repo="bob/fw", path="b.c")
@@ -585,8 +585,8 @@ def _snapshot(env) -> dict:
 
 def test_a_duplicate_key_is_refused_wherever_data_is_read(env, gh, cli, tmp_path):
     """The issue's alice/bob case: two records of one source share (source, record_idx)."""
-    from kiki_bot import trainset
-    from kiki_bot.errors import BadInput
+    from kiki_bot.core.errors import BadInput
+    from kiki_bot.repo import trainset
 
     _self_approval(env, True)
     _bobs_twin(env, manifest=True)

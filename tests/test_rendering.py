@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 from rendering import inert, live, page, squash, to_html, visible
 from test_removal_flow import GH_REPO, body, comment_event, env, handle, issue_event  # noqa: F401
 
-from kiki_bot import cards, publish, removal, render, review
-from kiki_bot.errors import BadInput
-from kiki_bot.escape import cell, code, code_block, html_text, link_text, md
-from kiki_bot.issueform import parse_removal_request
-from kiki_bot.project import Project
-from kiki_bot.summary_diff import Change
+from kiki_bot import publish, removal, render, review
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md
+from kiki_bot.core.issueform import parse_removal_request
+from kiki_bot.core.summary_diff import Change
+from kiki_bot.repo import cards
+from kiki_bot.repo.project import Project
 
 FRAGMENTS = [
     "<img src=x onerror=alert(1)>", "<img/src=x>", "![i](https://evil.example/i.png)", "[x](https://evil.example)",

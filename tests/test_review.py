@@ -15,11 +15,12 @@ from conftest import REPO
 from factory import KIKI, adapter, make_project, record, source, write_jsonl
 from markdown_it import MarkdownIt
 
-from kiki_bot import ledger, manifests
-from kiki_bot.github import marker
-from kiki_bot.records import iter_source
+from kiki_bot.core import ledger
+from kiki_bot.core.summary_diff import Change
+from kiki_bot.repo import manifests
+from kiki_bot.repo.records import iter_source
 from kiki_bot.review import KIND, MAX_CHARS, AdapterReview, Check, comment_text
-from kiki_bot.summary_diff import Change
+from kiki_bot.shells.github import marker
 
 FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 GH_REPO = "test-lab/models"

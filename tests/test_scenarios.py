@@ -47,8 +47,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from test_release_flow import fixture, merged_event, push_event
 from test_removal_flow import GH_REPO, OPENED, body, comment_event, issue_event
 
-from kiki_bot import ledger
-from kiki_bot.errors import KikiError
+from kiki_bot.core import ledger
+from kiki_bot.core.errors import KikiError
 
 ADAPTER, SOURCE, HUB_REPO = "tiny-lora", "acme-fw", "test-lab/tiny-lora"
 LEDGER, CARD = "compliance/removals.jsonl", f"cards/{ADAPTER}/card.json"
@@ -618,7 +618,7 @@ class Scenarios(RuleBasedStateMachine):
 
 
 def base_model(where: Path) -> Path:
-    from kiki_bot.tinymodel import make_tiny_base
+    from kiki_bot.demo.tinymodel import make_tiny_base
 
     return make_tiny_base(where, [json.dumps(r, sort_keys=True) for r in scenario_records()], seed=0)
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from time_machine import TimeMachineFixture
 
-from kiki_bot import ledger
-from kiki_bot.errors import BadInput
-from kiki_bot.schedule import (
+from kiki_bot.core import ledger
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.schedule import (
     SAFETY_MARGIN,
     InFlight,
     Pending,

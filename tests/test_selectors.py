@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiki_bot.records import Provenance
-from kiki_bot.selectors import (
+from kiki_bot.core.selectors import (
     AccountSelector,
     DomainSelector,
     HfDatasetSelector,
@@ -22,6 +21,7 @@ from kiki_bot.selectors import (
     github_identity,
     parse_selector,
 )
+from kiki_bot.repo.records import Provenance
 
 HEX = "0123456789abcdef" * 4
 

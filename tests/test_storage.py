@@ -9,7 +9,7 @@ import stat
 import pytest
 from factory import adapter, make_project, record, snapshot, source, write_jsonl
 
-from kiki_bot import storage
+from kiki_bot.repo import storage
 
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06", "-C")
 

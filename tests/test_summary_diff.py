@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from factory import adapter, make_project, record, source, write_jsonl
 
-from kiki_bot import cards, manifests
-from kiki_bot.card import Card
-from kiki_bot.project import Project
-from kiki_bot.summary_diff import NONE, Change, facts, summarise
+from kiki_bot.core.card import Card
+from kiki_bot.core.summary_diff import NONE, Change, facts, summarise
+from kiki_bot.repo import cards, manifests
+from kiki_bot.repo.project import Project
 
 DAY = dt.date(2026, 5, 6)
 

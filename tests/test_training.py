@@ -15,9 +15,9 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from kiki_bot.errors import BadInput
-from kiki_bot.tinymodel import make_tiny_base
-from kiki_bot.training import RunMetrics, TrainSpec, generate_sample, strip_adapter_config, train
+from kiki_bot.core.errors import BadInput
+from kiki_bot.demo.tinymodel import make_tiny_base
+from kiki_bot.shells.training import RunMetrics, TrainSpec, generate_sample, strip_adapter_config, train
 
 # Everything loads from local directories. HF_HUB_OFFLINE is set only for the training subprocesses: set in
 # this process it would freeze huggingface_hub into offline mode for the whole session (the Hub emulator tests).
@@ -113,7 +113,7 @@ def test_train_writes_adapter_metrics_and_config(reference: TrainSpec) -> None:
 def test_killed_run_resumes_from_last_checkpoint(reference: TrainSpec, tmp_path: Path) -> None:
     spec = reference.model_copy(update={"adapter_dir": tmp_path / "run", "save_every": 5})
     env = os.environ | OFFLINE | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "kiki_bot.training", spec.model_dump_json()], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "kiki_bot.shells.training", spec.model_dump_json()], env=env)
     first = spec.adapter_dir / "0000005_adapters.safetensors"
     deadline = time.monotonic() + 300
     while not first.exists():  # event: the first checkpoint has been written (atomically)

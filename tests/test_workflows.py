@@ -29,7 +29,7 @@ from conftest import REPO
 from emulator_fixtures import GITHUB_TOKEN, HF_TOKEN
 from factory import adapter, make_project, source
 
-from kiki_bot import scaffold
+from kiki_bot import init
 
 FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 OWN = REPO / ".github" / "workflows"
@@ -82,8 +82,8 @@ def load(path: Path) -> dict:
 def callers(tmp_path_factory) -> dict[str, Path]:
     """The caller workflows `kiki-bot init` writes, by moment."""
     root = tmp_path_factory.mktemp("init")
-    scaffold.init(root, repository="example-org/models", ref=PIN)
-    return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in scaffold.MOMENTS}
+    init.init(root, repository="example-org/models", ref=PIN)
+    return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in init.MOMENTS}
 
 
 def all_workflows(callers: dict[str, Path]) -> list[Path]:
@@ -99,8 +99,8 @@ def steps_of(doc: dict) -> list[tuple[str, dict]]:
 
 # ================================================================ the rules, read from the YAML
 def test_every_moment_has_a_reusable_workflow_and_a_caller(callers):
-    assert sorted(p.stem for p in OWN.glob("*.yml")) == sorted([*scaffold.MOMENTS, "ci"])
-    for moment in scaffold.MOMENTS:
+    assert sorted(p.stem for p in OWN.glob("*.yml")) == sorted([*init.MOMENTS, "ci"])
+    for moment in init.MOMENTS:
         assert "workflow_call" in load(OWN / f"{moment}.yml")["on"]
         assert load(callers[moment])["on"] == TRIGGERS[moment], moment
 
@@ -157,7 +157,7 @@ def test_callers_pin_kiki_bot_by_the_same_sha_twice(callers):
     for moment, path in callers.items():
         [job] = load(path)["jobs"].values()
         assert (
-            job["uses"] == f"{scaffold.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{PIN}"
+            job["uses"] == f"{init.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{PIN}"
         )
         assert job["with"] == {"kiki-bot-ref": PIN}
         assert "secrets" not in job, "the Hub token comes from the hub-publish environment, not the caller"
@@ -647,7 +647,7 @@ def repo_fields(event: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory) -> Path:
-    from kiki_bot.tinymodel import make_tiny_base
+    from kiki_bot.demo.tinymodel import make_tiny_base
 
     texts = [f"int f{i}(void) {{ return {i}; }} /* explain f{i} */" for i in range(100)]
     return make_tiny_base(tmp_path_factory.mktemp("base"), texts, seed=0)
@@ -710,8 +710,8 @@ def test_release_workflow_on_a_tag_push(tmp_path, model, gh, hub):
 
 
 def test_publish_workflow_on_the_merged_review_pr(tmp_path, model, gh, hub, hf_api):
-    from kiki_bot import cards
-    from kiki_bot.project import Project
+    from kiki_bot.repo import cards
+    from kiki_bot.repo.project import Project
 
     project = Project(model)  # the merged review PR brought the card of 0.1.0
     cards.write(

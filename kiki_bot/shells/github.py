@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from kiki_bot.errors import BadInput
-from kiki_bot.settings import Settings
+from kiki_bot.core.errors import BadInput
+from kiki_bot.shells.settings import Settings
 
 PERMISSION_ORDER = ["none", "read", "triage", "write", "maintain", "admin"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kiki_bot.errors import BadInput
-from kiki_bot.records import data_files, iter_source
-from kiki_bot.storage import write_text
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo.records import data_files, iter_source
+from kiki_bot.repo.storage import write_text
 
 MANIFEST = "MANIFEST.json"
 

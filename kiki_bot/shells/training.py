@@ -46,9 +46,9 @@ from pydantic import (
     model_validator,
 )
 
-from kiki_bot.canonical import canonical_json, files_sha256, sha256_hex
-from kiki_bot.errors import BadInput
-from kiki_bot.storage import write_text
+from kiki_bot.core.canonical import canonical_json, files_sha256, sha256_hex
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo.storage import write_text
 
 if TYPE_CHECKING:
     import mlx.optimizers as optim
@@ -587,7 +587,8 @@ def _launch(spec: TrainSpec, progress: bool) -> RunMetrics:
     """Run every rank through `mlx.launch` (ring backend) and read back what rank 0 wrote."""
     launcher = Path(sys.executable).with_name("mlx.launch")
     hostfile = {"backend": "ring", "hosts": [{"ssh": h, "ips": [h]} for h in spec.hosts]}
-    package_root = str(Path(__file__).resolve().parents[1])  # so `-m kiki_bot.training` works uninstalled too
+    # so `-m kiki_bot.shells.training` works uninstalled too
+    package_root = str(Path(__file__).resolve().parents[2])
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))
     }
@@ -595,7 +596,7 @@ def _launch(spec: TrainSpec, progress: bool) -> RunMetrics:
         hosts_json = Path(tmp) / "hosts.json"
         hosts_json.write_text(json.dumps(hostfile), encoding="utf-8")
         flags = ["--hostfile", str(hosts_json), "--starting-port", str(_free_ports(spec.world_size))]
-        rank = [sys.executable, "-m", "kiki_bot.training", spec.model_dump_json()]
+        rank = [sys.executable, "-m", "kiki_bot.shells.training", spec.model_dump_json()]
         command = [str(launcher), *flags, "--", *rank, *(["--progress"] if progress else [])]
         subprocess.run(command, stdin=subprocess.DEVNULL, env=env, check=False)
     metrics = _read_metrics(spec.adapter_dir)

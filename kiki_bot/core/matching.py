@@ -12,8 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from kiki_bot.records import Provenance
-from kiki_bot.selectors import (
+from kiki_bot.core.selectors import (
     AccountSelector,
     DomainSelector,
     HfDatasetSelector,
@@ -29,6 +28,7 @@ from kiki_bot.selectors import (
     origin_url,
     split_url,
 )
+from kiki_bot.repo.records import Provenance
 
 Missing = Literal["github_identity", "path", "origin"]
 """Provenance a record lacks so that some selector kind of the request cannot judge it."""

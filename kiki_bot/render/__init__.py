@@ -9,25 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
-from kiki_bot.card import Card
-from kiki_bot.errors import BadInput
-from kiki_bot.escape import cell, code, code_block, html_text, link_text, md
+from kiki_bot.core.card import Card
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md
 
 README, CHANGELOG, CARD_JSON = "README.md", "CHANGELOG.md", "card.json"
 
 
 def templates_dir() -> Path:
-    """Templates ship inside the wheel (kiki_bot/templates); in a source checkout they sit at the top."""
-    packaged = resources.files("kiki_bot") / "templates"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The templates live inside this package, so a checkout and an installed wheel find them in one place."""
+    return Path(__file__).resolve().parent / "templates"
 
 
 def _url(value: object) -> Markup:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from kiki_bot.settings import Settings
+from kiki_bot.shells.settings import Settings
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Hub:
         """SHA-256 of one file as the Hub serves it at `revision` (None when it has no such file)."""
         from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
-        from kiki_bot.canonical import files_sha256
+        from kiki_bot.core.canonical import files_sha256
 
         try:
             path = self.api.hf_hub_download(repo_id, filename, revision=revision)

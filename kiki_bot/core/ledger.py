@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from kiki_bot.canonical import canonical_json, sha256_hex
-from kiki_bot.errors import BadInput, CheckFailed, explain, key_name
-from kiki_bot.storage import append_line, project_lock
+from kiki_bot.core.canonical import canonical_json, sha256_hex
+from kiki_bot.core.errors import BadInput, CheckFailed, explain, key_name
+from kiki_bot.repo.storage import append_line, project_lock
 
 GENESIS = "0" * 64
 Event = Literal["requested", "approved", "rejected", "purged", "released", "deadline_missed"]

@@ -29,7 +29,7 @@ def _say(text: str) -> None:
 
 
 def example_dir() -> Path:
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the kiki_bot package
     for candidate in (here / "examples" / EXAMPLE, here.parent / "examples" / EXAMPLE):
         if candidate.is_dir():
             return candidate
@@ -116,7 +116,7 @@ def handle(project: Path, name: str, payload: dict) -> None:
 
 
 def run(workdir: Path, cache: Path) -> None:
-    from kiki_bot.emulators import GitHubEmulator, HubEmulator, serve
+    from kiki_bot.demo.emulators import GitHubEmulator, HubEmulator, serve
 
     gh, hub = GitHubEmulator(), HubEmulator()
     with serve(gh) as gh_server, serve(hub) as hub_server:
@@ -130,9 +130,9 @@ def run(workdir: Path, cache: Path) -> None:
 
 
 def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
-    from kiki_bot.figures import record_text
-    from kiki_bot.records import iter_source
-    from kiki_bot.tinymodel import make_tiny_base
+    from kiki_bot.demo.tinymodel import make_tiny_base
+    from kiki_bot.repo.figures import record_text
+    from kiki_bot.repo.records import iter_source
 
     example = example_dir()
     texts = [record_text(r.payload) for sid in sorted(p.name for p in (example / "data").iterdir())
@@ -141,7 +141,7 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
     files = tracked_files(project)
-    from kiki_bot.scaffold import caller_workflows
+    from kiki_bot.init import caller_workflows
 
     pin = ("0" * 40, "no workflow runs in the demo's emulated repository")
     for path, text in caller_workflows(pin).items():  # what `init` writes: the deadline run dispatches kiki-release.yml
@@ -187,7 +187,7 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     _say("9/9  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
-    from kiki_bot.training import generate_sample
+    from kiki_bot.shells.training import generate_sample
 
     local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.1"))
     sample = generate_sample(base, local, "Write a FreeRTOS task that blinks an LED.", max_tokens=12)

@@ -6,11 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot import carddiff, figures, ledger, manifests, pst_rules, render, scaffold, tags
-from kiki_bot.card import Card, Removals, RunFacts, build, last_published
-from kiki_bot.errors import BadInput, CheckFailed
-from kiki_bot.project import Adapter, Project
-from kiki_bot.storage import write_files
+from kiki_bot import init, render
+from kiki_bot.core import carddiff, ledger, pst_rules, tags
+from kiki_bot.core.card import Card, Removals, RunFacts, build, last_published
+from kiki_bot.core.errors import BadInput, CheckFailed
+from kiki_bot.repo import figures, manifests
+from kiki_bot.repo.project import Adapter, Project
+from kiki_bot.repo.storage import write_files
 
 
 @dataclass
@@ -130,7 +132,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.licence_violations
-    report.placeholders = scaffold.placeholders(project.root, adapter.name)
+    report.placeholders = init.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
     if committed is None:

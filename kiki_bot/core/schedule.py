@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from kiki_bot.errors import BadInput
-from kiki_bot.ledger import RequestState
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.ledger import RequestState
 
 Action = Literal["wait", "retrain", "warn", "overdue"]
 WARN_WITHIN = dt.timedelta(days=7)

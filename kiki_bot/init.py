@@ -6,8 +6,8 @@ issue form, `.gitattributes`, and the example's rendered draft card. `kiki-bot c
 placeholders only the user can fill in. With a token it also creates the labels the bot uses. It never
 overwrites a file unless told to.
 
-The files come from templates/init/; `{{ name }}` placeholders are replaced by plain substitution (the
-workflows contain GitHub's own `${{ ... }}` expressions, which stay as they are).
+The files come from kiki_bot/render/templates/init/; `{{ name }}` placeholders are replaced by plain
+substitution (the workflows contain GitHub's own `${{ ... }}` expressions, which stay as they are).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from kiki_bot.errors import BadInput
-from kiki_bot.storage import write_text
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo.storage import write_text
 
 KIKI_BOT_REPO = "kiki-bot/kiki-bot"
 """The GitHub repository whose reusable workflows the callers written by `init` use."""
@@ -325,7 +325,7 @@ def detect_repository(root: Path) -> str | None:
 
 def resolve_repository(root: Path, repository: str | None) -> str | None:
     """`repository`, else GITHUB_REPOSITORY, else the `origin` remote's; checked to be owner/name."""
-    from kiki_bot.settings import Settings
+    from kiki_bot.shells.settings import Settings
 
     repository = repository or Settings().github_repository or detect_repository(root)
     if repository is not None and not _REPOSITORY.match(repository):
@@ -351,9 +351,9 @@ def staged(
     """
     import tempfile
 
-    from kiki_bot import cards, manifests
-    from kiki_bot.project import Project
     from kiki_bot.render import today
+    from kiki_bot.repo import cards, manifests
+    from kiki_bot.repo.project import Project
 
     root = Path(directory)
     if root.exists() and not root.is_dir():
@@ -404,7 +404,7 @@ def init(
     ref: str | None = None,
 ) -> list[Path]:
     """Scaffold a model repository in `directory` (see `staged`); returns the paths written."""
-    from kiki_bot.storage import project_lock, write_bytes
+    from kiki_bot.repo.storage import project_lock, write_bytes
 
     root = Path(directory)
     repository = resolve_repository(root, repository)
@@ -433,8 +433,8 @@ def create_labels(repository: str, token: str) -> list[str]:
     from github import GithubException
     from pydantic import SecretStr
 
-    from kiki_bot.github import GitHub
-    from kiki_bot.settings import Settings
+    from kiki_bot.shells.github import GitHub
+    from kiki_bot.shells.settings import Settings
 
     settings = Settings().model_copy(update={"github_token": SecretStr(token)})
     repo = GitHub(settings, repository).repo

@@ -47,7 +47,7 @@ def _suggestible() -> tuple[str, ...]:
 
 
 def _unknown(key: str) -> str:
-    from kiki_bot.errors import did_you_mean
+    from kiki_bot.core.errors import did_you_mean
 
     if key.lower() in HUB_LICENSES:  # e.g. llama3, gemma: Hub ids that SPDX does not list
         return f"`{key}` is not an SPDX licence id (write the Hub's `{key.lower()}` licence as LicenseRef-{key})"

@@ -13,9 +13,9 @@ from typing import IO, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from kiki_bot import licences
-from kiki_bot.canonical import content_hash
-from kiki_bot.errors import BadInput, explain, found, key_name
+from kiki_bot.core import licences
+from kiki_bot.core.canonical import content_hash
+from kiki_bot.core.errors import BadInput, explain, found, key_name
 
 PAYLOAD_KEYS = ("messages", "prompt", "text")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

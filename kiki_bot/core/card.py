@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kiki_bot.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
-from kiki_bot.project import Adapter, Category, Modality, Project, Source
+from kiki_bot.repo.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
+from kiki_bot.repo.project import Adapter, Category, Modality, Project, Source
 
 SCHEMA = "kiki-bot/card/1"
 TEMPLATE_EDITION = (
@@ -598,7 +598,7 @@ def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> s
 
 
 def _hub_metadata(project: Project, adapter: Adapter) -> dict[str, object]:
-    from kiki_bot.licences import hub_license
+    from kiki_bot.core.licences import hub_license
 
     lic, name = hub_license(adapter.base_model.license)
     datasets = sorted({d for s in project.adapter_sources(adapter) if (d := s.hub_dataset_id)})

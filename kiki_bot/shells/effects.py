@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kiki_bot.console import dumps
-from kiki_bot.github import GitHub
-from kiki_bot.hub import Hub
+from kiki_bot.shells.github import GitHub
+from kiki_bot.shells.hub import Hub
 
 
 def _describe(value: Any) -> Any:
@@ -57,7 +57,7 @@ class Effects:
 
     @property
     def gh(self) -> GitHub:
-        from kiki_bot.errors import BadInput
+        from kiki_bot.core.errors import BadInput
 
         if self.github is None:
             raise BadInput("GITHUB_REPOSITORY", "the GitHub repository is not known (set GITHUB_REPOSITORY)")
@@ -105,7 +105,7 @@ class Effects:
 
     @effect
     def train(self, *, spec: dict[str, Any]) -> Any:
-        from kiki_bot import training
+        from kiki_bot.shells import training
 
         return training.train(training.TrainSpec(**spec))
 
@@ -125,15 +125,15 @@ class Effects:
     def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict,
                       once: list[str] | None = None) -> bool:
         """Append the step unless the ledger has it (same request, event and `once` fields); True if appended."""
-        from kiki_bot import ledger
+        from kiki_bot.core import ledger
 
         return ledger.append_once(path, event, request, actor, at, once or (), **fields)[1]
 
     @effect
     def purge(self, *, root: Path, request: str, issue: int | None, keys: list, adapters: list[str], actor: str,
               at: Any, approved: list | None = None) -> list:
-        from kiki_bot import purge
-        from kiki_bot.project import Project
+        from kiki_bot.repo import purge
+        from kiki_bot.repo.project import Project
 
         return purge.purge(Project(root), request, issue, set(map(tuple, keys)), set(), adapters, actor, at,
                            approved=None if approved is None else [tuple(t) for t in approved])
@@ -153,13 +153,13 @@ class Effects:
     @effect
     def create_labels(self, *, repository: str) -> list[str]:
         """The bot's labels in `repository` (init), with the settings' token; those that exist stay."""
-        from kiki_bot.scaffold import create_labels
+        from kiki_bot.init import create_labels
 
         return create_labels(repository, self.hub.settings.github_token.get_secret_value())
 
     @effect
     def write_files(self, *, files: dict[Path, bytes]) -> list[Path]:
         """All or nothing: a file set (card, manifests, PEFT export) is never left half new. The paths changed."""
-        from kiki_bot.storage import write_files
+        from kiki_bot.repo.storage import write_files
 
         return write_files(files)

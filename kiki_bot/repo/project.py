@@ -17,8 +17,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from kiki_bot import licences
-from kiki_bot.errors import BadInput, explain, key_name
+from kiki_bot.core import licences
+from kiki_bot.core.errors import BadInput, explain, key_name
 
 NAME = r"^[a-z0-9][a-z0-9._-]*$"
 M = TypeVar("M", bound=BaseModel)

@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot import ledger, licences, manifests
-from kiki_bot.canonical import files_sha256
-from kiki_bot.errors import BadInput
-from kiki_bot.project import Adapter, Project
-from kiki_bot.records import iter_source
-from kiki_bot.storage import atomic_writer, write_text
+from kiki_bot.core import ledger, licences
+from kiki_bot.core.canonical import files_sha256
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo import manifests
+from kiki_bot.repo.project import Adapter, Project
+from kiki_bot.repo.records import iter_source
+from kiki_bot.repo.storage import atomic_writer, write_text
 
 HASHES = "training-content-hashes.txt"
 

@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kiki_bot import licences
-from kiki_bot.errors import BadInput
-from kiki_bot.project import Adapter, Project
-from kiki_bot.records import Record, data_files, iter_file
+from kiki_bot.core import licences
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo.project import Adapter, Project
+from kiki_bot.repo.records import Record, data_files, iter_file
 
 ESTIMATE_BYTES_PER_TOKEN = 4
 TOKEN_BATCH = 512

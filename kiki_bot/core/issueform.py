@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-from kiki_bot.selectors import InvalidSelector, Selector, parse_selector
+from kiki_bot.core.selectors import InvalidSelector, Selector, parse_selector
 
 CONTENT = "Content to remove"
 RELATIONSHIP = "Your relationship to the content"

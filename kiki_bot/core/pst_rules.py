@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from kiki_bot.licences import HUB_LICENSES
+from kiki_bot.core.licences import HUB_LICENSES
 
 YES_NO = "☒ Yes ☐ No", "☐ Yes ☒ No"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiki_bot.card import Card
+from kiki_bot.core.card import Card
 
 SECTIONS = (
     "Header",

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from kiki_bot import console, ledger, manifests
-from kiki_bot.errors import BadInput
-from kiki_bot.project import Project
-from kiki_bot.records import data_files
-from kiki_bot.storage import atomic_writer, fsync_dir, project_lock, write_text
+from kiki_bot import console
+from kiki_bot.core import ledger
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo import manifests
+from kiki_bot.repo.project import Project
+from kiki_bot.repo.records import data_files
+from kiki_bot.repo.storage import atomic_writer, fsync_dir, project_lock, write_text
 
 Triple = tuple[str, int, str]  # (source, record_idx, content_hash), as in a `purged` ledger entry
 CHUNK = 1 << 20  # bytes per read and per write

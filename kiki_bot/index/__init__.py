@@ -61,12 +61,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kiki_bot import console, licences, manifests
-from kiki_bot.errors import BadInput
-from kiki_bot.figures import record_text, registrable_domain
-from kiki_bot.matching import Matcher, MatchResult
-from kiki_bot.records import Provenance, Record, data_files, duplicate_key, iso_day, iter_file, parse_line
-from kiki_bot.selectors import (
+from kiki_bot import console
+from kiki_bot.core import licences
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.matching import Matcher, MatchResult
+from kiki_bot.core.selectors import (
     AccountSelector,
     DomainSelector,
     HfDatasetSelector,
@@ -82,6 +81,17 @@ from kiki_bot.selectors import (
     hf_dataset_of,
     origin_url,
     split_url,
+)
+from kiki_bot.repo import manifests
+from kiki_bot.repo.figures import record_text, registrable_domain
+from kiki_bot.repo.records import (
+    Provenance,
+    Record,
+    data_files,
+    duplicate_key,
+    iso_day,
+    iter_file,
+    parse_line,
 )
 
 SCHEMA_VERSION = 6  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
@@ -255,7 +265,7 @@ def _host_domain(hostname: str) -> str | None:
     """`figures.registrable_domain` of a URL whose `urlsplit(...).hostname` is `hostname`."""
     if not hostname:
         return None
-    from kiki_bot.figures import _psl
+    from kiki_bot.repo.figures import _psl
 
     return _psl().privatesuffix(hostname) or hostname
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiki_bot.canonical import canonical_json, sha256_hex
-from kiki_bot.storage import write_text
+from kiki_bot.core.canonical import canonical_json, sha256_hex
+from kiki_bot.repo.storage import write_text
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import semver
 
-from kiki_bot.errors import BadInput
+from kiki_bot.core.errors import BadInput
 
 VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?"
 TAG = re.compile(rf"^(?P<adapter>[a-z0-9][a-z0-9._-]*)/v(?P<version>{VERSION})$")
