@@ -1,4 +1,4 @@
-"""Canonical JSON and the hashes built on it (DESIGN.md section 2), and the SHA-256 of files."""
+"""Canonical JSON and the hashes built on it (DESIGN.md section 2), the SHA-256 of files, and git's blob id."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ def files_sha256(*paths: Path) -> str:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def git_blob_sha(data: bytes) -> str:
+    """Git's blob id: what a git tree lists for a file (so an unchanged file need not be downloaded), GitHub's
+    content `sha`, and the Hub's file `oid`/ETag."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

@@ -3,18 +3,32 @@
 Sticky comments carry a hidden marker (counted only in the bot's own comments) so a re-run edits its own
 comment instead of adding one; branches, pull requests and releases are looked up before they are created,
 and a write that lost a race with another run re-reads what that run wrote.
+
+Files go up as ONE commit per bot action through the Git Data API (blobs, one tree on the base tree, a
+commit, a fast-forward of the branch): a purge PR is one atomic change, and unchanged files are known by the
+blob SHA computed here, never downloaded. Lists page 100 at a time; rate-limit answers (403/429 with
+Retry-After or x-ratelimit-reset) are waited out, boundedly and said in the log, and 5xx answers are retried
+where the call is idempotent (kiki_bot.shells.github_retry, through PyGithub's own `retry=` hook).
 """
 
 from __future__ import annotations
 
+import base64
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
+from kiki_bot.core.canonical import git_blob_sha
 from kiki_bot.core.errors import BadInput
+from kiki_bot.core.gitattributes import lfs_rule
 from kiki_bot.shells.settings import Settings
 
 PERMISSION_ORDER = ["none", "read", "triage", "write", "maintain", "admin"]
+FILE_LIMIT = 100 * 1024 * 1024
+"""GitHub refuses any file over 100 MiB, through a push or the API."""
+PER_PAGE = 100  # the most GitHub sends a page: fewer requests against the rate limit
 
 
 def marker(kind: str) -> str:
@@ -36,20 +50,49 @@ def missing_permission(exc: Exception) -> str | None:
             "grant it in the workflow job's `permissions:`")
 
 
+def _lfs_tracked(files: Mapping[str, bytes], attributes: dict[str, str]) -> None:
+    """Refuse, before anything is written, a path Git LFS tracks: the API would store the data where LFS
+    clients expect a pointer."""
+    problems = [(path, f"tracked by Git LFS ({rule}), and kiki-bot writes through the GitHub API, which stores "
+                       "plain git blobs, so nothing was written: stop tracking these paths with LFS")
+                for path in sorted(files) if (rule := lfs_rule(path, attributes))]
+    if problems:
+        raise BadInput.of(problems)
+
+
+def _too_large(files: Mapping[str, bytes]) -> None:
+    """Refuse, before anything is sent, a file GitHub would refuse: it names each one and what to do."""
+    problems = []
+    for path, data in sorted(files.items()):
+        if len(data) > FILE_LIMIT:
+            parts = path.split("/")
+            split = (f"split source `{parts[1]}`'s data into several files under data/{parts[1]}/ (each listed "
+                     "in its MANIFEST.json)" if len(parts) == 3 and parts[0] == "data" else "split it")
+            problems.append((path, f"{len(data) / 2**20:,.1f} MiB, over the 100 MiB GitHub takes for one file, so "
+                                   f"nothing was written: {split}, each under 100 MiB"))
+    if problems:
+        raise BadInput.of(problems)
+
+
 @dataclass
 class GitHub:
     settings: Settings
     repository: str
+    sleep: Callable[[float], None] = time.sleep  # how a rate limit is waited out (tests pass their own)
+    clock: Callable[[], float] = time.time  # what x-ratelimit-reset is compared with
 
     @cached_property
     def client(self):
         from github import Auth, Github
 
+        from kiki_bot.shells.github_retry import Patience
+
         s = self.settings
         if s.github_token is None:
             raise BadInput("GITHUB_TOKEN", "a GitHub token is needed for this step")
-        extra = {} if s.throttle else {"seconds_between_requests": None, "seconds_between_writes": None, "retry": None}
-        return Github(base_url=s.github_api_url, auth=Auth.Token(s.github_token.get_secret_value()), lazy=True, **extra)
+        pauses = {} if s.throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
+        return Github(base_url=s.github_api_url, auth=Auth.Token(s.github_token.get_secret_value()), lazy=True,
+                      per_page=PER_PAGE, retry=Patience(self.sleep, self.clock), **pauses)
 
     @cached_property
     def repo(self):
@@ -119,55 +162,88 @@ class GitHub:
         return self.repo.get_collaborator_role_name(login)
 
     # ------------------------------------------------------------ branches, PRs, releases
-    def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str) -> None:
-        """Put `files` on `branch`, a branch built on the current head of `base`: created there if missing, and
-        moved there when `base` has moved on without it (the files are then written again on top). Unchanged
-        files are not rewritten; a run racing another one for the same branch re-reads and carries on."""
+    def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str, tries: int = 3) -> None:
+        """Put `files` on `branch`, a branch built on the current head of `base`, in ONE commit: created there if
+        missing, and rebuilt there when `base` has moved on without it. Files whose blob SHA the branch already
+        has are not sent; with none left, nothing is committed. Nothing is written when a file is over GitHub's
+        limit or tracked by Git LFS. A run that lost a race for the branch (its ref moved) reads it again."""
         from github import GithubException
 
-        head = self.repo.get_branch(base).commit.sha
+        _too_large(files)
+        for attempt in range(tries):
+            head = self.repo.get_branch(base).commit
+            ref = self._ref(branch)
+            tip = ref.object.sha if ref is not None else None
+            parent = tip if tip is not None and (tip == head.sha or self.built_on(head.sha, branch)) else head.sha
+            parent_commit = head.commit if parent == head.sha else self.repo.get_git_commit(parent)
+            root, known, attributes = self._listing(parent_commit.tree.sha, files)
+            _lfs_tracked(files, attributes)
+            changed = {path: data for path, data in sorted(files.items()) if known.get(path) != git_blob_sha(data)}
+            new = self._commit(changed, root, parent_commit, message) if changed else parent
+            try:
+                if ref is None:
+                    self.repo.create_git_ref(ref=f"refs/heads/{branch}", sha=new)
+                elif new != tip:
+                    ref.edit(sha=new, force=parent != tip)
+                return
+            except GithubException as exc:
+                # 422: "Reference already exists" / "Update is not a fast forward": another run moved it first
+                if exc.status != 422 or attempt == tries - 1:
+                    raise
+
+    def _ref(self, branch: str):
+        """The branch's ref, read (so an update goes to the URL GitHub gave: /git/refs/heads/...), or None."""
+        from github import GithubException
+
         try:
-            built_on_base = self.built_on(head, branch)
+            ref = self.repo.get_git_ref(f"heads/{branch}")
+            ref.object.sha  # noqa: B018 (lazy objects fetch on access)
+            return ref
         except GithubException as exc:
             if exc.status != 404:
                 raise
-            try:
-                self.repo.create_git_ref(ref=f"refs/heads/{branch}", sha=head)
-            except GithubException as exc:
-                if exc.status != 422:  # "Reference already exists": a concurrent run made it
-                    raise
-            built_on_base = True
-        if not built_on_base:
-            self.repo.get_git_ref(f"heads/{branch}").edit(sha=head, force=True)
-        for path, content in sorted(files.items()):
-            self._put(branch, path, content, message)
+            return None
+
+    def _listing(self, tree_sha: str, files: Mapping[str, bytes]):
+        """(the root tree, {path: blob sha} of the files in the folders `files` go to, {.gitattributes path:
+        text} along the way): one tree read per folder, never a file's content but small .gitattributes."""
+        folders = sorted({"/".join(path.split("/")[:depth]) for path in files for depth in range(path.count("/") + 1)},
+                         key=lambda folder: folder.count("/") if folder else -1)
+        trees = {"": self.repo.get_git_tree(tree_sha)}
+        known: dict[str, str] = {}
+        for folder in folders:
+            if (tree := trees.get(folder)) is None:
+                continue  # a new folder: everything in it is new
+            for entry in tree.tree:
+                path = f"{folder}/{entry.path}" if folder else entry.path
+                if entry.type == "tree" and path in folders:
+                    trees[path] = self.repo.get_git_tree(entry.sha)
+                elif entry.type == "blob":
+                    known[path] = entry.sha
+        attributes = {}
+        for folder in trees:
+            path = f"{folder}/.gitattributes" if folder else ".gitattributes"
+            if path in files:
+                attributes[path] = files[path].decode("utf-8", "replace")
+            elif path in known:
+                blob = self.repo.get_git_blob(known[path])
+                attributes[path] = base64.b64decode(blob.content).decode("utf-8", "replace")
+        return trees[""], known, attributes
+
+    def _commit(self, changed: Mapping[str, bytes], root, parent, message: str) -> str:
+        """One commit on `parent` with the `changed` files: their blobs, one tree on the parent's, the commit."""
+        from github import InputGitTreeElement
+
+        elements = []
+        for path, data in changed.items():
+            blob = self.repo.create_git_blob(base64.b64encode(data).decode("ascii"), "base64")
+            elements.append(InputGitTreeElement(path, "100644", "blob", sha=blob.sha))
+        tree = self.repo.create_git_tree(elements, base_tree=root)
+        return self.repo.create_git_commit(message, tree, [parent]).sha
 
     def built_on(self, base: str, branch: str) -> bool:
         """Whether `branch` holds the head of `base` (it is ahead of it or the same): not left behind."""
         return self.repo.compare(base, branch).status in ("ahead", "identical")
-
-    def _put(self, branch: str, path: str, content: bytes, message: str, tries: int = 3) -> None:
-        """Write one file on `branch` unless it holds `content`; on a conflict with a concurrent write, re-read."""
-        from github import GithubException
-
-        for attempt in range(tries):
-            try:
-                current = self.repo.get_contents(path, ref=branch)
-            except GithubException as exc:
-                if exc.status != 404:
-                    raise
-                current = None
-            if current is not None and current.decoded_content == content:
-                return
-            try:
-                if current is None:
-                    self.repo.create_file(path, message, content, branch=branch)
-                else:
-                    self.repo.update_file(path, message, content, current.sha, branch=branch)
-                return
-            except GithubException as exc:
-                if exc.status not in (409, 422) or attempt == tries - 1:
-                    raise
 
     def open_pull(self, branch: str, base: str):
         """The open PR from `branch` into `base`, or None."""
@@ -212,11 +288,15 @@ class GitHub:
         from github import GithubException
 
         try:
-            return self.repo.get_contents(path, ref=ref).decoded_content
+            found = self.repo.get_contents(path, ref=ref)
         except GithubException as exc:
             if exc.status == 404:
                 return None
             raise
+        if found.encoding == "base64":
+            return found.decoded_content
+        # over 1 MiB the Contents API sends no content ("encoding": "none"): the blob API serves up to 100 MiB
+        return base64.b64decode(self.repo.get_git_blob(found.sha).content)
 
     def tag_exists(self, tag: str) -> bool:
         from github import GithubException

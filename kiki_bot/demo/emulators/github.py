@@ -19,6 +19,8 @@ declares; a push starts the workflows whose `on: push` filters match, unless the
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import itertools
 import json
 import re
@@ -30,6 +32,7 @@ from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote, urlencode
 
 import yaml
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from .server import (
@@ -69,6 +72,7 @@ ACCEPTED: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("get_repo", "list_branches", "get_branch", "get_permission"), ("metadata",)),
     **dict.fromkeys(
         ("compare", "get_ref", "create_ref", "update_ref", "delete_ref", "get_contents", "put_contents",
+         "create_blob", "get_blob", "create_tree", "get_tree", "create_git_commit", "get_git_commit",
          "delete_contents", "merge_pull", "list_releases", "create_release", "get_release_by_tag",
          "get_release", "repository_dispatch"),
         ("contents",),
@@ -125,6 +129,48 @@ def push_starts(spec: Any, ref: str) -> bool:
                     hit = not negated
             return hit == wanted
     return not any(k in spec for k in ("branches", "branches-ignore", "tags", "tags-ignore"))
+
+
+FILE_LIMIT = 100 * 1024 * 1024
+"""GitHub refuses files over 100 MiB (pushes and the API alike); the Contents API serves none of them."""
+CONTENTS_INLINE_LIMIT = 1024 * 1024
+"""Above 1 MiB the Contents API's JSON carries no content (`"content": "", "encoding": "none"`)."""
+TOO_LARGE = {"resource": "Blob", "field": "data", "code": "too_large"}
+RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+BLOB_MODES = frozenset({"100644", "100755", "120000"})
+TREE_MODE = "040000"
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a git tree object: a blob (file) or a tree (directory)."""
+
+    name: str
+    mode: str
+    type: str
+    sha: str
+
+
+def tree_sha(entries: list[TreeEntry]) -> str:
+    """Git's id of a tree object, so trees built here have the shas git itself would give them."""
+    def order(entry: TreeEntry) -> bytes:  # git sorts a directory as if its name ended in "/"
+        return (entry.name + ("/" if entry.type == "tree" else "")).encode()
+
+    body = b"".join(f"{e.mode.lstrip('0')} {e.name}".encode() + b"\0" + bytes.fromhex(e.sha)
+                    for e in sorted(entries, key=order))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+
+
+@dataclass
+class Refusal:
+    """An answer a test asked for in place of the next matching request's (rate limits, server errors)."""
+
+    status: int
+    method: str  # "" for any
+    path: str
+    query: dict[str, str]
+    retry_after: int | None
+    reset_at: int | None
 
 
 def _short_ref(ref: str | None) -> str | None:
@@ -229,6 +275,9 @@ class Repo:
     permissions: dict[str, str] = field(default_factory=dict)  # login -> role
     releases: list[Release] = field(default_factory=list)
     dispatches: list[Dispatch] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)  # git data: blob sha -> content
+    trees: dict[str, list[TreeEntry]] = field(default_factory=dict)  # tree sha -> its entries
+    commit_trees: dict[str, str] = field(default_factory=dict)  # commit sha -> root tree sha
 
     @property
     def owner(self) -> str:
@@ -297,6 +346,12 @@ class GitHubEmulator(Emulator):
         # A lazy PyGithub GitRef keeps the /git/ref/ URL it was built from, so writes arrive on both forms.
         ("PATCH", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "update_ref"),
         ("DELETE", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "delete_ref"),
+        ("POST", "/repos/{owner}/{name}/git/blobs", "create_blob"),
+        ("GET", "/repos/{owner}/{name}/git/blobs/{sha}", "get_blob"),
+        ("POST", "/repos/{owner}/{name}/git/trees", "create_tree"),
+        ("GET", "/repos/{owner}/{name}/git/trees/{sha:.+}", "get_tree"),
+        ("POST", "/repos/{owner}/{name}/git/commits", "create_git_commit"),
+        ("GET", "/repos/{owner}/{name}/git/commits/{sha}", "get_git_commit"),
         ("GET", "/repos/{owner}/{name}/contents/{path:.*}", "get_contents"),
         ("PUT", "/repos/{owner}/{name}/contents/{path:.+}", "put_contents"),
         ("DELETE", "/repos/{owner}/{name}/contents/{path:.+}", "delete_contents"),
@@ -344,6 +399,8 @@ class GitHubEmulator(Emulator):
         self.scopes: dict[str, dict[str, str]] = {}  # job token -> its permissions; other tokens: full scope
         self.repos: dict[str, Repo] = {}
         self._ids = itertools.count(1)
+        self.refusals: list[Refusal] = []  # answers a test asked for (`refuse_next`), first match first
+        self.rate_used = 0  # requests counted against the hourly rate limit
 
     def error_response(self, status: int, message: str) -> Response:
         return json_response({"message": message}, status)
@@ -554,10 +611,12 @@ class GitHubEmulator(Emulator):
                     return repo, issue, comment
         _fail(404, "Not Found")
 
-    def _page(self, request: Request, items: list[Any]) -> Response:
-        """One page of a list, with GitHub's `Link: <...>; rel="next"` when more follow."""
-        per_page, page = int(request.args.get("per_page", 30)), int(request.args.get("page", 1))
-        response = json_response(items[(page - 1) * per_page : page * per_page])
+    def _page(self, request: Request, items: list[Any], key: str | None = None) -> Response:
+        """One page of a list (of the `key` array of an object with its `total_count`, when given), with
+        GitHub's `Link: <...>; rel="next"` when more follow; like GitHub, at most 100 a page."""
+        per_page, page = min(int(request.args.get("per_page", 30)), 100), int(request.args.get("page", 1))
+        shown = items[(page - 1) * per_page : page * per_page]
+        response = json_response({"total_count": len(items), key: shown} if key else shown)
         if page * per_page < len(items):
             query = urlencode({**request.args, "page": page + 1})
             response.headers["Link"] = f'<{self.base_url}{raw_path(request)}?{query}>; rel="next"'
@@ -769,7 +828,7 @@ class GitHubEmulator(Emulator):
         commit = repo.history[repo.branches[branch]]
         return {
             "name": branch,
-            "commit": self._commit_json(repo, commit) | {"commit": self._commit_json(repo, commit)},
+            "commit": self._commit_json(repo, commit) | {"commit": self._git_commit_json(repo, commit)},
             "protected": False,
         }
 
@@ -859,7 +918,7 @@ class GitHubEmulator(Emulator):
         sha = repo.resolve(ref) or _fail(404, f"No commit found for the ref {ref}")
         files, path = repo.history[sha].files, path.strip("/")
         if path in files:
-            return json_response(self._content_json(repo, path, ref, files[path]))
+            return json_response(self._served_content(repo, path, ref, files[path]))
         prefix = f"{path}/" if path else ""
         children = {
             p[len(prefix) :].split("/", 1)[0]: "/" in p[len(prefix) :] for p in files if p.startswith(prefix)
@@ -898,6 +957,7 @@ class GitHubEmulator(Emulator):
         if "content" not in body:
             _invalid("Content", "missing_field", "content")
         data = base64.b64decode(body["content"])
+        self._refuse_too_large(data)
         repo, commit, created = self._write(request, owner, name, path, data)
         content = self._content_json(repo, path, body.get("branch") or repo.default_branch, data, False)
         return json_response(
@@ -1229,7 +1289,233 @@ class GitHubEmulator(Emulator):
         branch = request.args.get("branch")
         runs = [d for d in reversed(repo.dispatches) if d.event != "repository_dispatch" and d.name == file
                 and (branch is None or _short_ref(d.ref) == branch)]
-        return json_response({"total_count": len(runs), "workflow_runs": [
+        return self._page(request, [
             {"id": d.id, "name": file, "head_branch": _short_ref(d.ref), "event": d.event,
              "status": d.status, "conclusion": d.conclusion, "created_at": _iso(d.created_at),
-             "url": f"{self._repo_url(repo)}/actions/runs/{d.id}"} for d in runs]})
+             "url": f"{self._repo_url(repo)}/actions/runs/{d.id}"} for d in runs], "workflow_runs")
+
+    # --- git data: blobs, trees and commits (one commit for many files, as the bot writes) ------------
+
+    def _store_tree(self, repo: Repo, flat: dict[str, tuple[str, str]]) -> str:
+        """Store the trees of a flat {path: (mode, blob sha)} listing; returns the root tree's sha."""
+        nested: dict[str, Any] = {}
+        for path, entry in flat.items():
+            *dirs, leaf = path.split("/")
+            node = nested
+            for part in dirs:
+                node = node.setdefault(part, {})
+            node[leaf] = entry
+
+        def store(node: dict[str, Any]) -> str:
+            entries = [TreeEntry(part, TREE_MODE, "tree", store(v)) if isinstance(v, dict)
+                       else TreeEntry(part, v[0], "blob", v[1]) for part, v in node.items()]
+            sha = tree_sha(entries)
+            repo.trees[sha] = entries
+            return sha
+
+        return store(nested)
+
+    def _flat(self, repo: Repo, sha: str, prefix: str = "") -> dict[str, tuple[str, str]]:
+        """A stored tree as {path: (mode, blob sha)}, subtrees included."""
+        flat: dict[str, tuple[str, str]] = {}
+        for entry in repo.trees[sha]:
+            if entry.type == "tree":
+                flat |= self._flat(repo, entry.sha, f"{prefix}{entry.name}/")
+            else:
+                flat[prefix + entry.name] = (entry.mode, entry.sha)
+        return flat
+
+    def _tree_of(self, repo: Repo, commit_sha: str) -> str:
+        """A commit's root tree: the one it was made with, or built once from its snapshot (blobs stored)."""
+        if (sha := repo.commit_trees.get(commit_sha)) is None:
+            flat = {}
+            for path, data in repo.history[commit_sha].files.items():
+                blob = git_blob_sha(data)
+                repo.blobs[blob], flat[path] = data, ("100644", blob)
+            sha = repo.commit_trees[commit_sha] = self._store_tree(repo, flat)
+        return sha
+
+    def _has_blob(self, repo: Repo, sha: str) -> bool:
+        """Whether the repository holds the blob: uploaded, or the content of a file of any commit."""
+        for commit_sha in repo.history.commits:
+            if sha in repo.blobs:
+                break
+            self._tree_of(repo, commit_sha)
+        return sha in repo.blobs
+
+    def _git_commit_json(self, repo: Repo, commit: Commit) -> dict[str, Any]:
+        tree = self._tree_of(repo, commit.sha)
+        return self._commit_json(repo, commit) | {
+            "node_id": base64.b64encode(f"04:Commit{repo.id}:{commit.sha}".encode()).decode(),
+            "tree": {"sha": tree, "url": f"{self._repo_url(repo)}/git/trees/{tree}"},
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                             "verified_at": None},
+        }
+
+    def _tree_json(self, repo: Repo, sha: str, recursive: bool) -> dict[str, Any]:
+        url, items = self._repo_url(repo), []
+
+        def walk(tree: str, prefix: str) -> None:
+            for entry in sorted(repo.trees[tree], key=lambda e: e.name):
+                kind = "trees" if entry.type == "tree" else "blobs"
+                item = {"path": prefix + entry.name, "mode": entry.mode, "type": entry.type, "sha": entry.sha,
+                        "url": f"{url}/git/{kind}/{entry.sha}"}
+                if entry.type == "blob":
+                    item["size"] = len(repo.blobs[entry.sha])
+                items.append(item)
+                if recursive and entry.type == "tree":
+                    walk(entry.sha, f"{prefix}{entry.name}/")
+
+        walk(sha, "")
+        return {"sha": sha, "url": f"{url}/git/trees/{sha}", "tree": items, "truncated": False}
+
+    def create_blob(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        content, encoding = body.get("content"), body.get("encoding", "utf-8")
+        if not isinstance(content, str):
+            _invalid("Blob", "missing_field", "content")
+        if encoding == "base64":
+            try:
+                data = base64.b64decode(content, validate=True)
+            except binascii.Error:
+                _fail(422, "Invalid Base64 content")
+        elif encoding in ("utf-8", "utf8"):
+            data = content.encode()
+        else:
+            _invalid("Blob", "invalid", "encoding", "encoding must be utf-8 or base64")
+        self._refuse_too_large(data)
+        sha = git_blob_sha(data)
+        repo.blobs[sha] = data
+        return json_response({"sha": sha, "url": f"{self._repo_url(repo)}/git/blobs/{sha}"}, 201)
+
+    def get_blob(self, request: Request, owner: str, name: str, sha: str) -> Response:
+        repo = self._repo(owner, name)
+        if not self._has_blob(repo, sha):
+            _fail(404, "Not Found")
+        data = repo.blobs[sha]
+        return json_response({
+            "sha": sha, "node_id": base64.b64encode(f"04:Blob{repo.id}:{sha}".encode()).decode(),
+            "size": len(data), "url": f"{self._repo_url(repo)}/git/blobs/{sha}",
+            "content": base64.b64encode(data).decode(), "encoding": "base64",
+        })
+
+    def create_tree(self, request: Request, owner: str, name: str) -> Response:
+        """A new tree: `base_tree`'s entries (if given) with `tree`'s paths set, replaced or (sha null) deleted."""
+        repo, body = self._repo(owner, name), _json(request) or {}
+        elements, base = body.get("tree"), body.get("base_tree")
+        if not isinstance(elements, list):
+            _invalid("Tree", "missing_field", "tree")
+        if base is not None and base not in repo.trees and not (
+            base in repo.history.commits and (base := self._tree_of(repo, base))
+        ):
+            _fail(422, "Invalid tree info: base_tree is not a tree or commit of this repository")
+        flat = self._flat(repo, base) if base else {}
+        for element in elements:
+            path, mode, kind = element.get("path"), element.get("mode"), element.get("type")
+            if not path or path.startswith("/") or "//" in path:
+                _invalid("Tree", "invalid", "tree.path")
+            flat = {p: v for p, v in flat.items() if p != path and not p.startswith(f"{path}/")}
+            if "content" in element:
+                data = str(element["content"]).encode()
+                repo.blobs[sha := git_blob_sha(data)] = data
+            elif (sha := element.get("sha", ...)) is None:
+                continue  # deleted
+            if kind == "tree" and mode == TREE_MODE and sha in repo.trees:
+                flat |= self._flat(repo, sha, f"{path}/")
+            elif kind == "blob" and mode in BLOB_MODES and isinstance(sha, str) and self._has_blob(repo, sha):
+                flat[path] = (mode, sha)
+            else:
+                _fail(422, f"tree.sha {sha} is not a valid {kind or 'object'}: GitRPC::BadObjectState")
+        return json_response(self._tree_json(repo, self._store_tree(repo, flat), recursive=False), 201)
+
+    def get_tree(self, request: Request, owner: str, name: str, sha: str) -> Response:
+        """A tree by its sha, or the root tree of a commit or ref (GitHub takes either); `recursive`, set to
+        anything, lists subtrees' entries too."""
+        repo = self._repo(owner, name)
+        if sha not in repo.trees:
+            commit = repo.resolve(sha) or _fail(404, "Not Found")
+            sha = self._tree_of(repo, commit)
+        return json_response(self._tree_json(repo, sha, "recursive" in request.args))
+
+    def create_git_commit(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), _json(request) or {}
+        message, tree, parents = body.get("message"), body.get("tree"), body.get("parents", [])
+        if not isinstance(message, str):
+            _invalid("Commit", "missing_field", "message")
+        if tree not in repo.trees:
+            _fail(422, "Tree SHA does not exist")
+        if not isinstance(parents, list) or any(p not in repo.history.commits for p in parents):
+            _fail(422, "Parent SHA does not exist or is not a commit object")
+        files = {path: repo.blobs[sha] for path, (_, sha) in self._flat(repo, tree).items()}
+        author = (body.get("author") or {}).get("name") or self._actor(request)
+        commit = repo.history.commit(files, tuple(parents), message, author)
+        repo.commit_trees[commit.sha] = tree
+        return json_response(self._git_commit_json(repo, commit), 201)
+
+    def get_git_commit(self, request: Request, owner: str, name: str, sha: str) -> Response:
+        repo = self._repo(owner, name)
+        if sha not in repo.history.commits:
+            _fail(404, "Not Found")
+        return json_response(self._git_commit_json(repo, repo.history[sha]))
+
+    # --- limits: file sizes, rate limits, and the refusals a test asks for ------------------------------
+
+    def _refuse_too_large(self, data: bytes) -> None:
+        if len(data) > FILE_LIMIT:
+            _fail(422, f"File is {len(data) / 2**20:.2f} MB; this exceeds GitHub's file size limit of 100.00 MB",
+                  errors=[TOO_LARGE])
+
+    def _served_content(self, repo: Repo, path: str, ref: str, data: bytes) -> dict[str, Any]:
+        """The Contents API's JSON for a file: its content up to 1 MiB, none (`encoding: none`) up to 100 MiB;
+        beyond that GitHub refuses (use the Git Data API, or clone)."""
+        if len(data) > FILE_LIMIT:
+            _fail(403, "This API returns blobs up to 100 MB in size. The requested blob is too large to fetch "
+                       "via the API, but you can always clone the repository via Git to obtain it.",
+                  errors=[TOO_LARGE], documentation_url="https://docs.github.com/rest/repos/contents")
+        if len(data) > CONTENTS_INLINE_LIMIT:
+            return self._content_json(repo, path, ref, data, False) | {"content": "", "encoding": "none"}
+        return self._content_json(repo, path, ref, data)
+
+    def refuse_next(self, status: int, times: int = 1, *, method: str = "", path: str = "",
+                    query: dict[str, str] | None = None, retry_after: int | None = None,
+                    reset_at: int | None = None) -> None:
+        """Answer the next `times` requests (of `method`, when given) whose path contains `path` (and query has
+        `query`) with `status` instead, as GitHub does:
+        403/429 with `reset_at` (Unix time) is the primary rate limit (x-ratelimit-remaining 0 and
+        x-ratelimit-reset), without it the secondary one (Retry-After when `retry_after` is given); 5xx is a
+        server error."""
+        self.refusals.extend(Refusal(status, method, path, query or {}, retry_after, reset_at) for _ in range(times))
+
+    def _dispatch(self, request: Request, path: str) -> Response:
+        """Every answer carries GitHub's x-ratelimit-* headers; a refusal a test asked for comes first."""
+        refusal = next((r for r in self.refusals if r.path in path and r.method in ("", request.method)
+                        and r.query.items() <= dict(request.args).items()), None)
+        if refusal is not None:
+            self.refusals.remove(refusal)
+            response = self._refusal_response(refusal)
+        else:
+            try:
+                response = super()._dispatch(request, path)
+            except HTTPException as exc:
+                if exc.response is None:
+                    raise
+                response = exc.response
+        self.rate_used += 1
+        reset = int(now().timestamp()) // 3600 * 3600 + 3600
+        for header, value in (("x-ratelimit-limit", 5000), ("x-ratelimit-remaining", max(0, 5000 - self.rate_used)),
+                              ("x-ratelimit-used", self.rate_used), ("x-ratelimit-reset", reset),
+                              ("x-ratelimit-resource", "core")):
+            response.headers.setdefault(header, str(value))
+        return response
+
+    def _refusal_response(self, refusal: Refusal) -> Response:
+        if refusal.status >= 500:
+            return json_response({"message": "Server Error"}, refusal.status)
+        if refusal.reset_at is not None:
+            return json_response(
+                {"message": "API rate limit exceeded for installation ID 1.", "documentation_url": RATE_LIMIT_DOCS},
+                refusal.status, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(refusal.reset_at)})
+        message = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If "
+                   "you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000.")
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after is not None else {}
+        return json_response({"message": message, "documentation_url": RATE_LIMIT_DOCS}, refusal.status, headers)

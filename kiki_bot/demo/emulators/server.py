@@ -26,6 +26,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from kiki_bot.core.canonical import git_blob_sha
+
 WsgiApp = Callable[..., Iterable[bytes]]
 
 
@@ -186,11 +188,6 @@ def now() -> datetime:
 
 
 # --- commits ---------------------------------------------------------------------------------------
-
-
-def git_blob_sha(data: bytes) -> str:
-    """Git's blob id: GitHub's content `sha`, the Hub's file `oid`/ETag, and what preupload compares."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @dataclass(frozen=True)
