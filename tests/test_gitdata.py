@@ -244,16 +244,12 @@ def test_rate_limit_waits_are_bounded(shell, gh, capsys):
         github.close(1)
     assert refused.value.status == 429 and waits.seconds == [1.0] * 5  # five retries, then the answer stands
     assert "6 times: giving up" in capsys.readouterr().err
-
-
-def test_a_refusal_is_not_a_rate_limit(shell, gh):
-    """A job token outside its permissions gets a 403 without rate-limit headers: answered at once."""
-    _, waits = shell
-    number = gh.open_issue(GH_REPO, "Removal", "x")
+    # A job token outside its permissions gets a 403 without rate-limit headers: a refusal, answered at once.
+    gh.refusals.clear()
     job = GitHub(Settings(github_token=gh.mint_token({"issues": "read"})), GH_REPO, sleep=waits)
-    with pytest.raises(GithubException) as refused:
-        job.set_labels(number, add=["purged"])
-    assert refused.value.status == 403 and waits.seconds == []
+    with pytest.raises(GithubException) as refusal:
+        job.set_labels(1, add=["purged"])
+    assert refusal.value.status == 403 and waits.seconds == [1.0] * 5
 
 
 def test_server_errors_are_retried_only_where_the_call_is_idempotent(shell, gh):
