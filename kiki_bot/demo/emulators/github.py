@@ -14,6 +14,11 @@ It refuses what GitHub refuses an Actions job: a token from `mint_token` carries
 and outside them the answer is GitHub's 403 with its `X-Accepted-GitHub-Permissions` header (any other token
 has full scope). A workflow is dispatched only if its `on:` has `workflow_dispatch`, with the inputs it
 declares; a push starts the workflows whose `on: push` filters match, unless the Actions token made it.
+
+The Git Data API (blobs, trees on a base tree, commits, refs) keeps git's own object ids; refs move only by a
+fast-forward unless forced (422 otherwise, 422 for an existing ref). GitHub's limits hold: no file over
+100 MiB, no content in the Contents API's JSON over 1 MiB, at most 100 items a page; every answer carries
+x-ratelimit-* headers, and `refuse_next` makes the next matching requests meet a rate limit or a 5xx.
 """
 
 from __future__ import annotations
