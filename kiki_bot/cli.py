@@ -333,18 +333,10 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
                   actor: Annotated[str, typer.Option(help="Who approved it (login or 'private').")] = "private",
                   dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Purge an approved request: ledger first, then an atomic rewrite of the data; opens the purge PR."""
-    from kiki_bot.core import ledger
-    from kiki_bot.removal import purge_request
+    from kiki_bot.removal import purge_command
 
     ctx = _context(project, dry_run, as_json)
-    entries = ledger.read(ctx.project.ledger_path)
-    # A private request is approved by the one who runs this, but only a request the ledger knows:
-    # an unknown id must fail (in purge_request) with nothing written.
-    known = ledger.find(entries, "requested", request_id) is not None
-    if known and request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
-        ctx.fx.ledger_append(path=ctx.project.ledger_path, event="approved", request={"id": request_id, "issue": None},
-                             actor=actor, at=ctx.now, fields={})
-    outputs = purge_request(ctx, request_id, actor, ctx.now)
+    outputs = purge_command(ctx, request_id, actor)
     _write_outputs(outputs)
     _report(as_json, {"request": request_id, "outputs": outputs}, ctx.fx)
     if dry_run:
@@ -467,19 +459,15 @@ def handle(
     from kiki_bot import events
 
     name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
-    payload = events.load(event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None))
-    handler = events.route(name, payload, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"))
-    if handler is None:
+    path = event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None)
+    doc, ctx = events.handle(name, path, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"),
+                             lambda repository, branch: _context(project, dry_run, as_json, repository=repository,
+                                                                 default_branch=branch))
+    if ctx is None:
         say(f"{name or 'event'}: nothing for kiki-bot to do")
-        _report(as_json, {"event": name, "handled": False, "outputs": {}})
-        return
-    events.check_fields(handler, payload, str(event_path or os.environ.get("GITHUB_EVENT_PATH")))
-    repo = (payload.get("repository") or {})
-    ctx = _context(project, dry_run, as_json, repository=repo.get("full_name"),
-                   default_branch=repo.get("default_branch") or "main")
-    outputs = handler(ctx, payload)
-    _write_outputs(outputs)
-    _report(as_json, {"event": name, "handled": True, "outputs": outputs}, ctx.fx)
+    else:
+        _write_outputs(doc["outputs"])
+    _report(as_json, doc, ctx and ctx.fx)
 
 
 @app.command(epilog=_example("demo --workdir /tmp/kiki-demo"))

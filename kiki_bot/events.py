@@ -1,20 +1,151 @@
-"""Routing a GitHub event to the moment it belongs to, like a bot's webhook router.
+"""Which moment a GitHub event belongs to: a declarative route table, like a bot's webhook router.
 
-Kept free of heavy imports: an event that concerns no moment is answered in milliseconds, and each
-behaviour module is imported only when its event arrives.
+Each route names its event, the payload actions it takes, a condition, the fields it reads and its target as
+"module:function", imported only when the route is taken (as mlx-lm's cli imports a subcommand's module). So
+an event that concerns no moment is answered without importing anything but this module, which imports no
+third-party library.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiki_bot.core.errors import BadInput
+from kiki_bot.core.tags import RELEASE_BRANCH, of_release_branch
 
 REMOVAL_LABEL = "removal-request"
-Handler = Callable[[Any, dict], dict[str, str]]
+PAYLOAD = "."  # an argument that is the whole payload
+
+
+def field(payload: dict, path: str) -> Any:
+    """The value at a dotted path (`issue.user.login`), or None where any step is missing."""
+    value: Any = payload
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _labels(payload: dict) -> set[str]:
+    return {label.get("name") for label in field(payload, "issue.labels") or [] if isinstance(label, dict)}
+
+
+# ---------------------------------------------------------------- conditions on the payload
+def _tag_pushed(payload: dict) -> bool:
+    ref = payload.get("ref") or ""
+    return ref.startswith("refs/tags/") and "/v" in ref and not payload.get("deleted")
+
+
+def _default_branch_pushed(payload: dict) -> bool:
+    return payload.get("ref") == f"refs/heads/{field(payload, 'repository.default_branch')}"  # bot PRs follow it
+
+
+def _names_a_tag(payload: dict) -> bool:
+    return bool(field(payload, "inputs.tag"))
+
+
+def _removal_labelled(payload: dict) -> bool:
+    """Opened with the label, or the label just added; never `edited`: the triaged body counts."""
+    if payload.get("action") == "labeled" and field(payload, "label.name") != REMOVAL_LABEL:
+        return False
+    return REMOVAL_LABEL in _labels(payload)
+
+
+def _kiki_command(payload: dict) -> bool:
+    body = field(payload, "comment.body") or ""
+    return (field(payload, "issue.pull_request") is None and REMOVAL_LABEL in _labels(payload)
+            and body.lstrip().lower().startswith("/kiki"))
+
+
+def _review_merged(payload: dict) -> bool:
+    head = field(payload, "pull_request.head.ref") or ""
+    return bool(field(payload, "pull_request.merged")) and head.startswith(RELEASE_BRANCH)
+
+
+def _merged_tag(payload: dict) -> str:
+    return of_release_branch(field(payload, "pull_request.head.ref"))
+
+
+def _always(_payload: dict) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Route:
+    event: str
+    target: str  # "module:function", called as function(ctx, *args)
+    actions: tuple[str, ...] | None = None  # payload `action`s taken; None: any
+    when: Callable[[dict], bool] = _always
+    args: tuple[str | Callable[[dict], Any], ...] = ()  # field paths (PAYLOAD: all of it), or pure functions
+    required: tuple[str, ...] = ()  # further fields the target reads
+
+    def takes(self, name: str, payload: dict) -> bool:
+        return (name == self.event and (self.actions is None or payload.get("action") in self.actions)
+                and self.when(payload))
+
+    def fields(self) -> tuple[str, ...]:
+        return tuple(a for a in self.args if isinstance(a, str) and a != PAYLOAD) + self.required
+
+    def call(self, ctx: Any, payload: dict) -> dict[str, str]:
+        module, function = self.target.split(":")
+        target = getattr(importlib.import_module(module), function)
+        return target(ctx, *(a(payload) if callable(a) else payload if a == PAYLOAD else field(payload, a)
+                             for a in self.args))
+
+
+# The first route that takes an event wins.
+ROUTES: tuple[Route, ...] = (
+    Route("push", "kiki_bot.release:release", when=_tag_pushed, args=("ref",)),
+    Route("push", "kiki_bot.removal:refresh", when=_default_branch_pushed),
+    Route("schedule", "kiki_bot.deadlines:run"),
+    Route("workflow_dispatch", "kiki_bot.release:release", when=_names_a_tag, args=("inputs.tag",)),
+    Route("workflow_dispatch", "kiki_bot.deadlines:run"),
+    Route("issues", "kiki_bot.removal:on_issue", actions=("opened", "labeled"), when=_removal_labelled,
+          args=(PAYLOAD,), required=("issue.number", "issue.created_at", "issue.user.login")),
+    Route("issue_comment", "kiki_bot.removal:on_comment", actions=("created",), when=_kiki_command,
+          args=(PAYLOAD,), required=("issue.number", "issue.user.login", "comment.id", "comment.body",
+                                     "comment.user.login", "comment.created_at")),
+    Route("pull_request", "kiki_bot.publish:publish", actions=("closed",), when=_review_merged,
+          args=(_merged_tag,), required=("pull_request.head.ref",)),
+    Route("pull_request", "kiki_bot.review:on_pull_request", actions=("opened", "synchronize", "reopened"),
+          args=(PAYLOAD,)),  # release branches too: hand edits get checked
+)
+
+
+def route(name: str, payload: dict, bot_login: str) -> Route | None:
+    """The route this event takes, or None when kiki-bot has nothing to do with it."""
+    sender = field(payload, "sender") or {}
+    by_bot = sender.get("type") == "Bot" or sender.get("login") == bot_login
+    if by_bot and not (name == "workflow_dispatch" and sender.get("login") == bot_login):
+        return None  # never react to bots, ourselves included (no loops) — but to the deadline run's own dispatch
+    if by_bot and not _names_a_tag(payload):
+        return None  # (its token's tag pushes start nothing, so it dispatches the release on the tag)
+    return next((r for r in ROUTES if r.takes(name, payload)), None)
+
+
+def check_fields(taken: Route, payload: dict, where: str) -> None:
+    """The fields a route reads must be there: a malformed event is bad input, not a traceback."""
+    for path in taken.fields():
+        if field(payload, path) in (None, ""):
+            raise BadInput(where, f"event field `{path}` is missing (expected a GitHub webhook payload)")
+
+
+def handle(name: str, path: Path | None, bot_login: str,
+           context: Callable[[str | None, str], Any]) -> tuple[dict[str, Any], Any]:
+    """Load the event, route it, check its fields, then build the context (`context(repository, default
+    branch)`, from the payload) and call the moment: ({"event", "handled", "outputs"}, the context or None).
+    Nothing is built for an event no moment wants: that answer costs only this module."""
+    payload = load(path)
+    taken = route(name, payload, bot_login)
+    if taken is None:
+        return {"event": name, "handled": False, "outputs": {}}, None
+    check_fields(taken, payload, str(path))
+    ctx = context(field(payload, "repository.full_name"), field(payload, "repository.default_branch") or "main")
+    return {"event": name, "handled": True, "outputs": taken.call(ctx, payload)}, ctx
 
 
 def load(path: Path | None) -> dict:
@@ -29,119 +160,3 @@ def load(path: Path | None) -> dict:
     if not isinstance(payload, dict):
         raise BadInput(str(path), "expected a JSON object")
     return payload
-
-
-def _field(payload: dict, *keys: str) -> Any:
-    value: Any = payload
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def on_tag_push(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.release import release
-
-    return release(ctx, payload["ref"])
-
-
-def on_review_merged(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.publish import publish
-
-    adapter, version = payload["pull_request"]["head"]["ref"].removeprefix("kiki/release/").rsplit("/", 1)
-    return publish(ctx, f"{adapter}/v{version}")
-
-
-def on_removal_issue(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.removal import on_issue
-
-    return on_issue(ctx, payload)
-
-
-def on_removal_comment(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.removal import on_comment
-
-    return on_comment(ctx, payload)
-
-
-def on_default_branch_push(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.removal import refresh
-
-    return refresh(ctx)
-
-
-def on_deadline_run(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.deadlines import run
-
-    return run(ctx)
-
-
-def on_dispatched_release(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.release import release
-
-    return release(ctx, payload["inputs"]["tag"])
-
-
-def on_pr_review(ctx, payload: dict) -> dict[str, str]:
-    from kiki_bot.review import on_pull_request
-
-    return on_pull_request(ctx, payload)
-
-
-def _labels(payload: dict) -> set[str]:
-    return {label.get("name") for label in _field(payload, "issue", "labels") or [] if isinstance(label, dict)}
-
-
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "on_tag_push": ("ref",),
-    "on_review_merged": ("pull_request.head.ref",),
-    "on_removal_issue": ("issue.number", "issue.created_at", "issue.user.login"),
-    "on_removal_comment": ("issue.number", "issue.user.login", "comment.id", "comment.body", "comment.user.login",
-                           "comment.created_at"),
-    "on_dispatched_release": ("inputs.tag",),
-}
-
-
-def check_fields(handler: Handler, payload: dict, where: str) -> None:
-    """The fields a handler reads must be there: a malformed event is bad input, not a traceback."""
-    for path in REQUIRED.get(handler.__name__, ()):
-        if _field(payload, *path.split(".")) in (None, ""):
-            raise BadInput(where, f"event field `{path}` is missing (expected a GitHub webhook payload)")
-
-
-def route(name: str, payload: dict, bot_login: str) -> Handler | None:
-    """The handler for this event, or None when kiki-bot has nothing to do with it."""
-    sender = _field(payload, "sender") or {}
-    if name == "workflow_dispatch" and sender.get("login") == bot_login and _field(payload, "inputs", "tag"):
-        return on_dispatched_release  # the deadline run's own dispatch: its token's tag pushes start nothing
-    if sender.get("type") == "Bot" or sender.get("login") == bot_login:
-        return None  # never react to bots, ourselves included: no loops
-    action = payload.get("action")
-    if name == "push":
-        ref = payload.get("ref") or ""
-        if ref.startswith("refs/tags/") and "/v" in ref and not payload.get("deleted"):
-            return on_tag_push
-        if ref == f"refs/heads/{_field(payload, 'repository', 'default_branch')}":  # bot PRs follow it
-            return on_default_branch_push
-        return None
-    if name == "schedule":
-        return on_deadline_run
-    if name == "workflow_dispatch":
-        return on_dispatched_release if _field(payload, "inputs", "tag") else on_deadline_run
-    if name == "issues" and action in ("opened", "labeled"):  # never `edited`: the triaged body counts
-        if action == "labeled" and _field(payload, "label", "name") != REMOVAL_LABEL:
-            return None
-        return on_removal_issue if REMOVAL_LABEL in _labels(payload) else None
-    if name == "issue_comment" and action == "created":
-        body = _field(payload, "comment", "body") or ""
-        is_pr = _field(payload, "issue", "pull_request") is not None
-        if not is_pr and REMOVAL_LABEL in _labels(payload) and body.lstrip().lower().startswith("/kiki"):
-            return on_removal_comment
-        return None
-    if name == "pull_request":
-        head = _field(payload, "pull_request", "head", "ref") or ""
-        if action == "closed" and _field(payload, "pull_request", "merged") and head.startswith("kiki/release/"):
-            return on_review_merged
-        if action in ("opened", "synchronize", "reopened"):  # release branches too: hand edits get checked
-            return on_pr_review
-        return None
-    return None

@@ -41,10 +41,6 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - start, 3)
 
 
-def branch(tag: tags.Tag) -> str:
-    return f"kiki/release/{tag.adapter}/{tag.version}"
-
-
 def hub_title(tag: tags.Tag) -> str:
     return f"{tag.adapter} v{tag.version}"
 
@@ -135,6 +131,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     # A dry run stages nothing: no Hub PR number yet, so the link goes to the repository's discussions.
     hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions" + (f"/{hub_pr}" if hub_pr else "")
     timings = _first_timings(run_dir, timings)
+    branch = tags.release_branch(tag)
     with _timed(timings, "github"):
         body = render.environment().get_template("release_pr.md.j2").render(
             tag=str(tag), adapter=adapter.name, version=tag.version, hub_pr=hub_pr or 0, hub_pr_url=hub_pr_url,
@@ -143,9 +140,9 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
             spark_train=lossplot.sparkline([r.train_loss for r in metrics.train]) if metrics else "",
             spark_val=lossplot.sparkline([r.val_loss for r in metrics.val]) if metrics else "",
             final_train=facts.final_train_loss, final_val=facts.final_val_loss,
-            curve_url=f"https://github.com/{ctx.repository}/blob/{branch(tag)}/{card_path}/loss-curve.svg",
+            curve_url=f"https://github.com/{ctx.repository}/blob/{branch}/{card_path}/loss-curve.svg",
             evaluation=rendered.card.evaluation, card_changes=changes)
-        pr_url = ctx.fx.pull_request(branch=branch(tag), base=ctx.default_branch, title=f"Release {tag}", body=body,
+        pr_url = ctx.fx.pull_request(branch=branch, base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)
     return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url if hub_pr else ""}
 

@@ -376,6 +376,17 @@ def _step(e: ledger.Entry) -> tuple:
 
 
 # ---------------------------------------------------------------- the purge (gated job or CLI)
+def purge_command(ctx: Context, request_id: str, actor: str) -> dict[str, str]:
+    """`kiki-bot removal purge` (the gated job): a private request is approved by the one who runs it, but only
+    a request the ledger knows; an unknown id fails in purge_request with nothing written."""
+    entries = ledger.read(ctx.project.ledger_path)
+    known = ledger.find(entries, "requested", request_id) is not None
+    if known and request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
+        ctx.fx.ledger_append(path=ctx.project.ledger_path, event="approved", request={"id": request_id, "issue": None},
+                             actor=actor, at=ctx.now, fields={})
+    return purge_request(ctx, request_id, actor, ctx.now)
+
+
 def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, triaged: Triaged | None = None,
                   recorded: ledger.Entry | None = None, branch_only: bool = False) -> dict[str, str]:
     """Remove an approved request's records, open the purge PR, and say so on the issue. `recorded` is the
