@@ -484,7 +484,7 @@ def demo(
         raise BadInput(f"--workdir {workdir}", "not a directory")
     where = workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-"))
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kiki-bot"
-    story.run(where, cache)
+    story.run(where, cache, main)
     _report(as_json, {"workdir": where})
 
 

@@ -14,18 +14,16 @@ import os
 import shutil
 import struct
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
+from kiki_bot.console import say
+
+Kiki = Callable[[list[str]], None]  # the CLI's entry point, handed in by `kiki-bot demo`: the demo types commands
 REPO = "kiki-demo/embedded-models"
 ADAPTER = "tiny-cpp-lora"
 MAINTAINER = "alice"
 EXAMPLE = "devstral-cpp-lora"
-
-
-def _say(text: str) -> None:
-    from kiki_bot.cli import say
-
-    say(text)
 
 
 def example_dir() -> Path:
@@ -103,19 +101,17 @@ def merged_event(pr: int, branch: str, sender: str = MAINTAINER) -> dict:
             "sender": {"login": sender, "type": "User"}}
 
 
-def handle(project: Path, name: str, payload: dict) -> None:
-    from kiki_bot.cli import main
-
+def handle(kiki: Kiki, project: Path, name: str, payload: dict) -> None:
     event = project.parent / f"event-{name}.json"
     event.write_text(json.dumps(payload))
     try:
-        main(["handle", "--event-name", name, "--event-path", str(event), "-C", str(project)])
+        kiki(["handle", "--event-name", name, "--event-path", str(event), "-C", str(project)])
     except SystemExit as exc:
         if exc.code:
             raise
 
 
-def run(workdir: Path, cache: Path) -> None:
+def run(workdir: Path, cache: Path, kiki: Kiki) -> None:
     from kiki_bot.demo.emulators import GitHubEmulator, HubEmulator, serve
 
     gh, hub = GitHubEmulator(), HubEmulator()
@@ -126,10 +122,10 @@ def run(workdir: Path, cache: Path) -> None:
             GITHUB_TOKEN="ghs_demo_token", GITHUB_REPOSITORY=REPO, KIKI_GITHUB_THROTTLE="0",
             KIKI_RUNS_DIR=str(workdir / "runs"), TRANSFORMERS_VERBOSITY="error",
             NO_PROXY=",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])))
-        _story(workdir, cache, gh, hub, hub_server.url)
+        _story(kiki, workdir, cache, gh, hub, hub_server.url)
 
 
-def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
+def _story(kiki: Kiki, workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     from kiki_bot.demo.tinymodel import make_tiny_base
     from kiki_bot.repo.figures import record_text
     from kiki_bot.repo.records import iter_source
@@ -137,7 +133,7 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     example = example_dir()
     texts = [record_text(r.payload) for sid in sorted(p.name for p in (example / "data").iterdir())
              for r in iter_source(example / "data", sid)]
-    _say("1/9  building the tiny base model (cached after the first run)")
+    say("1/9  building the tiny base model (cached after the first run)")
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
     files = tracked_files(project)
@@ -151,9 +147,10 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     gh.tokens["ghs_alice"] = MAINTAINER
     maintainer = _client("ghs_alice").get_repo(REPO)
 
-    _release(project, gh, maintainer, "0.1.0", "2/9", "3/9", lambda tag: handle(project, "push", tag_event(tag)))
+    _release(kiki, project, gh, maintainer, "0.1.0", "2/9", "3/9",
+             lambda tag: handle(kiki, project, "push", tag_event(tag)))
 
-    _say("4/9  a rightsholder asks that one ESP-IDF example folder leave the training data")
+    say("4/9  a rightsholder asks that one ESP-IDF example folder leave the training data")
     request = (
         "### Content to remove\n\nhttps://github.com/espressif/esp-idf/tree/v5.3/examples/peripherals/gpio\n\n"
         "### Your relationship to the content\n\nI am the author or rightsholder\n\n### Reason\n\n"
@@ -162,29 +159,27 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     number = gh.open_issue(REPO, "Removal request: ESP-IDF GPIO examples", request, user="esp-rights",
                            labels=["removal-request"])
     issue = gh.issue(REPO, number)
-    handle(project, "issues", issue_event(number, issue, "opened"))
+    handle(kiki, project, "issues", issue_event(number, issue, "opened"))
     triage = gh.comments(REPO, number)[-1].body
-    _say(f"     triage answered at once: {_line(triage, 'Records matched per source')}")
+    say(f"     triage answered at once: {_line(triage, 'Records matched per source')}")
 
-    _say(f"5/9  {MAINTAINER} approves; kiki-bot purges the records and opens the purge PR")
-    handle(project, "issue_comment", comment_event(number, issue, "/kiki approve", MAINTAINER))
+    say(f"5/9  {MAINTAINER} approves; kiki-bot purges the records and opens the purge PR")
+    handle(kiki, project, "issue_comment", comment_event(number, issue, "/kiki approve", MAINTAINER))
     purge_pr = gh.pulls(REPO)[-1]
     maintainer.get_pull(purge_pr.number).merge(merge_method="squash")
     sync(gh, project)
-    _say(f"     purge PR #{purge_pr.number} merged; labels: {', '.join(sorted(gh.issue(REPO, number).labels))}")
+    say(f"     purge PR #{purge_pr.number} merged; labels: {', '.join(sorted(gh.issue(REPO, number).labels))}")
 
-    _say("6/9  the 6-hourly deadline run, 27 days later: the latest safe start has come, it starts the retrain")
-    from kiki_bot.cli import main
-
+    say("6/9  the 6-hourly deadline run, 27 days later: the latest safe start has come, it starts the retrain")
     opened = gh.issue(REPO, number).created_at
-    main(["schedule", "run", "--now", (opened + dt.timedelta(days=27)).isoformat(), "-C", str(project)])
+    kiki(["schedule", "run", "--now", (opened + dt.timedelta(days=27)).isoformat(), "-C", str(project)])
     [dispatch] = [d for d in gh.dispatches(REPO) if d.event == "workflow_dispatch"]
-    _release(project, gh, maintainer, "0.1.1", "7/9", "8/9",
-             lambda tag: handle(project, "workflow_dispatch", dispatch_event(dispatch.payload["tag"])))
-    _say(f"     removal issue #{number}: {gh.issue(REPO, number).state}; "
+    _release(kiki, project, gh, maintainer, "0.1.1", "7/9", "8/9",
+             lambda tag: handle(kiki, project, "workflow_dispatch", dispatch_event(dispatch.payload["tag"])))
+    say(f"     removal issue #{number}: {gh.issue(REPO, number).state}; "
          f"{_line(gh.comments(REPO, number)[-1].body, 'Version')}")
 
-    _say("9/9  checking the published adapter and where things are")
+    say("9/9  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
     from kiki_bot.shells.training import generate_sample
@@ -192,13 +187,13 @@ def _story(workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.1"))
     sample = generate_sample(base, local, "Write a FreeRTOS task that blinks an LED.", max_tokens=12)
     hub_repo = hub.repo(f"kiki-demo/{ADAPTER}")
-    _say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r}")
-    _say(f"     model repository   {project}")
-    _say(f"     card               {project / 'cards' / ADAPTER / 'README.md'}")
-    _say(f"     changelog          {project / 'cards' / ADAPTER / 'CHANGELOG.md'}")
-    _say(f"     removal ledger     {project / 'compliance' / 'removals.jsonl'}")
-    _say(f"     adapter            {local / 'adapters.safetensors'}")
-    _say(f"     Hub repo           {hub_url}/kiki-demo/{ADAPTER} (tags: {', '.join(sorted(hub_repo.tags))})")
+    say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r}")
+    say(f"     model repository   {project}")
+    say(f"     card               {project / 'cards' / ADAPTER / 'README.md'}")
+    say(f"     changelog          {project / 'cards' / ADAPTER / 'CHANGELOG.md'}")
+    say(f"     removal ledger     {project / 'compliance' / 'removals.jsonl'}")
+    say(f"     adapter            {local / 'adapters.safetensors'}")
+    say(f"     Hub repo           {hub_url}/kiki-demo/{ADAPTER} (tags: {', '.join(sorted(hub_repo.tags))})")
 
 
 def _client(token: str):
@@ -208,17 +203,17 @@ def _client(token: str):
                   seconds_between_requests=None, seconds_between_writes=None, retry=None)
 
 
-def _release(project: Path, gh, maintainer, version: str, step: str, step2: str, trigger) -> None:
+def _release(kiki: Kiki, project: Path, gh, maintainer, version: str, step: str, step2: str, trigger) -> None:
     """Tag (or dispatch) → training → review PR; the maintainer merges; the merge event publishes."""
     tag = f"{ADAPTER}/v{version}"
-    _say(f"{step}  release {tag}: kiki-bot trains, renders the card and opens the review PR")
+    say(f"{step}  release {tag}: kiki-bot trains, renders the card and opens the review PR")
     trigger(tag)
     pr = gh.pulls(REPO)[-1]
-    _say(f"     review PR #{pr.number}: {pr.title}")
-    _say(f"{step2}  {MAINTAINER} merges the review PR; kiki-bot publishes {tag} on the Hub")
+    say(f"     review PR #{pr.number}: {pr.title}")
+    say(f"{step2}  {MAINTAINER} merges the review PR; kiki-bot publishes {tag} on the Hub")
     maintainer.get_pull(pr.number).merge(merge_method="squash")
     sync(gh, project)
-    handle(project, "pull_request", merged_event(pr.number, f"kiki/release/{ADAPTER}/{version}"))
+    handle(kiki, project, "pull_request", merged_event(pr.number, f"kiki/release/{ADAPTER}/{version}"))
 
 
 def _line(text: str, start: str) -> str:
