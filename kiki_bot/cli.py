@@ -140,7 +140,6 @@ def init(
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
     from kiki_bot import init
     from kiki_bot.shells.effects import Effects
-    from kiki_bot.shells.hub import Hub
     from kiki_bot.shells.settings import Settings
 
     root = directory or project
@@ -153,11 +152,11 @@ def init(
     repository = init.resolve_repository(root, repository)
     files = init.staged(root, force=force, token=token, repository=repository, private_contact=private_contact,
                            ref=ref)
-    fx = Effects(None, Hub(settings), dry_run, stream=not as_json)
+    fx = Effects(settings, None, dry_run, stream=not as_json)
     with _locked(root, dry_run):
         fx.write_files(files=files)
     if token:
-        fx.create_labels(repository=repository)
+        fx.create_labels(repository=repository, labels=init.LABELS)
     verb = "would write" if dry_run else "wrote"
     for path in files:
         say(f"{verb} {path}")
@@ -549,12 +548,13 @@ def export_peft(
     Relative paths are taken from -C."""
     from kiki_bot.shells.effects import Effects
     from kiki_bot.shells.peft_export import export
+    from kiki_bot.shells.settings import Settings
 
     run_dir, out, base = project / run_dir, project / out, base and project / base
     if out.exists() and not out.is_dir():
         raise BadInput(str(out), "exists and is not a directory")
     files = {out / name: data for name, data in export(run_dir, base, base_id).files().items()}
-    fx = Effects(None, None, dry_run, stream=not as_json)  # type: ignore[arg-type]  # files only: no GitHub, no Hub
+    fx = Effects(Settings(), None, dry_run, stream=not as_json)  # files only: no GitHub, no Hub
     if not dry_run:
         out.mkdir(parents=True, exist_ok=True)
     fx.write_files(files=files)

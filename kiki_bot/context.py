@@ -31,10 +31,7 @@ class Context:
 
 def make(project_dir: Path, dry_run: bool = False, repository: str | None = None,
          default_branch: str = "main", now: dt.datetime | None = None) -> Context:
-    from kiki_bot.shells.github import GitHub
-    from kiki_bot.shells.hub import Hub
-
     settings = Settings()
     repo = repository or settings.github_repository
-    fx = Effects(GitHub(settings, repo) if repo else None, Hub(settings), dry_run)
+    fx = Effects(settings, repo, dry_run)
     return Context(Project(project_dir), settings, fx, repo, default_branch, now or dt.datetime.now(dt.UTC))

@@ -39,9 +39,9 @@ def duration(ctx: Context, adapter: str) -> dt.timedelta:
 def in_flight(ctx: Context, tag: str) -> schedule.InFlight | None:
     """The retrain for `tag`, as GitHub shows it: its newest workflow run, and the ledger at the tag. A tag
     with no run is a retrain that never started (its dispatch was refused): none is in flight."""
-    if ctx.repository is None or not ctx.fx.gh.tag_exists(tag):
+    if ctx.repository is None or not ctx.fx.tag_exists(tag):
         return None
-    runs = ctx.fx.gh.runs(ctx.settings.release_workflow, tag)
+    runs = ctx.fx.workflow_runs(ctx.settings.release_workflow, tag)
     if not runs:
         return None
     started, status, conclusion = runs[0]
@@ -57,7 +57,7 @@ def entries(ctx: Context) -> list[ledger.Entry]:
     if ctx.repository is None:
         return found
     purged = {e.request.id for e in found if e.event == "purged"}
-    for pr in ctx.fx.gh.open_pulls(BRANCH_PREFIX, ctx.default_branch):
+    for pr in ctx.fx.open_pulls(BRANCH_PREFIX, ctx.default_branch):
         rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
         head = ledger_at(ctx, pr.head.sha, pr.head.ref)
         if rid not in purged and ledger.find(head, "purged", rid) is not None:
@@ -88,7 +88,7 @@ def run(ctx: Context) -> dict[str, str]:
                                  workflow=ctx.settings.release_workflow)
         for rid in p.at_risk:
             if (issue := states[rid].issue) is not None and rid not in p.overdue:
-                ctx.fx.notice(number=issue, kind=f"deadline-at-risk:{p.adapter}",
+                ctx.fx.comment_once(number=issue, kind=f"deadline-at-risk:{p.adapter}",
                               body=f"The release of {md(p.adapter)} without the records of {md(rid)} is at risk of "
                                    f"missing its deadline ({states[rid].deadline:%Y-%m-%d %H:%M} UTC). "
                                    f"{'A retrain has been started.' if p.start_retrain else 'Maintainers are asked to act.'}")

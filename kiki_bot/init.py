@@ -414,7 +414,12 @@ def init(
         for path, data in files.items():
             write_bytes(path, data)
     if token:
-        create_labels(repository, token)
+        from pydantic import SecretStr
+
+        from kiki_bot.shells.effects import Effects
+        from kiki_bot.shells.settings import Settings
+
+        Effects(Settings(github_token=SecretStr(token))).create_labels(repository=repository, labels=LABELS)
     return list(files)
 
 
@@ -426,34 +431,6 @@ def _with_lines(path: Path, lines: list[str]) -> bytes | None:
     if not (missing := [line for line in lines if line not in have]):
         return None
     return (text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(missing) + "\n").encode("utf-8")
-
-
-def create_labels(repository: str, token: str) -> list[str]:
-    """Create the bot's labels in `repository` (GITHUB_API_URL); those that exist are left alone. Returns the new ones."""
-    from github import GithubException
-    from pydantic import SecretStr
-
-    from kiki_bot.shells.github import GitHub
-    from kiki_bot.shells.settings import Settings
-
-    settings = Settings().model_copy(update={"github_token": SecretStr(token)})
-    repo = GitHub(settings, repository).repo
-    created = []
-    for name, (color, description) in LABELS.items():
-        try:
-            repo.create_label(name=name, color=color, description=description)
-        except GithubException as exc:
-            errors = exc.data.get("errors", []) if isinstance(exc.data, dict) else []
-            if exc.status == 422 and any(
-                isinstance(e, dict) and e.get("code") == "already_exists" for e in errors
-            ):
-                continue
-            message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
-            raise BadInput(
-                f"label {name!r} in {repository}", f"GitHub answered {exc.status}: {message}"
-            ) from None
-        created.append(name)
-    return created
 
 
 def next_steps(root: Path, repository: str | None) -> str:

@@ -45,8 +45,8 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
     if pr is not None:
         revision = f"refs/pr/{pr}"
     else:  # a re-run after the merge: what is published already, or about to be tagged
-        revision = f"v{tag.version}" if ctx.fx.hub.has_tag(repo, f"v{tag.version}") else "main"
-    staged = ctx.fx.hub.file_sha256(repo, revision, ADAPTER_FILE)
+        revision = f"v{tag.version}" if ctx.fx.hub_has_tag(repo, f"v{tag.version}") else "main"
+    staged = ctx.fx.hub_file_sha256(repo, revision, ADAPTER_FILE)
     if staged is None and not expected:
         return  # no weights staged and none claimed: a card-only version
     want = next(iter(expected), None)
@@ -65,7 +65,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
         have = card.header.version if card else "none"
         raise BadInput("tag", f"{tag} is not the card version on this branch (v{have}): merge its review PR first")
     entries = ledger.read(ctx.project.ledger_path)
-    pr = None if ctx.dry_run else ctx.fx.hub.open_pr(adapter.hub_repo, hub_title(tag))
+    pr = ctx.fx.hub_pr(adapter.hub_repo, hub_title(tag))
     if not ctx.dry_run:
         check_staged(ctx, adapter.hub_repo, tag, card, entries, pr)
     hub_url = ctx.fx.hub_publish(repo=adapter.hub_repo, pr=pr, tag=f"v{tag.version}")
@@ -80,7 +80,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
                 f"records removed for request {md(rid)}." +
                 (f" Still to be released without them: {md(others)}." if others else
                  " Every affected adapter is now released without them, so this request is complete."))
-        ctx.fx.notice(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)
+        ctx.fx.comment_once(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)
         if not others:
             ctx.fx.close_issue(number=state.issue)
     return {"version": tag.version, "hub-url": hub_url or "", "release-url": release_url or ""}

@@ -65,7 +65,7 @@ def check_tag(ctx: Context, tag_text: str) -> tags.Tag:
     last = last_published(ctx, tag.adapter)
     if not tags.newer(tag.version, last):
         raise BadInput("tag", f"{tag} is not newer than the last published version v{last} of {tag.adapter}")
-    if ctx.fx.hub.has_tag(adapter.hub_repo, f"v{tag.version}"):
+    if ctx.fx.hub_has_tag(adapter.hub_repo, f"v{tag.version}"):
         raise BadInput("tag", f"{tag} is already published ({adapter.hub_repo} has the Hub tag v{tag.version}); "
                               "a published version is never rebuilt: tag a newer one")
     return tag
@@ -217,7 +217,7 @@ def _check_ledger_unmoved(ctx: Context, tag: tags.Tag) -> None:
     PR would drop them. Refused before anything is staged; tagging the head again is the fix."""
     if not ctx.repository:
         return
-    head = ctx.fx.gh.read("compliance/removals.jsonl", ctx.default_branch) or b""
+    head = ctx.fx.file_at("compliance/removals.jsonl", ctx.default_branch) or b""
     here = ctx.project.ledger_path.read_bytes() if ctx.project.ledger_path.is_file() else b""
     if not here.startswith(head):
         raise BadInput("tag", f"the removal ledger on {ctx.default_branch} has entries that {tag} lacks "

@@ -158,9 +158,8 @@ def _per_selector(result: MatchResult, n: int) -> list[int]:
 
 def _stored(ctx: Context, number: int) -> Triaged | None:
     """The request as triage stored it, read only from the bot's own comment."""
-    issue = ctx.fx.gh.repo.get_issue(number)
-    for comment in issue.get_comments():
-        if comment.user.login == ctx.settings.bot_login and (m := _STORED.search(comment.body or "")):
+    for body in ctx.fx.bot_comments(number):
+        if m := _STORED.search(body):
             return Triaged.decode(m.group(1))
     return None
 
@@ -172,7 +171,7 @@ def on_issue(ctx: Context, payload: dict) -> dict[str, str]:
     number = int(issue["number"])
     parsed = parse_removal_request(issue.get("body"))
     if isinstance(parsed, list):
-        ctx.fx.comment(number=number, kind=KIND, body=_comment(state="invalid", errors=parsed))
+        ctx.fx.sticky_comment(number=number, kind=KIND, body=_comment(state="invalid", errors=parsed))
         ctx.fx.label(number=number, add=["invalid"], remove=["awaiting-approval"])
         return {"request": f"R-{number}", "status": "invalid"}
     opened = dt.datetime.fromisoformat(issue["created_at"])
@@ -191,7 +190,7 @@ def on_issue(ctx: Context, payload: dict) -> dict[str, str]:
                  "and republished before the deadline.")
     body = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
                             "received, awaiting approval.", next_step)
-    ctx.fx.comment(number=number, kind=KIND, body=body)
+    ctx.fx.sticky_comment(number=number, kind=KIND, body=body)
     ctx.fx.label(number=number, add=["awaiting-approval"], remove=["invalid"])
     return {"request": triaged.id, "status": "awaiting-approval"}
 
@@ -207,11 +206,11 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
     verb, reason = m.group(1).lower(), m.group(2).strip()[:500]
     triaged = _stored(ctx, number)
     if triaged is None:
-        ctx.fx.notice(number=number, kind=f"refusal:{comment['id']}",
+        ctx.fx.comment_once(number=number, kind=f"refusal:{comment['id']}",
                       body="There is no valid triaged request on this issue yet, so there is nothing to decide.")
         return {}
     policy = ctx.project.config.policy
-    role = ctx.fx.gh.permission(login)
+    role = ctx.fx.permission(login)
     allowed = allowed_to_decide(role, policy.approve_permission)
     if not allowed and verb == "approve" and policy.auto_approve_owner and login == issue["user"]["login"]:
         allowed = not owns_all(login, triaged.parsed())
@@ -219,7 +218,7 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
         foreign = owns_all(login, triaged.parsed()) if policy.auto_approve_owner else []
         why = (f" Identifiers outside your own login need a maintainer: {', '.join(code(s) for s in foreign)}."
                if foreign and login == issue["user"]["login"] else "")
-        ctx.fx.notice(number=number, kind=f"refusal:{comment['id']}",
+        ctx.fx.comment_once(number=number, kind=f"refusal:{comment['id']}",
                       body=f"Thank you. Only people with `{policy.approve_permission}` permission or higher can "
                            f"decide on removal requests, so this comment changes nothing.{why}")
         return {"request": triaged.id, "status": "unchanged"}
@@ -228,7 +227,7 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
     if (standing := decision_of(ctx, triaged.id)) is not None:
         first = standing.decision
         if (first.event, first.actor, first.at) != (event, login, at):  # another decision: one per request
-            ctx.fx.notice(number=number, kind=f"decided:{comment['id']}",
+            ctx.fx.comment_once(number=number, kind=f"decided:{comment['id']}",
                           body=f"Thank you. This request was already {_VERDICT[first.event]} on "
                                f"{first.at:%Y-%m-%d %H:%M} UTC, and a request is decided once, so this comment "
                                "changes nothing.")
@@ -269,7 +268,7 @@ def decision_of(ctx: Context, request_id: str) -> Standing | None:
     local = [e for e in ledger.read(ctx.project.ledger_path) if e.request.id == request_id]
     if any(e.event in _VERDICT for e in local):
         return Standing(local, merged=True)
-    if ctx.repository and (pr := ctx.fx.gh.open_pull(branch_of(request_id), ctx.default_branch)) is not None:
+    if ctx.repository and (pr := ctx.fx.open_pull(branch_of(request_id), ctx.default_branch)) is not None:
         head = [e for e in ledger_at(ctx, pr.head.sha, pr.head.ref) if e.request.id == request_id]
         if any(e.event in _VERDICT for e in head):
             return Standing(head, merged=False)
@@ -278,7 +277,7 @@ def decision_of(ctx: Context, request_id: str) -> Standing | None:
 
 def ledger_at(ctx: Context, ref: str, name: str) -> list[ledger.Entry]:
     """The ledger as `ref` of the repository holds it, read through the API (`name` says where, for errors)."""
-    return ledger.parse(ctx.fx.gh.read(ledger_file(ctx), ref) or b"", f"{name}:{ledger_file(ctx)}")
+    return ledger.parse(ctx.fx.file_at(ledger_file(ctx), ref) or b"", f"{name}:{ledger_file(ctx)}")
 
 
 def ledger_file(ctx: Context) -> str:
@@ -311,9 +310,9 @@ def refresh(ctx: Context) -> dict[str, str]:
     """The default branch moved: rebuild on it every open removal PR it has left behind, so each can merge
     and the ledger's seq continues across them. Only branches change: the job holds no issue or Hub access."""
     rebuilt = []
-    for pr in ctx.fx.gh.open_pulls(BRANCH_PREFIX, ctx.default_branch):
+    for pr in ctx.fx.open_pulls(BRANCH_PREFIX, ctx.default_branch):
         rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
-        if ctx.fx.gh.built_on(ctx.default_branch, pr.head.ref):
+        if ctx.fx.built_on(ctx.default_branch, pr.head.ref):
             continue
         if (standing := decision_of(ctx, rid)) is not None:
             resume(ctx, standing, branch_only=True)
@@ -341,7 +340,7 @@ def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, 
              "hash-chained ledger; no data changes.", {ledger_file(ctx): _ledger_bytes(ctx)})
     if branch_only:
         return {"request": request_id, "status": "rejected"}
-    ctx.fx.notice(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
+    ctx.fx.comment_once(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
     ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
     ctx.fx.close_issue(number=issue)
     return {"request": request_id, "status": "rejected"}
@@ -359,7 +358,7 @@ def _propose(ctx: Context, request_id: str, title: str, body: str, files: dict[s
     if not ctx.repository:
         return None
     name, new = ledger_file(ctx), files[ledger_file(ctx)]
-    if not new.startswith(ctx.fx.gh.read(name, ctx.default_branch) or b""):
+    if not new.startswith(ctx.fx.file_at(name, ctx.default_branch) or b""):
         raise CheckFailed(f"{name} on {ctx.default_branch} has entries this checkout lacks: run again on the "
                           f"current {ctx.default_branch}")
     branch = branch_of(request_id)
@@ -426,7 +425,7 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
                                 f"The purge PR ({url or 'see the pull requests'}) records the removal. Every affected "
                                 f"adapter ({', '.join(adapters) or 'none'}) is retrained without these records and "
                                 f"republished before the deadline; this issue is closed when that release is out.")
-        ctx.fx.comment(number=issue, kind=KIND, body=body)
+        ctx.fx.sticky_comment(number=issue, kind=KIND, body=body)
         ctx.fx.label(number=issue, add=["purged", "retrain-scheduled"], remove=["awaiting-approval"])
     return {"request": request_id, "status": "purged", "pr-url": url or ""}
 

@@ -85,7 +85,7 @@ def on_pull_request(ctx: Context, payload: dict) -> dict[str, str]:
     text = comment_text(reviews)
     ctx.fx.job_summary(text=text)
     if not from_fork(payload):
-        ctx.fx.comment(number=int(pr["number"]), kind=KIND, body=text)
+        ctx.fx.sticky_comment(number=int(pr["number"]), kind=KIND, body=text)
     if failed := [r for r in reviews if r.problems]:
         raise CheckFailed(
             f"card review: {', '.join(r.adapter for r in failed)} disagree with the data or the rules",

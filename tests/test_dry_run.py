@@ -122,3 +122,16 @@ def test_the_overdue_dry_run_is_the_real_runs_plan(cli, repo, hub, tmp_path):
     entries = ledger.read(repo / "compliance" / "removals.jsonl")
     [missed] = [p for p in plan if p["action"] == "ledger_append"]
     assert entries[-1].event == missed["event"] == "deadline_missed"
+
+
+def test_the_publish_dry_run_names_the_staged_hub_pr_it_would_merge(cli, repo, hub, hf_api):
+    """A dry run reads what is there (through Effects, like the real run): the plan is the real run's."""
+    from huggingface_hub import CommitOperationAdd
+
+    hf_api.create_repo("test-lab/tiny-lora", exist_ok=True)
+    staged = hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapters.safetensors", b"w")],
+                                  commit_message="tiny-lora v0.1.0", create_pr=True).pr_num
+    res = cli("publish", "tiny-lora/v0.1.0", "--dry-run")
+    assert res.code == 0, res.err
+    [merge] = [p for p in map(json.loads, res.out.splitlines()) if p["action"] == "hub_publish"]
+    assert merge["pr"] == staged

@@ -1,7 +1,10 @@
-"""Every side effect a behaviour can have, in one place: live, or printed as a plan under --dry-run.
+"""The one door to the outside: every side effect a behaviour can have, live or printed as a plan under
+--dry-run, and every read of GitHub or the Hub a behaviour needs.
 
-Behaviours call these methods and never PyGithub or huggingface_hub directly, so `--dry-run`
-prints each planned effect as one JSON line (`{"action": ...}`) and performs none.
+Behaviours call these methods and never PyGithub or huggingface_hub directly, so `--dry-run` prints each
+planned effect as one JSON line (`{"action": ...}`) and performs none. Reads run in a dry run too: the plan
+is made from what is really there. The clients are built on first use, so a step that needs neither
+service (init without a token, a PEFT export) needs no configuration for them.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from kiki_bot.console import dumps
-from kiki_bot.shells.github import GitHub
-from kiki_bot.shells.hub import Hub
+from kiki_bot.shells.settings import Settings
 
 
 def _describe(value: Any) -> Any:
@@ -31,13 +35,16 @@ def _describe(value: Any) -> Any:
     return value
 
 
-def effect(fn: Callable) -> Callable:
-    """Under dry-run, print the call as a JSON line instead of making it."""
+def effect(fn: Callable | None = None, *, action: str | None = None) -> Callable:
+    """Under dry-run, print the call as a JSON line `{"action": action or the method's name, ...}` instead of
+    making it. `action` keeps the dry-run format of DESIGN.md section 4 where a method's name says more."""
+    if fn is None:
+        return functools.partial(effect, action=action)
 
     @functools.wraps(fn)
     def wrapper(self: Effects, **kwargs: Any) -> Any:
         if self.dry_run:
-            line = {"action": fn.__name__, **{k: _describe(v) for k, v in kwargs.items()}}
+            line = {"action": action or fn.__name__, **{k: _describe(v) for k, v in kwargs.items()}}
             self.planned.append(line)
             if self.stream:
                 sys.stdout.write(dumps(line) + "\n")
@@ -49,26 +56,76 @@ def effect(fn: Callable) -> Callable:
 
 @dataclass
 class Effects:
-    github: GitHub | None
-    hub: Hub
+    settings: Settings
+    repository: str | None = None  # owner/name on GitHub; None where the step has no repository
     dry_run: bool = False
     planned: list[dict] = field(default_factory=list)
     stream: bool = True  # print each planned effect as it comes (off under --json: the plan is in the document)
 
-    @property
-    def gh(self) -> GitHub:
+    @cached_property
+    def gh(self):
+        """The GitHub client, for the methods below (behaviours call those, never this)."""
         from kiki_bot.core.errors import BadInput
+        from kiki_bot.shells.github import GitHub
 
-        if self.github is None:
+        if self.repository is None:
             raise BadInput("GITHUB_REPOSITORY", "the GitHub repository is not known (set GITHUB_REPOSITORY)")
-        return self.github
+        return GitHub(self.settings, self.repository)
 
-    @effect
-    def comment(self, *, number: int, kind: str, body: str) -> int:
+    @cached_property
+    def hub(self):
+        """The Hub client, for the methods below (behaviours call those, never this)."""
+        from kiki_bot.shells.hub import Hub
+
+        return Hub(self.settings)
+
+    # ------------------------------------------------------------ reads (made in a dry run too)
+    def bot_comments(self, number: int) -> list[str]:
+        """The bodies of the bot's own comments on an issue, oldest first (where triage stored the request)."""
+        return self.gh.bot_comments(number)
+
+    def permission(self, login: str) -> str:
+        return self.gh.permission(login)
+
+    def file_at(self, path: str, ref: str) -> bytes | None:
+        """A file's bytes at a ref of the repository, or None where it does not exist."""
+        return self.gh.read(path, ref)
+
+    def tag_exists(self, tag: str) -> bool:
+        return self.gh.tag_exists(tag)
+
+    def workflow_runs(self, workflow: str, ref: str) -> list[tuple[datetime, str, str | None]]:
+        """(created, status, conclusion) of the workflow's runs on `ref`, newest first."""
+        return self.gh.runs(workflow, ref)
+
+    def open_pull(self, branch: str, base: str) -> Any:
+        return self.gh.open_pull(branch, base)
+
+    def open_pulls(self, prefix: str, base: str) -> list:
+        return self.gh.open_pulls(prefix, base)
+
+    def built_on(self, base: str, branch: str) -> bool:
+        return self.gh.built_on(base, branch)
+
+    def hub_has_tag(self, repo: str, tag: str) -> bool:
+        return self.hub.has_tag(repo, tag)
+
+    def hub_file_sha256(self, repo: str, revision: str, filename: str) -> str | None:
+        return self.hub.file_sha256(repo, revision, filename)
+
+    def hub_pr(self, repo: str, title: str) -> int | None:
+        """The open Hub PR of this title (the staged adapter), if any."""
+        return self.hub.open_pr(repo, title)
+
+    # ------------------------------------------------------------ effects (planned only, in a dry run)
+    @effect(action="comment")
+    def sticky_comment(self, *, number: int, kind: str, body: str) -> int:
+        """The bot's one comment of this kind on the issue, created or edited to `body`."""
         return self.gh.sticky(number, kind, body)
 
-    @effect
-    def notice(self, *, number: int, kind: str, body: str) -> bool:
+    @effect(action="notice")
+    def comment_once(self, *, number: int, kind: str, body: str) -> bool:
+        """A comment that appears once however often the step runs; False when it was there."""
         return self.gh.comment_once(number, kind, body)
 
     @effect
@@ -92,10 +149,6 @@ class Effects:
     @effect
     def release(self, *, tag: str, name: str, body: str) -> str:
         return self.gh.release(tag, name, body)
-
-    @effect
-    def dispatch(self, *, workflow: str, ref: str, inputs: dict[str, str]) -> None:
-        self.gh.dispatch(workflow, ref, inputs)
 
     @effect
     def start_release(self, *, tag: str, branch: str, workflow: str) -> None:
@@ -145,17 +198,16 @@ class Effects:
     @effect
     def job_summary(self, *, text: str) -> None:
         """Append to the Actions job summary (GITHUB_STEP_SUMMARY); also works where the token cannot comment."""
-        path = self.hub.settings.github_step_summary
-        if path is not None:
+        if (path := self.settings.github_step_summary) is not None:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(text.rstrip("\n") + "\n")
 
     @effect
-    def create_labels(self, *, repository: str) -> list[str]:
-        """The bot's labels in `repository` (init), with the settings' token; those that exist stay."""
-        from kiki_bot.init import create_labels
+    def create_labels(self, *, repository: str, labels: dict[str, tuple[str, str]]) -> list[str]:
+        """`labels` (name → (colour, description)) in `repository` (init); those that exist stay. The new ones."""
+        from kiki_bot.shells.github import GitHub
 
-        return create_labels(repository, self.hub.settings.github_token.get_secret_value())
+        return GitHub(self.settings, repository).create_labels(labels)
 
     @effect
     def write_files(self, *, files: dict[Path, bytes]) -> list[Path]:

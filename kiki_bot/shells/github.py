@@ -136,6 +136,28 @@ class GitHub:
         """Post a comment that must appear once (a notice, not a status); False when it already exists."""
         return self._single(number, kind, f"{marker(kind)}\n{body}")[1]
 
+    def bot_comments(self, number: int) -> list[str]:
+        """The bodies of the bot's own comments on an issue, oldest first (anyone else's count for nothing)."""
+        return [c.body or "" for c in self.repo.get_issue(number).get_comments()
+                if c.user.login == self.settings.bot_login]
+
+    def create_labels(self, labels: dict[str, tuple[str, str]]) -> list[str]:
+        """Create the labels (name → (colour, description)); those that exist are left alone. The new ones."""
+        from github import GithubException
+
+        created = []
+        for name, (color, description) in labels.items():
+            try:
+                self.repo.create_label(name=name, color=color, description=description)
+            except GithubException as exc:
+                errors = exc.data.get("errors", []) if isinstance(exc.data, dict) else []
+                if exc.status == 422 and any(isinstance(e, dict) and e.get("code") == "already_exists" for e in errors):
+                    continue
+                message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+                raise BadInput(f"label {name!r} in {self.repository}", f"GitHub answered {exc.status}: {message}") from None
+            created.append(name)
+        return created
+
     def set_labels(self, number: int, add: list[str] = (), remove: list[str] = ()) -> None:
         """Bring the labels to the wanted state; labels already right cause no request."""
         from github import GithubException

@@ -18,8 +18,6 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = Field(None, validation_alias=AliasChoices("KIKI_GITHUB_TOKEN", "GITHUB_TOKEN"))
     github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
     github_repository: str | None = Field(None, validation_alias="GITHUB_REPOSITORY")
-    github_event_name: str | None = Field(None, validation_alias="GITHUB_EVENT_NAME")
-    github_event_path: Path | None = Field(None, validation_alias="GITHUB_EVENT_PATH")
     github_output: Path | None = Field(None, validation_alias="GITHUB_OUTPUT")
     github_step_summary: Path | None = Field(None, validation_alias="GITHUB_STEP_SUMMARY")
     hf_token: SecretStr | None = Field(None, validation_alias="HF_TOKEN")
@@ -32,6 +30,3 @@ class Settings(BaseSettings):
     runs_dir: Path | None = Field(None, validation_alias="KIKI_RUNS_DIR",
                                   description="Where training runs live; default <project>/.kiki/runs.")
 
-
-def settings() -> Settings:
-    return Settings()
