@@ -106,10 +106,10 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                          adapter_sha256=files_sha256(spec.adapter_dir / ADAPTER_FILE),
                          peft_sha256=sha256_hex(peft_weights) if peft_weights else None, peft_refused=peft_refused)
     with _timed(timings, "card"):
-        ledger_file, honoured = _released_entries(ctx, adapter.name, tag.version, entries, run_dir, state, facts)
+        ledger_bytes, new_entries, honoured = _released_entries(ctx, adapter.name, tag.version, entries, state,
+                                                                facts)
         if honoured:
             _check_ledger_unmoved(ctx, tag)
-        new_entries = ledger.read(ledger_file)
         rendered = cards.render_adapter(project, adapter, tag.version, state["date"], facts, new_entries)
         previous = render.load_card(project.card_dir(adapter.name))
         changes = carddiff.describe(carddiff.field_diff(
@@ -127,7 +127,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     files = {f"{card_path}/{name}": text.encode() for name, text in rendered.files.items()}
     files[f"{card_path}/loss-curve.svg"] = curve.encode()
     if honoured:
-        files["compliance/removals.jsonl"] = ledger_file.read_bytes()
+        files["compliance/removals.jsonl"] = ledger_bytes
     # A dry run stages nothing: no Hub PR number yet, so the link goes to the repository's discussions.
     hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions" + (f"/{hub_pr}" if hub_pr else "")
     timings = _first_timings(run_dir, timings)
@@ -191,24 +191,28 @@ def _evaluate(ctx: Context, adapter, base: Path, adapter_dir: Path, run_dir: Pat
     return run_command(adapter.eval.command, base, adapter_dir, run_dir / "data", ctx.project.root)
 
 
-def _released_entries(ctx: Context, adapter: str, version: str, entries: list, run_dir: Path,
-                      state: dict, facts: RunFacts) -> tuple[Path, list[str]]:
-    """A copy of the ledger with `released` for every purged request this version no longer contains, naming
-    the training set and the weights that prove it; none before there are weights (a dry run)."""
-    path = run_dir / "removals.jsonl"
-    write_text(path, ctx.project.ledger_path.read_text() if ctx.project.ledger_path.is_file() else "")
+def _released_entries(ctx: Context, adapter: str, version: str, entries: list, state: dict,
+                      facts: RunFacts) -> tuple[bytes, list[ledger.Entry], list[str]]:
+    """The ledger with `released` for every purged request this version no longer contains, naming the
+    training set and the weights that prove it (none before there are weights: a dry run), as the review PR
+    will hold it: (its bytes, its entries, the requests honoured). Built in memory from the checkout's
+    ledger, whose chain is checked first."""
+    path = ctx.project.ledger_path
+    data = path.read_bytes() if path.is_file() else b""
+    chain = ledger.verified(data, str(path))
     if facts.adapter_sha256 is None:
-        return path, []
-    honoured = []
+        return data, chain, []
+    honoured, added = [], []
     names = {"train_sha256": facts.train_sha256, "adapter_sha256": facts.adapter_sha256}
     for rid, s in sorted(ledger.request_state(entries).items()):
         if adapter not in s.pending:
             continue
-        if not ledger.find(entries, "released", rid, adapter=adapter, version=version, **names):
-            ledger.append(path, "released", {"id": rid, "issue": s.issue}, ctx.settings.bot_login, state["at"],
-                          adapter=adapter, version=version, **names)
+        entry, new = ledger.once(chain, "released", {"id": rid, "issue": s.issue}, ctx.settings.bot_login,
+                                 state["at"], str(path), ("adapter", "version", *names), adapter=adapter,
+                                 version=version, **names)
+        added += [ledger.line(entry)] if new else []
         honoured.append(rid)
-    return path, honoured
+    return data + "".join(f"{text}\n" for text in added).encode("utf-8"), chain, honoured
 
 
 def _check_ledger_unmoved(ctx: Context, tag: tags.Tag) -> None:

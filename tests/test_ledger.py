@@ -297,3 +297,23 @@ def test_verify_holds_the_ledger_to_the_heads_cards_recorded(small: Path) -> Non
         "the ledger was rewritten",
         "c records ledger seq 0 with a hash that is not zeros",
     ]
+
+
+def test_once_finds_or_chains_an_entry_in_memory_as_the_file_would(small: Path) -> None:
+    """The release builds its review PR's ledger from bytes: the chained entry is the one append would write."""
+    data = small.read_bytes()
+    entries = ledger.verified(data, "main:compliance/removals.jsonl")
+    fields = {"adapter": "cpp", "version": "0.4.5", "train_sha256": "a" * 64, "adapter_sha256": "b" * 64}
+    entry, new = ledger.once(entries, "released", _ref(1), "kiki-bot[bot]", T0 + 2 * DAY, "x", ("version",), **fields)
+    assert new and entry.seq == 4 and entries[-1] == entry and small.read_bytes() == data  # nothing written
+    again, new = ledger.once(entries, "released", _ref(1), "kiki-bot[bot]", T0 + 3 * DAY, "x", ("version",), **fields)
+    assert not new and again == entry and len(entries) == 4
+    ledger.append(small, "released", _ref(1), "kiki-bot[bot]", T0 + 2 * DAY, **fields)
+    assert small.read_bytes() == data + ledger.line(entry).encode() + b"\n"
+
+
+def test_verified_names_where_the_bytes_came_from(small: Path) -> None:
+    lines = small.read_bytes().splitlines(keepends=True)
+    edited = lines[0] + lines[1].replace(b"maintainer", b"mallory") + lines[2]
+    with pytest.raises(CheckFailed, match=r"main:compliance/removals\.jsonl:2 \(entry seq 2\): hash mismatch"):
+        ledger.verified(edited, "main:compliance/removals.jsonl")

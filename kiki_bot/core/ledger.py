@@ -4,7 +4,7 @@ Each line is the canonical JSON of one `Entry`. `hash` is the SHA-256 of the ent
 without `hash`, and `prev_hash` is the previous entry's `hash`, so editing, dropping or reordering any
 past line breaks the chain at that line. The ledger keeps ids, logins and content hashes, never content,
 e-mail addresses or names. Writers hold the project lock (`storage.project_lock`) around `append`;
-`append_once` is the check-and-append every step that happens once goes through.
+`once` is the rule every step that happens once follows, on a list of entries (`append_once`: on the file).
 """
 
 from __future__ import annotations
@@ -188,9 +188,11 @@ def _entries(lines: Iterator[tuple[int, bytes, bool]], where: str) -> list[Entry
     return entries
 
 
-def _checked(path: Path) -> list[Entry]:
+def verified(data: bytes, where: str) -> list[Entry]:
+    """Every entry of a ledger's bytes with the chain checked (hashes, canonical lines, seq, prev_hash):
+    CheckFailed names the first bad line. `where` names the ledger (a path, `branch:path`)."""
     prev_hash, entries = GENESIS, []
-    for no, raw, complete in _lines(path):
+    for no, raw, complete in _split(data):
         expected = len(entries) + 1
         try:
             obj, entry = _parse(raw, complete)
@@ -203,11 +205,15 @@ def _checked(path: Path) -> list[Entry]:
             if entry.prev_hash != prev_hash:
                 raise _Bad("broken chain: prev_hash is not the previous entry's hash")
         except _Bad as bad:
-            message = f"{path}:{no} (entry seq {expected}): {bad}"
+            message = f"{where}:{no} (entry seq {expected}): {bad}"
             raise CheckFailed(f"removal ledger is broken at {message}", [message]) from None
         prev_hash = entry.hash
         entries.append(entry)
     return entries
+
+
+def _checked(path: Path) -> list[Entry]:
+    return verified(path.read_bytes() if path.exists() else b"", str(path))
 
 
 def verify(path: Path, recorded: Mapping[str, tuple[int, str]] | None = None) -> None:
@@ -238,11 +244,10 @@ def head_problem(entries: list[Entry], name: str, seq: int, hash_: str) -> str |
     return None
 
 
-def append(
-    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime, **fields: Any
-) -> Entry:
-    """Chain a new entry onto a verified ledger and write it durably; refuses to extend a broken chain."""
-    entries = _checked(path)
+def chained(entries: list[Entry], event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime,
+            where: str, **fields: Any) -> Entry:
+    """The entry that extends the verified `entries`: seq, prev_hash and hash filled in. Pure; `where` names
+    the ledger in the error when the fields are not an entry."""
     body = {
         "seq": len(entries) + 1,
         "prev_hash": entries[-1].hash if entries else GENESIS,
@@ -256,9 +261,21 @@ def append(
     try:
         draft = Entry.model_validate(body)
     except ValidationError as exc:
-        raise BadInput(f"{path} (new `{event}` entry)", _problems(exc)) from None
-    entry = draft.model_copy(update={"hash": entry_hash(draft.as_json())})
-    append_line(path, canonical_json(entry.as_json()).decode("utf-8"))
+        raise BadInput(f"{where} (new `{event}` entry)", _problems(exc)) from None
+    return draft.model_copy(update={"hash": entry_hash(draft.as_json())})
+
+
+def line(entry: Entry) -> str:
+    """The entry as the ledger stores it: one line of canonical JSON (without the newline)."""
+    return canonical_json(entry.as_json()).decode("utf-8")
+
+
+def append(
+    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime, **fields: Any
+) -> Entry:
+    """Chain a new entry onto a verified ledger and write it durably; refuses to extend a broken chain."""
+    entry = chained(_checked(path), event, request, actor, at, str(path), **fields)
+    append_line(path, line(entry))
     return entry
 
 
@@ -272,18 +289,31 @@ def find(entries: list[Entry], event: Event, request_id: str, **match: Any) -> E
     return None
 
 
+def once(
+    entries: list[Entry], event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime,
+    where: str, same: Collection[str] = (), **fields: Any
+) -> tuple[Entry, bool]:
+    """The request's `event` entry whose `same` fields equal the new ones: found in `entries`, or chained onto
+    them (and added to the list): (entry, new). Pure: the one rule of a step that happens once."""
+    rid = request.id if isinstance(request, RequestRef) else request["id"]
+    found = find(entries, event, rid, **{name: fields[name] for name in same})
+    if found is not None:
+        return found, False
+    entries.append(entry := chained(entries, event, request, actor, at, where, **fields))
+    return entry, True
+
+
 def append_once(
     path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime,
-    once: Collection[str] = (), **fields: Any
+    same: Collection[str] = (), **fields: Any
 ) -> tuple[Entry, bool]:
-    """The request's `event` entry (whose `once` fields equal the new ones), appended unless it is there:
-    (entry, appended). Check and append happen under the project lock, so concurrent runs add it once."""
-    rid = request.id if isinstance(request, RequestRef) else request["id"]
+    """`once` on the ledger file: (entry, appended). Check and append happen under the project lock, so
+    concurrent runs add it once; a broken chain is refused, not extended."""
     with project_lock(path.parent.parent):
-        found = find(read(path), event, rid, **{name: fields[name] for name in once})
-        if found is not None:
-            return found, False
-        return append(path, event, request, actor, at, **fields), True
+        entry, new = once(_checked(path), event, request, actor, at, str(path), same, **fields)
+        if new:
+            append_line(path, line(entry))
+        return entry, new
 
 
 # ---------------------------------------------------------------- derived views
