@@ -475,10 +475,20 @@ def demo(
     as_json: AsJson = False,
 ) -> None:
     """The whole story on the bundled example, offline, against local GitHub and Hub emulators."""
+    import importlib.util
     import tempfile
 
     from kiki_bot.demo import story
 
+    try:  # the demo extra: the emulators (werkzeug, yaml), the demo's writer (tomli_w) and training
+        import tomli_w  # noqa: F401
+        import werkzeug  # noqa: F401
+        import yaml  # noqa: F401
+        missing = None if importlib.util.find_spec("mlx_lm") else "mlx_lm"
+    except ImportError as exc:
+        missing = exc.name
+    if missing:
+        raise BadInput("kiki-bot demo", f"{missing} is not installed: the demo needs `pip install 'kiki-bot[demo]'`")
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         raise BadInput(f"--workdir {workdir}", "not a directory")
     where = workdir or Path(tempfile.mkdtemp(prefix="kiki-demo-"))

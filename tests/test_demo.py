@@ -30,3 +30,13 @@ def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
     assert "**" not in res.stderr and "\\-" not in res.stderr and "&#" not in res.stderr, res.stderr
     assert "triage answered at once: Records matched per source: esp-idf: 46" in res.stderr
     assert "Version 0.1.1 of tiny-cpp-lora is published" in res.stderr
+
+
+def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):
+    """The emulators' werkzeug ships only with `kiki-bot[demo]`; without it the demo is refused up front (exit 2)."""
+    blocked = "import sys; sys.modules['werkzeug'] = None; from kiki_bot.cli import main; main(sys.argv[1:])"
+    res = subprocess.run([sys.executable, "-c", blocked, "demo", "--workdir", str(tmp_path / "work")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert "werkzeug is not installed: the demo needs `pip install 'kiki-bot[demo]'`" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "work").exists()
