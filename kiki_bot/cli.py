@@ -139,6 +139,7 @@ def init(
 ) -> None:
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
     from kiki_bot import init
+    from kiki_bot.repo import skeleton
     from kiki_bot.shells.effects import Effects
     from kiki_bot.shells.settings import Settings
 
@@ -156,17 +157,17 @@ def init(
     with _locked(root, dry_run):
         fx.write_files(files=files)
     if token:
-        fx.create_labels(repository=repository, labels=init.LABELS)
+        fx.create_labels(repository=repository, labels=skeleton.LABELS)
     verb = "would write" if dry_run else "wrote"
     for path in files:
         say(f"{verb} {path}")
     if token:
-        say(f"labels of {repository}: {', '.join(init.LABELS)} ({'would be ' if dry_run else ''}created where "
+        say(f"labels of {repository}: {', '.join(skeleton.LABELS)} ({'would be ' if dry_run else ''}created where "
             "missing)")
     if not dry_run:
         say(init.next_steps(root, repository))
     _report(as_json, {"directory": root, "repository": repository, "written": [] if dry_run else list(files),
-                      "labels": list(init.LABELS) if token else []}, fx)
+                      "labels": list(skeleton.LABELS) if token else []}, fx)
 
 
 # ---------------------------------------------------------------- card

@@ -12,8 +12,8 @@ import yaml
 from conftest import REPO
 from factory import KIKI, adapter, make_project, mark_published, source
 
-from kiki_bot import init
 from kiki_bot.core import ledger
+from kiki_bot.repo import skeleton
 
 GH_REPO = "test-lab/models"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -45,7 +45,7 @@ def env(gh, hub, monkeypatch, tmp_path, cli):
     ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
                   records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    files.update({path: text.encode() for path, text in init.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
+    files.update({path: text.encode() for path, text in skeleton.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
     gh.open_issue(GH_REPO, "Removal", "body", labels=["removal-request", "purged"])
     hub.create_repo("test-lab/tiny-lora")

@@ -13,8 +13,8 @@ from test_cli import LEAVES, commands, reprs
 from test_release_flow import GH_REPO, tiny_base, tiny_project, writes  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import body, issue_event
 
-from kiki_bot import init
 from kiki_bot.core import ledger
+from kiki_bot.repo import skeleton
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -29,7 +29,7 @@ def repo(gh, hub, cli, monkeypatch, tmp_path, tiny_base):  # noqa: F811
     """A project with a committed card v0.1.0, known to the GitHub emulator, and one private request filed."""
     project = tiny_project(tmp_path / "repo", tiny_base)
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    files.update({path: text.encode() for path, text in init.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
+    files.update({path: text.encode() for path, text in skeleton.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
     monkeypatch.setenv("KIKI_GITHUB_THROTTLE", "0")
     monkeypatch.setenv("KIKI_RUNS_DIR", str(tmp_path / "runs"))

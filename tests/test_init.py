@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import EXAMPLE, REPO
 
-from kiki_bot import init
 from kiki_bot.core.issueform import RemovalRequest, parse_removal_request
+from kiki_bot.repo import skeleton
 
 GH_REPO = "test-lab/models"
 PIN = "4f8c1e0b9d2a7c6e5f4a3b2c1d0e9f8a7b6c5d4e"  # a kiki-bot commit, as `init --ref` takes it
@@ -231,7 +231,7 @@ def test_init_creates_the_labels_once(tmp_path, cli, gh, monkeypatch):
     assert res.code == 0, res.err
     labels = gh.repo(GH_REPO).labels
     assert set(BOT_LABELS) <= set(labels)
-    assert labels["removal-request"].color == init.LABELS["removal-request"][0]
+    assert labels["removal-request"].color == skeleton.LABELS["removal-request"][0]
     assert labels["invalid"].color == "ededed"
     posts = [r for r in gh.requests if r.method == "POST" and r.path.endswith("/labels")]
     assert len(posts) == len(BOT_LABELS)
@@ -246,7 +246,7 @@ def test_labels_on_a_missing_repository_name_the_problem(tmp_path, cli, gh, monk
 
 
 def test_the_issue_form_is_design_section_3(tmp_path):
-    form = yaml.safe_load(init.issue_form("privacy@lab.example"))
+    form = yaml.safe_load(skeleton.issue_form("privacy@lab.example"))
     assert form["labels"] == ["removal-request"]
     preamble, *fields = form["body"]
     assert preamble["type"] == "markdown"
@@ -258,12 +258,12 @@ def test_the_issue_form_is_design_section_3(tmp_path):
     assert fields[1]["attributes"]["options"] == RELATIONSHIP
     assert fields[2]["attributes"]["options"] == REASON
     assert fields[4]["attributes"]["options"] == [{"label": CONFIRMATION, "required": True}]
-    assert list(init.LABELS) == BOT_LABELS
+    assert list(skeleton.LABELS) == BOT_LABELS
 
 
 def test_a_filled_in_form_parses_as_a_removal_request():
     """What GitHub renders from the form is what the bot's parser reads."""
-    form = yaml.safe_load(init.issue_form("privacy@lab.example"))
+    form = yaml.safe_load(skeleton.issue_form("privacy@lab.example"))
     answers = [
         "acme/fw\nhttps://github.com/acme/fw/blob/main/src/f1.c",
         RELATIONSHIP[0],
@@ -281,15 +281,15 @@ def test_a_filled_in_form_parses_as_a_removal_request():
 
 
 REGENERATE_FORM = (
-    'python -c "import tomllib, pathlib; from kiki_bot import init; '
+    'python -c "import tomllib, pathlib; from kiki_bot.repo import skeleton; '
     "c = tomllib.loads(pathlib.Path('examples/devstral-cpp-lora/kiki.toml').read_text())['provider']['private_contact']; "
-    'pathlib.Path(init.FORM).write_text(init.issue_form(c))"'
+    'pathlib.Path(skeleton.FORM).write_text(skeleton.issue_form(c))"'
 )
 
 
 def test_this_repository_has_the_same_form():
     contact = tomllib.loads((EXAMPLE / "kiki.toml").read_text())["provider"]["private_contact"]
-    assert (REPO / init.FORM).read_text() == init.issue_form(contact), (
+    assert (REPO / skeleton.FORM).read_text() == skeleton.issue_form(contact), (
         f"regenerate: {REGENERATE_FORM}"
     )
 

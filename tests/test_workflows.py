@@ -19,6 +19,7 @@ from emulator_fixtures import HF_TOKEN
 from factory import adapter, make_project, source
 
 from kiki_bot import init
+from kiki_bot.repo import skeleton
 
 FIXTURES = REPO / "tests" / "fixtures" / "github-events"
 OWN = REPO / ".github" / "workflows"
@@ -62,7 +63,7 @@ def callers(tmp_path_factory) -> dict[str, Path]:
     """The caller workflows `kiki-bot init` writes, by moment."""
     root = tmp_path_factory.mktemp("init")
     init.init(root, repository="example-org/models", ref=PIN)
-    return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in init.MOMENTS}
+    return {m: root / ".github" / "workflows" / f"kiki-{m}.yml" for m in skeleton.MOMENTS}
 
 
 def all_workflows(callers: dict[str, Path]) -> list[Path]:
@@ -78,8 +79,8 @@ def steps_of(doc: dict) -> list[tuple[str, dict]]:
 
 # ================================================================ the rules, read from the YAML
 def test_every_moment_has_a_reusable_workflow_and_a_caller(callers):
-    assert sorted(p.stem for p in OWN.glob("*.yml")) == sorted([*init.MOMENTS, "ci"])
-    for moment in init.MOMENTS:
+    assert sorted(p.stem for p in OWN.glob("*.yml")) == sorted([*skeleton.MOMENTS, "ci"])
+    for moment in skeleton.MOMENTS:
         assert "workflow_call" in load(OWN / f"{moment}.yml")["on"]
         assert load(callers[moment])["on"] == TRIGGERS[moment], moment
 
@@ -136,7 +137,7 @@ def test_callers_pin_kiki_bot_by_the_same_sha_twice(callers):
     for moment, path in callers.items():
         [job] = load(path)["jobs"].values()
         assert (
-            job["uses"] == f"{init.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{PIN}"
+            job["uses"] == f"{skeleton.KIKI_BOT_REPO}/.github/workflows/{moment}.yml@{PIN}"
         )
         assert job["with"] == {"kiki-bot-ref": PIN}
         assert "secrets" not in job, "the Hub token comes from the hub-publish environment, not the caller"

@@ -137,7 +137,7 @@ def _story(kiki: Kiki, workdir: Path, cache: Path, gh, hub, hub_url: str) -> Non
     base = make_tiny_base(cache / "tiny-base", texts, seed=0)
     project = prepare(workdir, base)
     files = tracked_files(project)
-    from kiki_bot.init import caller_workflows
+    from kiki_bot.repo.skeleton import caller_workflows
 
     pin = ("0" * 40, "no workflow runs in the demo's emulated repository")
     for path, text in caller_workflows(pin).items():  # what `init` writes: the deadline run dispatches kiki-release.yml

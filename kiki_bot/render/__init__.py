@@ -100,6 +100,13 @@ def readme(card: Card) -> str:
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
+def metadata(readme: str) -> dict:
+    """The Hub YAML metadata of a README, read the way the Hub library reads it."""
+    from huggingface_hub import ModelCard
+
+    return ModelCard(readme).data.to_dict()
+
+
 def changelog(card: Card) -> str:
     repo = card.section1.model_url.removeprefix("https://huggingface.co/")
     env = environment().overlay()

@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot import init, render
+from kiki_bot import render
 from kiki_bot.core import carddiff, ledger, pst_rules, tags
 from kiki_bot.core.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
-from kiki_bot.repo import figures, manifests
+from kiki_bot.repo import figures, manifests, skeleton
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.storage import write_files
 
@@ -117,8 +117,6 @@ def write_all(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[s
 
 def check(project: Project, adapter: Adapter) -> Report:
     """Re-render from the data and compare with what is committed; validate rules, metadata and policy."""
-    from huggingface_hub import ModelCard
-
     report = Report(adapter.name)
     card_dir = project.card_dir(adapter.name)
     committed = render.load_card(card_dir)
@@ -132,7 +130,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.licence_violations
-    report.placeholders = init.placeholders(project.root, adapter.name)
+    report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
     if committed is None:
@@ -148,8 +146,7 @@ def check(project: Project, adapter: Adapter) -> Report:
             report.drift += [f"{path}: differs from what the data says"] + carddiff.text_diff(name, actual, expected)
     readme = fresh.files[render.README]
     report.template = pst_rules.check_body(readme)
-    card = ModelCard(readme)
-    report.metadata = pst_rules.check_metadata(card.data.to_dict())
+    report.metadata = pst_rules.check_metadata(render.metadata(readme))
     return report
 
 
