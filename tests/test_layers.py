@@ -1,0 +1,100 @@
+"""The layers of DESIGN.md section 5, read from the source: what each package may import, and no import cycle.
+
+Imports are read with `ast`, those inside functions too (a lazy import is still a dependency), so a layer
+cannot be crossed by hiding the import in a function body.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import kiki_bot
+
+PACKAGE = Path(kiki_bot.__file__).resolve().parent
+HEAVY = {"github", "huggingface_hub", "mlx", "mlx_lm", "sqlite3", "subprocess", "requests", "torch",
+         "transformers", "tokenizers", "safetensors", "numpy", "jinja2", "werkzeug"}
+OUTSIDE = {"github", "huggingface_hub"}  # PyGithub and huggingface_hub: only the shells speak to them
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, anywhere in it, as absolute dotted names."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    return found
+
+
+MODULES = {module_name(p): imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def internal(names: set[str]) -> set[str]:
+    return {n for n in names if n in MODULES}
+
+
+def top(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names}
+
+
+def in_package(package: str) -> dict[str, set[str]]:
+    return {m: names for m, names in MODULES.items() if m == package or m.startswith(package + ".")}
+
+
+def test_the_core_imports_no_shell_no_index_and_no_heavy_library():
+    bad = {}
+    for module, names in in_package("kiki_bot.core").items():
+        crossing = {n for n in internal(names) if n.startswith(("kiki_bot.shells", "kiki_bot.index",
+                                                                  "kiki_bot.demo"))}
+        if crossing or top(names) & HEAVY:
+            bad[module] = sorted(crossing | (top(names) & HEAVY))
+    assert not bad, f"the pure core reaches outside: {bad}"
+
+
+def test_only_the_shells_import_pygithub_or_huggingface_hub():
+    # The demo plays the user's side against the emulators; render writes and reads the Hub's YAML metadata
+    # with huggingface_hub's card data (no HTTP), as DESIGN.md section 5 says.
+    allowed = ("kiki_bot.shells", "kiki_bot.demo", "kiki_bot.render")
+    bad = {m: sorted(top(names) & OUTSIDE) for m, names in MODULES.items()
+           if top(names) & OUTSIDE and not m.startswith(allowed)}
+    assert not bad, f"outside the shells: {bad}"
+
+
+def test_routing_an_event_loads_no_third_party_library():
+    """`kiki-bot handle` for an event no moment wants must stay fast: events imports the standard library only."""
+    probe = ("import sys; before = set(sys.modules); import kiki_bot.events; "
+             "print('\\n'.join({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
+    loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+                 .stdout.split())
+    assert loaded <= {"kiki_bot"}, loaded
+
+
+def test_behaviours_reach_the_outside_only_through_effects_methods():
+    """`fx.gh` and `fx.hub` are the clients inside Effects: a behaviour calling them would bypass --dry-run."""
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if module_name(path).startswith("kiki_bot.shells"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            owner = getattr(node, "value", None)
+            if isinstance(node, ast.Attribute) and node.attr in ("gh", "hub") and (
+                    (isinstance(owner, ast.Attribute) and owner.attr == "fx")
+                    or (isinstance(owner, ast.Name) and owner.id == "fx")):
+                bad.append(f"{module_name(path)}:{node.lineno}")
+    assert not bad, f"reaching past Effects: {bad}"
