@@ -266,6 +266,52 @@ def data_manifest(
     _report(as_json, doc, ctx.fx)
 
 
+@data_app.command("check-optouts", epilog=_example("data check-optouts esp-idf"))
+def data_check_optouts(
+    source: Annotated[str | None, typer.Argument(help="Crawled source id; all crawled sources when omitted.",
+                                                 metavar="SOURCE")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Ask no host: report from the stored evidence.")] = False,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Check the origin hosts of crawled sources for reservations of rights (robots.txt, TDMRep, ai.txt, noai,
+    Content-Usage) and append the answers to compliance/optouts/<source>.jsonl. Exit 1 when a record's host was
+    reserved when the record was collected (the build refuses it)."""
+    from kiki_bot.core.optouts import latest
+    from kiki_bot.repo.evidence import crawled
+    from kiki_bot.shells import optouts
+
+    ctx = _context(project, dry_run, as_json)
+    proj = ctx.project
+    ids = [s.id for s in crawled(proj.sources.values()) if source in (None, s.id)]
+    if source is not None and not ids:
+        if source not in proj.sources:
+            raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
+        raise BadInput("source", f"{source} is not a crawled source (category {proj.sources[source].category.value}); "
+                                 "opt-out checks are for category 2.3 sources")
+    with _locked(proj.root, dry_run):
+        outcome = optouts.run(proj, sorted(ids), ctx.now, offline)
+        if outcome.files:
+            ctx.fx.write_files(files=outcome.files)
+    doc: dict[str, Any] = {"sources": {}}
+    for sid in sorted(ids):
+        lines = outcome.evidence[sid]
+        last = latest(lines or [])
+        counts = {v: sum(e.verdict == v for ls in last.values() for e in ls) for v in ("reserved", "allowed", "unavailable")}
+        doc["sources"][sid] = {"checked": len(outcome.lines.get(sid, [])), "hosts": sorted(last), "latest": counts,
+                    "reserved": [e.model_dump(mode="json") for ls in last.values() for e in ls if e.verdict == "reserved"]}
+        state = "stored evidence (offline)" if offline else f"{len(last)} host(s) checked"
+        found = ", ".join(f"{n} {v}" for v, n in counts.items()) if lines else "no evidence stored"
+        say(f"{sid}: {state}; latest check: {found}")
+    doc["refused"] = [f"{w}: {why}" for w, why in outcome.refused]
+    for where, why in outcome.refused:
+        say(f"  refused at build: {where}: {why}")
+    _report(as_json, doc, ctx.fx)
+    if outcome.refused:
+        raise CheckFailed(f"{len(outcome.refused)} record(s) come from hosts reserved when they were collected")
+
+
 # ---------------------------------------------------------------- ledger
 @ledger_app.command("verify", epilog=_example("ledger verify -C models"))
 def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:

@@ -58,6 +58,7 @@ TABLE = {
                             (["tiny-lora", "--version"], "--version")),
     ("card", "check"): Row(["tiny-lora"], (["no-such-adapter"], "no-such-adapter")),
     ("data", "manifest"): Row(["acme-fw"], (["no-such-source"], "no-such-source")),
+    ("data", "check-optouts"): Row(["acme-fw", "--offline"], (["no-such-source", "--offline"], "no-such-source")),
     ("ledger", "verify"): Row([], (["-C", "{file}"], "{file}")),
     ("removal", "match"): Row(["--body", "{body}"], (["--body", "{absent}"], "--body"), ([], "--body")),
     ("removal", "file"): Row(["--body", "{body}"], (["--body", "{absent}"], "--body"), ([], "--body")),

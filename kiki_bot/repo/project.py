@@ -98,6 +98,9 @@ class Crawler(Strict):
     behaviour: str = Field(min_length=1, description="Rate limits, captchas, paywalls, logins: what the crawler does and avoids.")
     opt_outs: list[str] = Field(min_length=1, description="Opt-out protocols honoured, e.g. robots.txt, ai.txt, TDM-Reservation.")
     content_description: str = Field(min_length=1, description="Types of websites crawled, geography, languages.")
+    access: Literal["web", "api"] = Field(default="web", description=(
+        "How the content was fetched: from the website (`web`), or through the host's API (`api`, e.g. GitHub's "
+        "REST API), which the website's robots.txt rules do not govern."))
 
 
 class HubData(Strict):

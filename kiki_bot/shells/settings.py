@@ -29,4 +29,6 @@ class Settings(BaseSettings):
                                   description="The caller workflow the deadline run dispatches to retrain.")
     runs_dir: Path | None = Field(None, validation_alias="KIKI_RUNS_DIR",
                                   description="Where training runs live; default <project>/.kiki/runs.")
+    optouts_offline: bool = Field(False, validation_alias="KIKI_OPTOUTS_OFFLINE",
+                                  description="The release's opt-out check asks no host and uses the stored evidence.")
 
