@@ -29,6 +29,7 @@ from kiki_bot.repo.storage import write_text
 from kiki_bot.shells.training import ADAPTER_FILE, TrainSpec, weights_sha256
 
 STATE = "release.json"
+OPTOUTS = "optouts.tsv"  # the first attempt's opt-out answers: source id, tab, evidence line
 TIMINGS = "timings.json"
 
 
@@ -83,6 +84,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     run_dir = ctx.runs_dir / adapter.name / tag.version
     state = _state(run_dir, ctx.now)
     timings: dict[str, float] = {}
+    with _timed(timings, "opt-out check"):
+        evidence_files = _check_optouts(ctx, adapter, run_dir, state)
     with _timed(timings, "training set"):
         entries = ledger.read(project.ledger_path)
         data = trainset.assemble(project, adapter, run_dir / "data", entries)
@@ -128,6 +131,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     files[f"{card_path}/loss-curve.svg"] = curve.encode()
     if honoured:
         files["compliance/removals.jsonl"] = ledger_bytes
+    files |= {path.relative_to(project.root).as_posix(): data for path, data in evidence_files.items()}
     # A dry run stages nothing: no Hub PR number yet, so the link goes to the repository's discussions.
     hub_pr_url = f"{ctx.settings.hf_endpoint}/{adapter.hub_repo}/discussions" + (f"/{hub_pr}" if hub_pr else "")
     timings = _first_timings(run_dir, timings)
@@ -145,6 +149,30 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         pr_url = ctx.fx.pull_request(branch=branch, base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)
     return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url if hub_pr else ""}
+
+
+def _check_optouts(ctx: Context, adapter, run_dir: Path, state: dict) -> dict[Path, bytes]:
+    """The release's opt-out check of the adapter's crawled sources, made once per release (a re-run applies
+    the first attempt's answers again); its evidence is in the checkout for the build and goes into the review
+    PR. Offline (KIKI_OPTOUTS_OFFLINE) or in a dry run no host is asked: the stored evidence stands."""
+    from kiki_bot.core import optouts
+    from kiki_bot.repo import evidence
+    from kiki_bot.shells.optouts import run
+
+    saved = run_dir / OPTOUTS
+    ids = [s.id for s in evidence.crawled(ctx.project.adapter_sources(adapter))]
+    if not saved.is_file():
+        offline = ctx.settings.optouts_offline or ctx.fx.dry_run
+        found = run(ctx.project, ids, state["at"], offline).lines
+        write_text(saved, "".join(f"{sid}\t{optouts.dumps(e)}\n" for sid in sorted(found) for e in found[sid]))
+    lines: dict[str, list] = {}
+    for row in saved.read_text(encoding="utf-8").splitlines():
+        sid, _, line = row.partition("\t")
+        lines.setdefault(sid, []).extend(optouts.parse(line.encode(), str(saved)))
+    if files := evidence.appended(ctx.project, lines):
+        ctx.fx.write_files(files=files)
+    return {evidence.path(ctx.project, sid): evidence.path(ctx.project, sid).read_bytes() for sid in ids
+            if evidence.path(ctx.project, sid).is_file()} | files
 
 
 def _spec(adapter, base: Path, run_dir: Path, train_sha256: str) -> TrainSpec:

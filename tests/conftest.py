@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The release's opt-out check asks no remote host in tests (the data's origins are github.com, unreachable
+# here); tests/test_optouts.py points the checker at local servers.
+os.environ.setdefault("KIKI_OPTOUTS_OFFLINE", "1")
 
 # Starts the Hub emulator and sets HF_ENDPOINT before anything imports huggingface_hub.
 from emulator_fixtures import gh, gh_client, gh_server, hf_api, hub, hub_server  # noqa: F401

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kiki_bot.core.optouts import Facts, robots_token
+from kiki_bot.core.optouts import card_text as optouts_text
 from kiki_bot.repo.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
 from kiki_bot.repo.project import Adapter, Category, Modality, Project, Source
 
@@ -373,6 +375,7 @@ def build(
     previous_card: Card | None,
     published_at: dt.datetime | None = None,
     ledger_head: tuple[int, str] = (0, "0" * 64),
+    optouts: Facts | None = None,
 ) -> Card:
     """Assemble the whole card; a re-render of the same version reproduces the same bytes.
 
@@ -476,7 +479,7 @@ def build(
             other_description=_describe_others(by_cat[Category.OTHER] + by_cat[Category.USER] + by_cat[Category.SYNTHETIC])),
         section3=Section3(
             signatory=cfg.provider.code_of_practice_signatory,
-            opt_out_measures=_opt_out_text(crawled),
+            opt_out_measures=_opt_out_text(crawled, optouts, sum(figures.sources[s.id].records for s in crawled)),
             opt_outs=sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs}),
             removals=removals,
             copyright_policy_url=str(cfg.provider.copyright_policy_url),
@@ -582,13 +585,15 @@ def _token_comment(figures: DataFigures) -> str:
             "base model's tokenizer was configured.")
 
 
-def _opt_out_text(crawled: list[Source]) -> str:
+def _opt_out_text(crawled: list[Source], facts: Facts | None, records: int) -> str:
+    """What the crawler declares it honours (the provider's word), then what the stored evidence shows."""
     if not crawled:
         return "No data was crawled by or for the provider."
-    protocols = sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs})
-    return (f"Before and during collection the crawler honoured {', '.join(protocols)}; content whose reservation "
-            "of rights was expressed through these protocols was not collected. Records carry their licence and "
-            "origin, and records outside the licence allow-list are refused at build time.")
+    declared = sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs})
+    tokens = sorted({robots_token(s.crawler.name) for s in crawled if s.crawler})
+    facts = facts or Facts({s.id: None for s in crawled}, {s.id: False for s in crawled})
+    return (f"The provider declares that its crawler honoured {', '.join(declared)} during collection. "
+            + optouts_text(facts, tokens, records))
 
 
 def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> str:

@@ -63,6 +63,9 @@ LABELS: list[tuple[str, bool]] = [
     ("3.1 Respect of reservation of rights from text and data mining exception or limitation", False),
     ("Are you a Signatory to the Code of Practice for general-purpose AI models that includes commitments to "
      "respect reservations of rights from the TDM exception or limitation?", True),
+    ("Describe the measures implemented before model training to respect reservations of rights from the TDM "
+     "exception or limitation before and during data collection, including the opt-out protocols and solutions "
+     "honoured by the provider or, as applicable, by third parties from which datasets have been obtained:", False),
     ("Additional comments (optional):", False),
     ("3.2 Removal of illegal content", False),
     ("General description of measures taken:", False),

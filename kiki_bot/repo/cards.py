@@ -10,7 +10,8 @@ from kiki_bot import render
 from kiki_bot.core import carddiff, ledger, pst_rules, tags
 from kiki_bot.core.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
-from kiki_bot.repo import figures, manifests, skeleton
+from kiki_bot.core.optouts import Facts
+from kiki_bot.repo import evidence, figures, manifests, skeleton
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.storage import write_files
 
@@ -20,6 +21,7 @@ class Rendered:
     card: Card
     files: dict[str, str]
     figures: figures.DataFigures
+    optouts: Facts
 
 
 @dataclass
@@ -35,12 +37,13 @@ class Report:
     ledger: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
+    reserved: list[str] = field(default_factory=list)
     rendered: Rendered | None = None
 
     @property
     def problems(self) -> list[str]:
         return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
-                *self.reappeared, *self.placeholders]
+                *self.reappeared, *self.placeholders, *self.reserved]
 
     def as_json(self) -> dict:
         """The `card check --json` entry: the findings, not the rendered card they came from."""
@@ -78,10 +81,12 @@ def render_adapter(
     date = date or (committed.header.last_update if same else render.today())
     run = run or (committed.run if same else RunFacts())
     entries = ledger.read(project.ledger_path) if entries is None else entries
-    figs = figures.compute(project, adapter, ledger.purged_keys(entries), ledger.blocklist(entries))
+    purged, blocked = ledger.purged_keys(entries), ledger.blocklist(entries)
+    figs = figures.compute(project, adapter, purged, blocked)
+    opt = evidence.facts(project, project.adapter_sources(adapter), purged, blocked)
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
-                 committed.published_at if same else None, ledger_head or ledger.head(entries))
-    return Rendered(card, render.files(card), figs)
+                 committed.published_at if same else None, ledger_head or ledger.head(entries), opt)
+    return Rendered(card, render.files(card), figs, opt)
 
 
 def check_version(committed: Card | None, adapter: str, version: str) -> None:
@@ -104,8 +109,10 @@ def files_of(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[Pa
     policy or the manifests (a `BadInput` naming every problem)."""
     problems = [p for adapter, rendered in cards for p in rendered.figures.licence_violations + [
         p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]]
-    if problems:
-        raise BadInput.of([(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)])
+    found = [(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)]
+    found += list(dict.fromkeys(r for _, rendered in cards for r in rendered.optouts.refused))
+    if found:
+        raise BadInput.of(found)
     return {project.card_dir(a.name) / name: text.encode("utf-8") for a, r in cards for name, text in r.files.items()}
 
 
@@ -130,6 +137,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.licence_violations
+    report.reserved = [f"{where}: {why}" for where, why in fresh.optouts.refused]
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]

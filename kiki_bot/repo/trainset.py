@@ -15,7 +15,7 @@ from pathlib import Path
 from kiki_bot.core import ledger, licences
 from kiki_bot.core.canonical import files_sha256
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo import manifests
+from kiki_bot.repo import evidence, manifests
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.records import iter_source
 from kiki_bot.repo.storage import atomic_writer, write_text
@@ -56,6 +56,8 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[le
     if problems:
         raise BadInput("manifests", f"{problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     purged, blocked = ledger.purged_keys(entries), ledger.blocklist(entries)
+    if refused := evidence.refused(project, project.adapter_sources(adapter), purged, blocked):
+        raise BadInput.of(refused)
     allow = frozenset(project.config.policy.allowed_licenses)
     t = adapter.training
     out_dir.mkdir(parents=True, exist_ok=True)
