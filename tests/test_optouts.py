@@ -16,8 +16,8 @@ from factory import make_project, record, source
 from kiki_bot.cli import main
 from kiki_bot.core import optouts
 from kiki_bot.core.optouts import Answer, Evidence, Facts, Reservations
-from kiki_bot.emulators.server import Server
-from kiki_bot.project import Project
+from kiki_bot.demo.emulators.server import Server
+from kiki_bot.repo.project import Project
 from kiki_bot.repo import evidence
 from kiki_bot.shells.optouts import Fetcher, run
 
@@ -202,7 +202,8 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    from kiki_bot import ledger, trainset
+    from kiki_bot.core import ledger
+    from kiki_bot.repo import trainset
 
     with pytest.raises(Exception) as exc:
         trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", ledger.read(proj.ledger_path))

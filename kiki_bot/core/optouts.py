@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kiki_bot.errors import BadInput
+from kiki_bot.core.errors import BadInput
 
 # The common AI crawlers whose robots.txt groups express a reservation against AI training.
 AI_AGENTS = ("GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Applebot-Extended", "meta-externalagent",

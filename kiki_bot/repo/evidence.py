@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kiki_bot.core import optouts
 from kiki_bot.core.optouts import Evidence, Facts, Reservations
-from kiki_bot.project import Category, Project, Source
-from kiki_bot.records import iter_source
+from kiki_bot.repo.project import Category, Project, Source
+from kiki_bot.repo.records import iter_source
 
 
 def path(project: Project, source: str) -> Path:

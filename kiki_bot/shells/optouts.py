@@ -101,7 +101,7 @@ def check(project, source_ids: list[str], at: dt.datetime,
           fetcher: Callable[..., Fetcher] = Fetcher) -> dict[str, list[Evidence]]:
     """Check every origin host of each source; the evidence lines per source. `fetcher(user_agent, pace=…)`
     makes the fetcher of one crawler's user agent; all share one per-host pace."""
-    from kiki_bot.records import iter_source
+    from kiki_bot.repo.records import iter_source
 
     pace: dict[str, float] = {}
     fetchers: dict[str, Fetcher] = {}
@@ -145,7 +145,7 @@ class Outcome:
 def run(project, source_ids: list[str], at: dt.datetime, offline: bool,
         fetcher: Callable[..., Fetcher] = Fetcher) -> Outcome:
     """Check the sources' hosts (or, offline, take the stored evidence as it is) and say what it means."""
-    from kiki_bot import ledger
+    from kiki_bot.core import ledger
     from kiki_bot.repo import evidence
 
     lines = {} if offline else check(project, source_ids, at.replace(microsecond=0), fetcher)
