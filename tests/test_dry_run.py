@@ -69,6 +69,13 @@ def setup_stale_manifest(cli, tmp_path, repo) -> list[str]:
     return []
 
 
+def setup_unchecked_host(cli, tmp_path, repo) -> list[str]:
+    """Records from a local port where nothing listens: the check asks no remote host, and records its refusal."""
+    for path in (repo / "data" / "acme-fw").glob("*.jsonl"):
+        path.write_text(path.read_text().replace("https://github.com/", "http://127.0.0.1:9/"))
+    return []
+
+
 def setup_filed(cli, tmp_path, repo) -> list[str]:
     return [cli("removal", "file", "--body", tmp_path / "request.md", "--json").json()["request"]]
 
@@ -82,6 +89,7 @@ CASES = {
     ("init",): (setup_init, [], {"write_files", "create_labels"}),
     ("card", "render"): (setup_nothing, ["--version", "0.2.0"], {"write_files"}),
     ("data", "manifest"): (setup_stale_manifest, [], {"write_files"}),
+    ("data", "check-optouts"): (setup_unchecked_host, ["acme-fw"], {"write_files"}),
     ("removal", "file"): (setup_nothing, ["--body", "{tmp}/request.md"], {"ledger_append"}),
     ("removal", "purge"): (setup_filed, [], {"ledger_append", "purge"}),
     ("schedule", "run"): (setup_overdue, [], {"ledger_append", "hub_fallback"}),

@@ -209,12 +209,19 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
         trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", ledger.read(proj.ledger_path))
     assert "part-000.jsonl:1" in str(exc.value) and "reserved its rights" in str(exc.value)
 
+    asked = len(header.log) + len(plain.log)
     with pytest.raises(SystemExit) as code:
         main(["data", "check-optouts", "--offline", "--json", "-C", str(proj.root)])
     assert code.value.code == 1
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["refused"]) == 6 and doc["sources"]["web"]["checked"] == 0
     assert {e["signal"] for e in doc["sources"]["web"]["reserved"]} == {"tdmrep-header"}
+    assert len(header.log) + len(plain.log) == asked  # offline: the stored evidence, no request
+
+    with pytest.raises(SystemExit) as code:
+        main(["card", "check", "--json", "-C", str(proj.root)])
+    assert code.value.code == 1
+    assert len(json.loads(capsys.readouterr().out)["tiny-lora"]["reserved"]) == 6
 
     with pytest.raises(SystemExit) as code:
         main(["card", "render", "-C", str(proj.root)])
