@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kiki_bot.core.errors import BadInput
+from kiki_bot.core.selectors import origin_url
 
 # The common AI crawlers whose robots.txt groups express a reservation against AI training.
 AI_AGENTS = ("GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Applebot-Extended", "meta-externalagent",
@@ -78,16 +78,11 @@ class Answer:
         return self.failed is None and 200 <= (self.status or 0) < 300
 
 
-def host_of(url: str) -> str | None:
-    """The host an origin URL is checked on, lower-cased, with its port when one is given."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.hostname.lower() + (f":{port}" if port else "")
+def host_of(url: str | None) -> str | None:
+    """The host an origin is checked on: its normalised authority (DESIGN.md section 3: lower-cased, the
+    default port dropped, another port kept, so two servers of one machine are two hosts)."""
+    parts = origin_url(url)
+    return None if parts is None else parts.authority
 
 
 def robots_token(user_agent: str) -> str:
@@ -337,7 +332,7 @@ class Reservations:
 
     def reserved(self, origin: str | None, day: dt.date) -> Evidence | None:
         """The evidence line that reserved `origin`'s host on `day` for a signal that applies, if any."""
-        host = host_of(origin) if origin else None
+        host = host_of(origin)
         if host is None:
             return None
         return next((e for e in self.in_force(host, day) if e.verdict == "reserved" and e.signal in self.applies),

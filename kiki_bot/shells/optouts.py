@@ -117,7 +117,7 @@ def check(project, source_ids: list[str], at: dt.datetime,
         hosts: dict[str, tuple[str, set[str]]] = {}
         for rec in iter_source(project.data_dir, sid):
             origin = rec.provenance.origin
-            host = optouts.host_of(origin) if origin else None
+            host = optouts.host_of(origin)
             if host is None:
                 continue
             parts = urlsplit(origin)
