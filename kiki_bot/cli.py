@@ -38,6 +38,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(removal_app, name="removal")
+hub_app = typer.Typer(help="Requests that arrive outside the issue form: Hub discussions, upstream lists.",
+                      epilog=_example("hub sync --dry-run"))
+app.add_typer(hub_app, name="hub")
 export_app = typer.Typer(help="Trained adapters in other libraries' formats.",
                          epilog=_example("export peft adapters/ peft/"))
 app.add_typer(export_app, name="export")
@@ -441,6 +444,20 @@ def schedule_run(now: Now = None, dry_run: DryRun = False, as_json: AsJson = Fal
     say(outputs.get("actions") or "nothing to do")
 
 
+# ---------------------------------------------------------------- Hub discussions and upstream takedowns
+@hub_app.command("sync", epilog=_example("hub sync --dry-run"))
+def hub_sync(dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
+    """Mirror removal requests from the adapters' Hub discussions to issues and answer there at each step; file
+    requests for upstream opt-out lists and dataset revisions (what the scheduled run does first)."""
+    from kiki_bot import hubsync
+
+    ctx = _context(project, dry_run, as_json)
+    outputs = hubsync.sync(ctx)
+    _write_outputs(outputs)
+    _report(as_json, {"outputs": outputs}, ctx.fx)
+    say(", ".join(f"{k}: {v or 'nothing new'}" for k, v in outputs.items()) or "nothing to sync")
+
+
 # ---------------------------------------------------------------- release flow
 
 
@@ -497,13 +514,30 @@ def publish(
 def handle(
     event_name: Annotated[str | None, typer.Option(help="Default: GITHUB_EVENT_NAME.")] = None,
     event_path: Annotated[Path | None, typer.Option(help="Default: GITHUB_EVENT_PATH.")] = None,
+    hub_event: Annotated[Path | None, typer.Option(help="A Hugging Face webhook payload (a discussion created or "
+                                                   "commented) instead of a GitHub event.")] = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
 ) -> None:
-    """Dispatch a GitHub event to the moment it belongs to; other events do nothing."""
+    """Dispatch a GitHub event (or a Hub webhook payload) to the moment it belongs to; other events do nothing."""
     from kiki_bot import events
 
+    if hub_event is not None:
+        from kiki_bot.hubrequests import webhook_discussion
+
+        key = webhook_discussion(events.load(hub_event), str(hub_event))
+        if key is None:
+            say("Hub event: nothing for kiki-bot to do")
+            _report(as_json, {"event": "hub", "handled": False, "outputs": {}})
+            return
+        from kiki_bot import hubsync
+
+        ctx = _context(project, dry_run, as_json)
+        outputs = hubsync.sync(ctx, only=key)
+        _write_outputs(outputs)
+        _report(as_json, {"event": "hub", "handled": True, "outputs": outputs}, ctx.fx)
+        return
     name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
     path = event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None)
     doc, ctx = events.handle(name, path, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"),

@@ -77,7 +77,11 @@ def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict
 
 
 def run(ctx: Context) -> dict[str, str]:
-    """Act on the plan; raise CheckFailed (exit 1) after acting when a deadline was missed."""
+    """Sync the requests that arrive outside the issue form, then act on the plan; raise CheckFailed (exit 1)
+    after acting when a deadline was missed."""
+    from kiki_bot import hubsync
+
+    synced = hubsync.sync(ctx)
     plans, release_tags, states = plan(ctx)
     policy = ctx.project.config.policy
     missed = []
@@ -112,4 +116,4 @@ def run(ctx: Context) -> dict[str, str]:
                                     files={"compliance/removals.jsonl": ctx.project.ledger_path.read_bytes()})
     if missed:
         raise CheckFailed("removal deadline missed", missed)
-    return {"actions": ",".join(f"{p.adapter}:{p.action}" for p in plans)}
+    return {"actions": ",".join(f"{p.adapter}:{p.action}" for p in plans), **synced}

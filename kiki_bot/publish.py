@@ -72,9 +72,11 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
     if card.published_at is None:
         _record_published(ctx, adapter.name, card)
+    told = set()
     for rid, state in sorted(ledger.request_state(entries).items()):
         if state.issue is None or state.released.get(adapter.name, ("",))[0] != tag.version:
             continue
+        told.add(state.issue)
         others = ", ".join(state.pending)
         body = (f"Version **{md(tag.version)}** of **{md(adapter.name)}** is published and no longer contains the "
                 f"records removed for request {md(rid)}." +
@@ -83,4 +85,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
         ctx.fx.comment_once(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)
         if not others:
             ctx.fx.close_issue(number=state.issue)
+    from kiki_bot.hubsync import follow_issues
+
+    follow_issues(ctx, told)  # requests that came from a Hub discussion are answered there too
     return {"version": tag.version, "hub-url": hub_url or "", "release-url": release_url or ""}

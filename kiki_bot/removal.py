@@ -32,7 +32,7 @@ from kiki_bot.shells.github import PERMISSION_ORDER
 KIND = "removal"
 BRANCH_PREFIX = "kiki/removal/"
 _VERDICT = {"approved": "approved", "rejected": "declined"}
-_STORED = re.compile(r"<!-- kiki-bot:request:([A-Za-z0-9+/=]+) -->")
+STORED = re.compile(r"<!-- kiki-bot:request:([A-Za-z0-9+/=]+) -->")
 _COMMAND = re.compile(r"^/kiki\s+(approve|reject)\b[ \t]*(.*)$", re.IGNORECASE)
 UNCOVERED = {"github_identity": "carry no GitHub repository or path", "path": "carry a repository but no path",
              "origin": "carry no origin URL"}
@@ -159,40 +159,59 @@ def _per_selector(result: MatchResult, n: int) -> list[int]:
 def _stored(ctx: Context, number: int) -> Triaged | None:
     """The request as triage stored it, read only from the bot's own comment."""
     for body in ctx.fx.bot_comments(number):
-        if m := _STORED.search(body):
+        if m := STORED.search(body):
             return Triaged.decode(m.group(1))
     return None
 
 
 # ---------------------------------------------------------------- moment: the issue is opened or labelled
-def on_issue(ctx: Context, payload: dict) -> dict[str, str]:
-    """Triage: parse, validate, match, answer in one sticky comment; labels say where it stands."""
-    issue = payload["issue"]
-    number = int(issue["number"])
-    parsed = parse_removal_request(issue.get("body"))
+@dataclass
+class Triage:
+    """Triage's answer to one issue: the sticky comment, the labels, and the request when it is valid."""
+
+    status: str
+    body: str
+    add: list[str]
+    remove: list[str]
+    triaged: Triaged | None = None
+
+
+def triage(ctx: Context, number: int, body: str | None, opened: dt.datetime, login: str) -> Triage:
+    """Parse, validate and match a request; `opened` starts its deadline, `login` may self-approve."""
+    parsed = parse_removal_request(body)
     if isinstance(parsed, list):
-        ctx.fx.sticky_comment(number=number, kind=KIND, body=_comment(state="invalid", errors=parsed))
-        ctx.fx.label(number=number, add=["invalid"], remove=["awaiting-approval"])
-        return {"request": f"R-{number}", "status": "invalid"}
-    opened = dt.datetime.fromisoformat(issue["created_at"])
+        return Triage("invalid", _comment(state="invalid", errors=parsed), ["invalid"], ["awaiting-approval"])
     selectors = [s.selector for s in parsed.selectors]
     matched = match(ctx.project, selectors)
     triaged = Triaged(f"R-{number}", number, [str(s) for s in selectors], parsed.body_sha256, opened,
                       deadline_for(opened, ctx.project.config.policy.removal_window_days), list(matched.per_adapter),
                       _per_selector(matched.result, len(selectors)))
     need = ctx.project.config.policy.approve_permission
-    self_ok = ctx.project.config.policy.auto_approve_owner and not owns_all(issue["user"]["login"], selectors)
+    self_ok = ctx.project.config.policy.auto_approve_owner and not owns_all(login, selectors)
     next_step = (f"a maintainer (permission `{need}` or higher) approves with a comment `/kiki approve`, or "
                  f"declines with `/kiki reject <reason>`." +
                  (" As every identifier is under your own GitHub login, you may approve it yourself with "
                   "`/kiki approve`." if self_ok else "") +
                  " Approved records are removed from the data at once and every affected adapter is retrained "
                  "and republished before the deadline.")
-    body = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
+    text = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
                             "received, awaiting approval.", next_step)
-    ctx.fx.sticky_comment(number=number, kind=KIND, body=body)
-    ctx.fx.label(number=number, add=["awaiting-approval"], remove=["invalid"])
-    return {"request": triaged.id, "status": "awaiting-approval"}
+    return Triage("awaiting-approval", text, ["awaiting-approval"], ["invalid"], triaged)
+
+
+def post_triage(ctx: Context, number: int, answer: Triage) -> dict[str, str]:
+    ctx.fx.sticky_comment(number=number, kind=KIND, body=answer.body)
+    ctx.fx.label(number=number, add=answer.add, remove=answer.remove)
+    return {"request": f"R-{number}", "status": answer.status}
+
+
+def on_issue(ctx: Context, payload: dict) -> dict[str, str]:
+    """Triage: parse, validate, match, answer in one sticky comment; labels say where it stands."""
+    issue = payload["issue"]
+    number = int(issue["number"])
+    answer = triage(ctx, number, issue.get("body"), dt.datetime.fromisoformat(issue["created_at"]),
+                    issue["user"]["login"])
+    return post_triage(ctx, number, answer)
 
 
 # ---------------------------------------------------------------- moment: someone comments /kiki …
@@ -235,11 +254,17 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
         if standing.merged and standing.done:  # this decision, redelivered after its PR merged
             return {"request": triaged.id, "status": first.event}
         return resume(ctx, standing, triaged)
-    _record_request(ctx, triaged, login)
     if verb == "reject":
+        _record_request(ctx, triaged, login)
         return _reject(ctx, triaged.id, triaged.issue, login, reason or "no reason given", at)
-    _ledger(ctx, "approved", triaged, login, at)
-    return purge_request(ctx, triaged.id, login, at, triaged)
+    return approve(ctx, triaged, login, at)
+
+
+def approve(ctx: Context, triaged: Triaged, actor: str, at: dt.datetime) -> dict[str, str]:
+    """Record the request and its approval by `actor`, then purge exactly what it matches now."""
+    _record_request(ctx, triaged, actor)
+    _ledger(ctx, "approved", triaged, actor, at)
+    return purge_request(ctx, triaged.id, actor, at, triaged)
 
 
 @dataclass
@@ -343,6 +368,9 @@ def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, 
     ctx.fx.comment_once(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
     ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
     ctx.fx.close_issue(number=issue)
+    from kiki_bot.hubsync import follow_issues
+
+    follow_issues(ctx, {issue})
     return {"request": request_id, "status": "rejected"}
 
 
@@ -427,6 +455,9 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
                                 f"republished before the deadline; this issue is closed when that release is out.")
         ctx.fx.sticky_comment(number=issue, kind=KIND, body=body)
         ctx.fx.label(number=issue, add=["purged", "retrain-scheduled"], remove=["awaiting-approval"])
+        from kiki_bot.hubsync import follow_issues
+
+        follow_issues(ctx, {issue})  # a request from a Hub discussion hears it there too
     return {"request": request_id, "status": "purged", "pr-url": url or ""}
 
 

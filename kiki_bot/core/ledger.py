@@ -42,7 +42,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
-Login = Annotated[str, Field(pattern=r"^(private|[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?)$")]
+# `upstream:<name>`: a request the bot filed for an upstream opt-out list or dataset revision (and approved, by policy).
+Login = Annotated[str, Field(pattern=r"^(private|upstream:[a-z0-9][a-z0-9._-]{0,38}|[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?)$")]
 RecordTriple = tuple[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=0)], Hex64]
 
 # Event-specific fields: (required, optional). Every other event field must be absent.

@@ -79,10 +79,15 @@ class Policy(Strict):
     missed_deadline_fallback: Literal["gate", "private", "none"] = "gate"
     review_buffer_days: float = Field(default=2, ge=0, description="Time from a finished retrain to its published release.")
     warn_days: int = Field(default=7, ge=0)
+    upstream_approval: Literal["auto", "maintainer"] = Field(
+        default="maintainer", description="Who approves a request filed from an upstream opt-out list or revision: "
+        "`auto` (the bot, as `upstream:<name>`) or a maintainer's `/kiki approve` on its issue.")
 
 
 class HubSettings(Strict):
     namespace: str = Field(min_length=1)
+    sync_discussions: bool = Field(default=True, description="Mirror removal requests opened as Community "
+                                   "discussions of the adapters' Hub repositories to removal issues.")
 
 
 class KikiConfig(Strict):
@@ -108,6 +113,53 @@ class HubData(Strict):
     squash_history: bool = Field(default=False, description="Squash the dataset repo's history after a purge.")
 
 
+UPSTREAM_NAME = r"^[a-z0-9][a-z0-9._-]{0,38}$"
+
+
+class OptOutList(Strict):
+    """An upstream opt-out list the source follows (BigCode's `optouts.jsonl` format): from a URL, or a file of
+    a Hub dataset."""
+
+    name: str = Field(pattern=UPSTREAM_NAME, description="Short name; requests it files are by `upstream:<name>`.")
+    format: Literal["bigcode"] = "bigcode"
+    url: HttpUrl | None = Field(default=None, description="Where the list is served (https).")
+    hub_dataset: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="Hub dataset holding it.")
+    file: str | None = Field(default=None, min_length=1, description="The list's path in `hub_dataset`.")
+    revision: str = Field(default="main", min_length=1, description="The `hub_dataset` revision to read.")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> OptOutList:
+        if (self.url is None) == (self.hub_dataset is None):
+            raise ValueError("give exactly one of `url` or `hub_dataset` (with `file`)")
+        if (self.hub_dataset is None) != (self.file is None):
+            raise ValueError("`hub_dataset` and `file` go together")
+        return self
+
+
+class UpstreamDataset(Strict):
+    """The Hub dataset revision the source's records were drawn from: rows the newest revision no longer has are
+    removals upstream made. A row is identified by the SHA-256 of `content_field`'s UTF-8 text (or of the row's
+    canonical JSON), which the records keep as `_provenance.sha256`."""
+
+    name: str = Field(pattern=UPSTREAM_NAME, description="Short name; requests it files are by `upstream:<name>`.")
+    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="The Hub dataset id.")
+    revision: str = Field(pattern=r"^[0-9a-f]{40}$", description="The pinned commit the records were drawn from.")
+    files: list[str] = Field(min_length=1, description="The JSONL files of the dataset the source drew from.")
+    content_field: str | None = Field(default=None, min_length=1)
+
+
+class Upstream(Strict):
+    optout_lists: list[OptOutList] = Field(default_factory=list)
+    dataset: UpstreamDataset | None = None
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Upstream:
+        names = [o.name for o in self.optout_lists] + ([self.dataset.name] if self.dataset else [])
+        if len(set(names)) != len(names):
+            raise ValueError(f"upstream names must differ (they name who filed a request), got {names}")
+        return self
+
+
 class Source(Strict):
     id: str = Field(pattern=NAME)
     name: str = Field(min_length=1)
@@ -123,6 +175,7 @@ class Source(Strict):
     collected_to: dt.date
     crawler: Crawler | None = None
     hub_data: HubData | None = None
+    upstream: Upstream | None = None
 
     @model_validator(mode="after")
     def _category_rules(self) -> Source:

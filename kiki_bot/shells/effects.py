@@ -129,6 +129,22 @@ class Effects:
         return self.gh.comment_once(number, kind, body)
 
     @effect
+    def open_issue(self, *, title: str, body: str, labels: list[str]) -> int:
+        return self.gh.open_issue(title, body, labels)
+
+    @effect
+    def edit_issue(self, *, number: int, body: str) -> None:
+        self.gh.edit_body(number, body)
+
+    @effect
+    def hub_comment(self, *, repo: str, repo_type: str, num: int, body: str) -> None:
+        self.hub.comment(repo, num, body, repo_type)
+
+    @effect
+    def hub_close_discussion(self, *, repo: str, repo_type: str, num: int) -> None:
+        self.hub.close_discussion(repo, num, repo_type)
+
+    @effect
     def label(self, *, number: int, add: list[str], remove: list[str]) -> None:
         self.gh.set_labels(number, add, remove)
 

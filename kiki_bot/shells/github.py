@@ -174,6 +174,20 @@ class GitHub:
                     if exc.status != 404:  # "Label does not exist": a concurrent run removed it
                         raise
 
+    def open_issue(self, title: str, body: str, labels: list[str]) -> int:
+        return self.repo.create_issue(title=title, body=body, labels=labels).number
+
+    def edit_body(self, number: int, body: str) -> None:
+        issue = self.repo.get_issue(number)
+        if issue.body != body:
+            issue.edit(body=body)
+
+    def bot_issues(self, label: str) -> list[tuple[int, str]]:
+        """(number, body) of every issue with `label` that the bot opened itself, open or closed."""
+        return [(i.number, i.body or "") for i in self.repo.get_issues(state="all", labels=[label],
+                                                                       creator=self.settings.bot_login)
+                if i.pull_request is None]
+
     def close(self, number: int) -> None:
         issue = self.repo.get_issue(number)
         if issue.state != "closed":

@@ -92,3 +92,48 @@ class Hub:
         self.api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset")
         if squash:
             self.api.super_squash_history(repo_id, repo_type="dataset", commit_message=message)
+
+    # ------------------------------------------------------------ Community discussions (removal requests)
+    @cached_property
+    def login(self) -> str:
+        """The Hub user the token acts as: its comments are the bot's own."""
+        return self.api.whoami()["name"]
+
+    def discussions(self, repo_id: str, repo_type: str = "model") -> list[int]:
+        """The numbers of a repository's discussions (not pull requests), any status; none for a missing repo."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        try:
+            return [d.num for d in self.api.get_repo_discussions(repo_id, repo_type=repo_type,
+                                                                 discussion_type="discussion")]
+        except RepositoryNotFoundError:
+            return []
+
+    def thread(self, repo_id: str, num: int, repo_type: str = "model"):
+        """One discussion with its messages (kiki_bot.hubrequests.Thread), or None for a pull request."""
+        from kiki_bot.hubrequests import Message, Thread
+
+        d = self.api.get_discussion_details(repo_id, num, repo_type=repo_type)
+        if d.is_pull_request:
+            return None
+        messages = tuple(Message(e.author, e.content) for e in d.events if e.type == "comment" and not e.hidden)
+        return Thread(repo_type, repo_id, num, d.title, d.author, d.status, d.created_at, d.url, messages)
+
+    def comment(self, repo_id: str, num: int, text: str, repo_type: str = "model") -> None:
+        self.api.comment_discussion(repo_id, num, text, repo_type=repo_type)
+
+    def close_discussion(self, repo_id: str, num: int, repo_type: str = "model") -> None:
+        if self.api.get_discussion_details(repo_id, num, repo_type=repo_type).status == "open":
+            self.api.change_discussion_status(repo_id, num, "closed", repo_type=repo_type)
+
+    # ------------------------------------------------------------ upstream datasets
+    def dataset_head(self, repo_id: str, revision: str = "main") -> str:
+        """The commit a dataset revision (a branch, by default main) points at now."""
+        return self.api.dataset_info(repo_id, revision=revision).sha
+
+    def dataset_lines(self, repo_id: str, revision: str, filename: str):
+        """The lines of one dataset file at a revision, streamed from the downloaded file (never all in memory)."""
+        path = self.api.hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision)
+        with open(path, "rb") as fh:
+            for line in fh:
+                yield line.rstrip(b"\r\n")

@@ -369,6 +369,22 @@ class HubEmulator(Emulator):
     def repo(self, repo_id: str, repo_type: str = "model") -> HubRepo:
         return self.repos[repo_type, repo_id]
 
+    def open_discussion(
+        self, repo_id: str, title: str, text: str, author: str, repo_type: str = "model",
+        created_at: datetime | None = None,
+    ) -> int:
+        """A Community discussion opened by `author` (someone other than the token's user), as the Hub shows it."""
+        with self._lock:
+            discussion = self._open_discussion(self.repo(repo_id, repo_type), title, text, author, None)
+            if created_at is not None:
+                discussion.created_at = created_at
+            return discussion.num
+
+    def post_comment(self, repo_id: str, num: int, author: str, text: str, repo_type: str = "model") -> None:
+        """`author` comments on a discussion (the webhook's `discussion.comment` event)."""
+        with self._lock:
+            self.repo(repo_id, repo_type).discussions[num].events.append(self._comment_event(author, text))
+
     # --- helpers ------------------------------------------------------------------------------------
 
     def _url(self, repo: HubRepo) -> str:
