@@ -192,7 +192,7 @@ class Check:
     filed: list[str] = field(default_factory=list)
 
     def line(self, at: dt.datetime) -> dict:
-        doc = {"checked_at": at.isoformat().replace("+00:00", "Z"), "name": self.name, "kind": self.kind,
+        doc = {"checked_at": at.replace(microsecond=0).isoformat().replace("+00:00", "Z"), "name": self.name, "kind": self.kind,
                "where": self.where, "status": self.status, "detail": self.detail, "lines": self.scan.lines,
                "sha256": self.scan.sha256 or None, "bad_lines": self.scan.bad_lines,
                "problems": self.scan.problems, "matched": len(self.scan.matched), "filed": self.filed}
@@ -332,6 +332,8 @@ def _record(ctx: Context, evidence: dict[str, list[Check]]) -> None:
 
 
 def _same(before: dict | None, now: dict) -> bool:
-    if before is None or before["checked_at"][:10] != now["checked_at"][:10]:
+    """Nothing new to record: the same day, the same outcome, and nothing filed now."""
+    if before is None or before["checked_at"][:10] != now["checked_at"][:10] or now["filed"]:
         return False
-    return {k: v for k, v in before.items() if k != "checked_at"} == {k: v for k, v in now.items() if k != "checked_at"}
+    return ({k: v for k, v in before.items() if k not in ("checked_at", "filed")} ==
+            {k: v for k, v in now.items() if k not in ("checked_at", "filed")})
