@@ -218,8 +218,16 @@ def _file_section(
         parts += [rules, ""]
     if top_level:
         parts += [table(model), ""]
+    return parts + _tables(model)
+
+
+def _tables(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """A section per nested table, tables within tables too (`[a.b]`, `[[a.c]]` for a list of tables)."""
+    parts = []
     for key, sub in _nested(model):
-        parts += [f"#### `[{key}]`", "", table(sub), ""]
+        many = typing.get_origin(model.model_fields[key].annotation) is list
+        name = f"[[{prefix}{key}]]" if many else f"[{prefix}{key}]"
+        parts += [f"#### `{name}`", "", table(sub), "", *_tables(sub, f"{prefix}{key}.")]
     return parts
 
 

@@ -54,7 +54,8 @@ class Thread:
 
 def is_request(thread: Thread) -> bool:
     """The form's text in a message of the discussion's author, or a title that says it is a removal request."""
-    return bool(request_text(thread) and (FORM_HEADING.search(request_text(thread)) or _TITLE.search(thread.title)))
+    text = request_text(thread)
+    return bool(text and (FORM_HEADING.search(text) or _TITLE.search(thread.title)))
 
 
 def request_text(thread: Thread) -> str:

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kiki_bot import hubrequests as hr
 from kiki_bot import ledger, removal, upstream
@@ -201,10 +200,6 @@ class Check:
         return doc
 
 
-def evidence_path(ctx: Context, sid: str) -> Path:
-    return ctx.project.root / "compliance" / "upstream" / f"{sid}.jsonl"
-
-
 def check_upstream(ctx: Context) -> dict[str, str]:
     """Check every source's upstream lists and revision; file requests for what is new; record the checks."""
     filed, evidence = [], {}
@@ -313,7 +308,7 @@ def _record(ctx: Context, evidence: dict[str, list[Check]]) -> None:
     same day (the scheduled run checks every 6 hours; the card states the day); commit it to the default branch."""
     files = {}
     for sid, checks in evidence.items():
-        path = evidence_path(ctx, sid)
+        path = ctx.project.upstream_evidence(sid)
         old = path.read_bytes() if path.is_file() else b""
         last = {}
         for raw in old.splitlines():

@@ -9,6 +9,7 @@ number, never quoted, and no entry is ever widened (membership is literal; owner
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from kiki_bot.canonical import canonical_json
 from kiki_bot.issueform import CONFIRMATION_TEXT, MAX_IDENTIFIERS
-from kiki_bot.records import Record
+from kiki_bot.matching import RecordLike
 from kiki_bot.selectors import github_identity
 
 MAX_PROBLEMS = 20
@@ -30,7 +31,7 @@ class Identities:
     repos: frozenset[str]
 
 
-def identities(records: Iterable[Record]) -> Identities:
+def identities(records: Iterable[RecordLike]) -> Identities:
     owners, repos = set(), set()
     for rec in records:
         if found := github_identity(rec.provenance):
@@ -126,3 +127,41 @@ def form_bodies(identifiers: Iterable[str], reason: str, details: str) -> list[s
     return [f"### Content to remove\n\n" + "\n".join(chunk) + "\n\n### Your relationship to the content\n\n"
             f"I act on behalf of the rightsholder\n\n### Reason\n\n{reason}\n\n### Additional details\n\n{details}\n\n"
             f"### Confirmation\n\n- [X] {CONFIRMATION_TEXT}\n" for chunk in chunks]
+
+
+def last_checks(evidence: bytes, upto: dt.date) -> dict[str, dict]:
+    """The newest evidence line per upstream name checked on or before `upto` (a card states the day it was
+    rendered for, so a later check does not change a rendered version)."""
+    last: dict[str, dict] = {}
+    for raw in evidence.splitlines():
+        doc = json.loads(raw)
+        if dt.date.fromisoformat(doc["checked_at"][:10]) <= upto:
+            last[doc["name"]] = doc
+    return last
+
+
+def followed(sources: Iterable, evidence: dict[str, bytes], upto: dt.date) -> str:
+    """Card section 3.1: the upstream opt-out lists and dataset revisions the sources follow, and when each was
+    last checked. `sources` are the adapter's sources; `evidence` their compliance/upstream/<id>.jsonl bytes."""
+    parts = []
+    for s in sources:
+        if s.upstream is None:
+            continue
+        checks = last_checks(evidence.get(s.id, b""), upto)
+        followed = [(o.name, f"the opt-out list {o.name} ({o.url or f'{o.hub_dataset}/{o.file} on the Hub'})")
+                    for o in s.upstream.optout_lists]
+        if (d := s.upstream.dataset) is not None:
+            followed.append((d.name, f"the revisions of {d.repo} (pinned {d.revision[:12]})"))
+        for name, what in followed:
+            check = checks.get(name)
+            if check is None:
+                when = "not checked yet"
+            elif check["status"] != "ok":
+                when = f"last checked {check['checked_at'][:10]} (unavailable then: {check['detail']})"
+            else:
+                when = f"last checked {check['checked_at'][:10]}"
+            parts.append(f"source {s.id} follows {what}, {when}")
+    if not parts:
+        return ""
+    return ("Upstream takedowns are followed: " + "; ".join(parts) + ". Records they name become removal requests "
+            "with the same deadline.")

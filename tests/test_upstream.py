@@ -213,3 +213,23 @@ def test_a_long_list_is_processed_in_flat_memory():
     small, large = _peak(10_000), _peak(100_000)
     assert small > 0 and large > 0
     assert large < 1.5 * small  # ten times the lines, not ten times the memory
+
+
+def test_card_states_what_is_followed_and_when_it_was_last_checked(tmp_path, lists, on_github, gh, cli):
+    import datetime as dt
+
+    from rendering import visible
+
+    env = on_github(upstream_project(tmp_path, {"optout_lists": [{"name": "bigcode", "url": lists.url}]}))
+    today = dt.datetime.now(dt.UTC).date()
+    lists.lines = [optout(owners=["nobody"])]
+    assert cli("card", "render", "-C", env, "--version", "0.1.0", "--date", today.isoformat()).code == 0
+    text = visible((env / "cards" / "tiny-lora" / "README.md").read_text())
+    assert f"source acme-fw follows the opt-out list bigcode ({lists.url}), not checked yet." in text
+    assert cli("hub", "sync", "-C", env).code == 0
+    assert cli("card", "render", "-C", env, "--version", "0.1.0", "--date", today.isoformat()).code == 0
+    text = visible((env / "cards" / "tiny-lora" / "README.md").read_text())
+    assert f"source acme-fw follows the opt-out list bigcode ({lists.url}), last checked {today}." in text
+    yesterday = (today - dt.timedelta(days=1)).isoformat()  # a version rendered before the check does not claim it
+    assert cli("card", "render", "-C", env, "--version", "0.1.0", "--date", yesterday).code == 0
+    assert "not checked yet" in visible((env / "cards" / "tiny-lora" / "README.md").read_text())

@@ -376,6 +376,7 @@ def build(
     published_at: dt.datetime | None = None,
     ledger_head: tuple[int, str] = (0, "0" * 64),
     optouts: Facts | None = None,
+    upstream: str = "",
 ) -> Card:
     """Assemble the whole card; a re-render of the same version reproduces the same bytes.
 
@@ -485,7 +486,8 @@ def build(
             copyright_policy_url=str(cfg.provider.copyright_policy_url),
             removal_channel=(f"Rightsholders can ask for removal through the removal-request issue form of the model "
                              f"repository; personal-data requests go privately to {cfg.provider.private_contact}. "
-                             f"Approved removals are retrained out within {cfg.policy.removal_window_days} days."),
+                             f"Approved removals are retrained out within {cfg.policy.removal_window_days} days."
+                             + (f" {upstream}" if upstream else "")),
             illegal_content_measures=adapter.illegal_content_measures,
             other_processing=adapter.other_processing),
         sources=rows,

@@ -85,8 +85,18 @@ def render_adapter(
     figs = figures.compute(project, adapter, purged, blocked)
     opt = evidence.facts(project, project.adapter_sources(adapter), purged, blocked)
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
-                 committed.published_at if same else None, ledger_head or ledger.head(entries), opt)
+                 committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
+                 upstream=_upstream_followed(project, adapter, date))
     return Rendered(card, render.files(card), figs, opt)
+
+
+def _upstream_followed(project: Project, adapter: Adapter, date: dt.date) -> str:
+    """Card 3.1's statement of the upstream lists and revisions followed, from their check evidence."""
+    from kiki_bot.upstream import followed
+
+    sources = project.adapter_sources(adapter)
+    paths = {s.id: project.upstream_evidence(s.id) for s in sources if s.upstream}
+    return followed(sources, {sid: p.read_bytes() for sid, p in paths.items() if p.is_file()}, date)
 
 
 def check_version(committed: Card | None, adapter: str, version: str) -> None:

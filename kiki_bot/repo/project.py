@@ -121,7 +121,8 @@ class OptOutList(Strict):
     a Hub dataset."""
 
     name: str = Field(pattern=UPSTREAM_NAME, description="Short name; requests it files are by `upstream:<name>`.")
-    format: Literal["bigcode"] = "bigcode"
+    format: Literal["bigcode"] = Field(default="bigcode", description="BigCode's `optouts.jsonl`: one "
+                                       '`{"issue", "author", "optout_repos", "optout_owners"}` object a line.')
     url: HttpUrl | None = Field(default=None, description="Where the list is served (https).")
     hub_dataset: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="Hub dataset holding it.")
     file: str | None = Field(default=None, min_length=1, description="The list's path in `hub_dataset`.")
@@ -145,12 +146,13 @@ class UpstreamDataset(Strict):
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="The Hub dataset id.")
     revision: str = Field(pattern=r"^[0-9a-f]{40}$", description="The pinned commit the records were drawn from.")
     files: list[str] = Field(min_length=1, description="The JSONL files of the dataset the source drew from.")
-    content_field: str | None = Field(default=None, min_length=1)
+    content_field: str | None = Field(default=None, min_length=1, description="The row field whose text the "
+                                      "records' `_provenance.sha256` hashes; default: the whole row's canonical JSON.")
 
 
 class Upstream(Strict):
-    optout_lists: list[OptOutList] = Field(default_factory=list)
-    dataset: UpstreamDataset | None = None
+    optout_lists: list[OptOutList] = Field(default_factory=list, description="Opt-out lists to follow.")
+    dataset: UpstreamDataset | None = Field(default=None, description="The Hub dataset revision drawn from.")
 
     @model_validator(mode="after")
     def _names_unique(self) -> Upstream:
@@ -175,7 +177,8 @@ class Source(Strict):
     collected_to: dt.date
     crawler: Crawler | None = None
     hub_data: HubData | None = None
-    upstream: Upstream | None = None
+    upstream: Upstream | None = Field(default=None, description="Upstream takedowns followed: opt-out lists, "
+                                      "dataset revisions (the scheduled run files requests for them).")
 
     @model_validator(mode="after")
     def _category_rules(self) -> Source:
@@ -378,6 +381,10 @@ class Project:
     @property
     def ledger_path(self) -> Path:
         return self.root / "compliance" / "removals.jsonl"
+
+    def upstream_evidence(self, source: str) -> Path:
+        """The record of the checks of a source's upstream opt-out lists and dataset revision."""
+        return self.root / "compliance" / "upstream" / f"{source}.jsonl"
 
     def card_dir(self, adapter: str) -> Path:
         return self.root / "cards" / adapter
