@@ -23,9 +23,9 @@ def _line(i: int) -> bytes:
 
 
 def child(lines: int) -> dict:
-    from kiki_bot import upstream
-    from kiki_bot.emulators import serve
-    from kiki_bot.upstream_io import url_lines
+    from kiki_bot.core import upstream
+    from kiki_bot.demo.emulators import serve
+    from kiki_bot.shells.upstream import url_lines
 
     def app(environ, start_response):  # a list served line by line, as a web server streams a file
         start_response("200 OK", [("Content-Type", "application/jsonl")])

@@ -524,7 +524,7 @@ def handle(
     from kiki_bot import events
 
     if hub_event is not None:
-        from kiki_bot.hubrequests import webhook_discussion
+        from kiki_bot.core.hubrequests import webhook_discussion
 
         key = webhook_discussion(events.load(hub_event), str(hub_event))
         if key is None:

@@ -20,16 +20,17 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from kiki_bot import hubrequests as hr
-from kiki_bot import ledger, removal, upstream
-from kiki_bot.canonical import canonical_json, sha256_hex
+from kiki_bot.core import hubrequests as hr
+from kiki_bot import removal
+from kiki_bot.core import ledger, upstream
+from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.console import say
 from kiki_bot.context import Context
-from kiki_bot.escape import md
+from kiki_bot.core.escape import md
 from kiki_bot.events import REMOVAL_LABEL
-from kiki_bot.issueform import parse_removal_request
-from kiki_bot.records import iter_source
-from kiki_bot.selectors import parse_selector
+from kiki_bot.core.issueform import parse_removal_request
+from kiki_bot.repo.records import iter_source
+from kiki_bot.core.selectors import parse_selector
 
 _UPSTREAM = re.compile(r"<!-- kiki-bot:upstream:([a-z0-9._-]+):([a-z0-9._-]+) -->")
 TDM_REASON = "Text and data mining opt-out (DSM Directive Art. 4(3))"
@@ -219,7 +220,7 @@ def check_upstream(ctx: Context) -> dict[str, str]:
 
 
 def _optout_check(ctx: Context, sid: str, lst) -> Check:
-    from kiki_bot import upstream_io
+    from kiki_bot.shells import upstream as upstream_io
 
     where = str(lst.url) if lst.url else f"hf:datasets/{lst.hub_dataset}/{lst.file}@{lst.revision}"
     check = Check(lst.name, "optout-list", where)
@@ -238,7 +239,7 @@ def _optout_check(ctx: Context, sid: str, lst) -> Check:
 
 def _revision_check(ctx: Context, sid: str, ds) -> Check:
     """Rows of the pinned revision that the newest one lacks: the source's records of them are requested."""
-    from kiki_bot import upstream_io
+    from kiki_bot.shells import upstream as upstream_io
 
     check = Check(ds.name, "dataset-revision", f"hf:datasets/{ds.repo}", revision=ds.revision)
     wanted = frozenset(r.provenance.sha256 for r in iter_source(ctx.project.data_dir, sid) if r.provenance.sha256)

@@ -11,7 +11,7 @@ import pytest
 from factory import adapter, make_project, record, source
 from test_removal_flow import GH_REPO, bot_comments, body, comment_event, handle, labels
 
-from kiki_bot import ledger
+from kiki_bot.core import ledger
 
 HUB_REPO = "test-lab/tiny-lora"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)

@@ -13,8 +13,9 @@ from test_removal_flow import body, comment_event
 from test_upstream import ListServer, optout
 
 from factory import edit_toml, record
-from kiki_bot import ledger, scaffold
-from kiki_bot.hubrequests import mirrored
+from kiki_bot import init as scaffold
+from kiki_bot.core import ledger
+from kiki_bot.core.hubrequests import mirrored
 
 TAG = "tiny-lora/v0.1.0"
 HUB_REPO = "test-lab/tiny-lora"

@@ -12,10 +12,10 @@ import tomli_w
 from factory import KIKI, adapter, make_project, record, source
 from test_removal_flow import GH_REPO, bot_comments, labels
 
-from kiki_bot import ledger
-from kiki_bot.canonical import canonical_json
-from kiki_bot.emulators import serve
-from kiki_bot.records import iter_source
+from kiki_bot.core import ledger
+from kiki_bot.core.canonical import canonical_json
+from kiki_bot.demo.emulators import serve
+from kiki_bot.repo.records import iter_source
 
 OWNERS = ["octo-dev"] * 4 + ["acme"] * 12 + ["third"] * 4
 
@@ -197,7 +197,7 @@ def test_upstream_config_is_validated(tmp_path, cli):
 
 
 def _peak(lines: int) -> int:
-    from kiki_bot import upstream
+    from kiki_bot.core import upstream
 
     ids = upstream.Identities(frozenset({"octo-dev"}), frozenset({"acme/fw"}))
     stream = (optout(owners=[f"owner-{i}"], repos=[f"owner-{i}/r{i}", "acme/fw"], issue=i) for i in range(lines))

@@ -92,7 +92,7 @@ def render_adapter(
 
 def _upstream_followed(project: Project, adapter: Adapter, date: dt.date) -> str:
     """Card 3.1's statement of the upstream lists and revisions followed, from their check evidence."""
-    from kiki_bot.upstream import followed
+    from kiki_bot.core.upstream import followed
 
     sources = project.adapter_sources(adapter)
     paths = {s.id: project.upstream_evidence(s.id) for s in sources if s.upstream}

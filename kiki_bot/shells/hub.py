@@ -110,8 +110,8 @@ class Hub:
             return []
 
     def thread(self, repo_id: str, num: int, repo_type: str = "model"):
-        """One discussion with its messages (kiki_bot.hubrequests.Thread), or None for a pull request."""
-        from kiki_bot.hubrequests import Message, Thread
+        """One discussion with its messages (kiki_bot.core.hubrequests.Thread), or None for a pull request."""
+        from kiki_bot.core.hubrequests import Message, Thread
 
         d = self.api.get_discussion_details(repo_id, num, repo_type=repo_type)
         if d.is_pull_request:

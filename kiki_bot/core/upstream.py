@@ -15,10 +15,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kiki_bot.canonical import canonical_json
-from kiki_bot.issueform import CONFIRMATION_TEXT, MAX_IDENTIFIERS
-from kiki_bot.matching import RecordLike
-from kiki_bot.selectors import github_identity
+from kiki_bot.core.canonical import canonical_json
+from kiki_bot.core.issueform import CONFIRMATION_TEXT, MAX_IDENTIFIERS
+from kiki_bot.core.matching import RecordLike
+from kiki_bot.core.selectors import github_identity
 
 MAX_PROBLEMS = 20
 

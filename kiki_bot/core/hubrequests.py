@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from kiki_bot.errors import BadInput
-from kiki_bot.escape import code_block, md
+from kiki_bot.core.errors import BadInput
+from kiki_bot.core.escape import code_block, md
 
 FORM_HEADING = re.compile(r"(?im)^ {0,3}###[ \t]+content[ \t]+to[ \t]+remove[ \t]*$")
 # A title that says it is a removal request, though its text is not the form: mirrored, so triage answers
