@@ -65,6 +65,7 @@ TABLE = {
     ("removal", "purge"): Row(["R-1"], (["no-such-request"], "no-such-request"), ([], "REQUEST-ID")),
     ("schedule", "plan"): Row([], (["--now", "yesterday"], "--now"), (["--now"], "--now")),
     ("schedule", "run"): Row([], (["--now", "yesterday"], "--now"), (["--now"], "--now")),
+    ("hub", "sync"): Row([], (["-C", "{file}"], "{file}")),
     ("release",): Row(["tiny-lora/v0.2.0"], (["banana"], "banana"), ([], "TAG")),
     ("publish",): Row(["tiny-lora/v0.2.0"], (["banana"], "banana"), ([], "TAG")),
     ("handle",): Row([], (["--event-path", "{absent}"], "{absent}"), (["--event-name"], "--event-name")),

@@ -85,6 +85,14 @@ def setup_overdue(cli, tmp_path, repo) -> list[str]:
     return ["--now", (dt.datetime.now(dt.UTC) + dt.timedelta(days=90)).isoformat()]
 
 
+def setup_discussion(cli, tmp_path, repo) -> list[str]:
+    from emulator_fixtures import HUB
+
+    HUB.create_repo("test-lab/tiny-lora")
+    HUB.open_discussion("test-lab/tiny-lora", "Removal request", body("acme/fw"), "hf-user")
+    return []
+
+
 CASES = {
     ("init",): (setup_init, [], {"write_files", "create_labels"}),
     ("card", "render"): (setup_nothing, ["--version", "0.2.0"], {"write_files"}),
@@ -93,6 +101,7 @@ CASES = {
     ("removal", "file"): (setup_nothing, ["--body", "{tmp}/request.md"], {"ledger_append"}),
     ("removal", "purge"): (setup_filed, [], {"ledger_append", "purge"}),
     ("schedule", "run"): (setup_overdue, [], {"ledger_append", "hub_fallback"}),
+    ("hub", "sync"): (setup_discussion, [], {"open_issue"}),
     ("release",): (setup_nothing, ["tiny-lora/v0.2.0"], {"train", "hub_stage", "pull_request"}),
     ("publish",): (setup_nothing, ["tiny-lora/v0.1.0"], {"hub_publish", "release"}),
     ("handle",): (setup_nothing, ["--event-name", "issues", "--event-path", "{tmp}/issue.json"],
