@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kiki_bot.core.canonical import canonical_json
@@ -62,14 +62,11 @@ def _strings(obj: dict, key: str) -> list[str] | None:
     return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
 
 
-def scan_optouts(lines: Iterable[bytes], ids: Identities) -> Scan:
-    """BigCode's `optouts.jsonl`: one `{"issue", "author", "optout_repos": [...], "optout_owners": [...]}` a line.
-    The owners and repositories on it that records come from become selectors (`<owner>`, `<owner>/<repo>`);
-    a repository whose owner is matched too is covered by the owner."""
-    scan, digest = Scan(), hashlib.sha256()
-    owners, repos = set(), set()
-    for no, raw in enumerate(lines, 1):
-        digest.update(raw + b"\n")
+def _objects(lines: Iterable[bytes], scan: Scan, digest=None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each JSON-object line, counted on from `scan.lines`; others are problems."""
+    for no, raw in enumerate(lines, scan.lines + 1):
+        if digest is not None:
+            digest.update(raw + b"\n")
         scan.lines = no
         if not raw.strip():
             continue
@@ -78,9 +75,19 @@ def scan_optouts(lines: Iterable[bytes], ids: Identities) -> Scan:
         except ValueError:
             scan.problem(no, "not valid JSON")
             continue
-        if not isinstance(obj, dict):
+        if isinstance(obj, dict):
+            yield no, obj
+        else:
             scan.problem(no, "not a JSON object")
-            continue
+
+
+def scan_optouts(lines: Iterable[bytes], ids: Identities) -> Scan:
+    """BigCode's `optouts.jsonl`: one `{"issue", "author", "optout_repos": [...], "optout_owners": [...]}` a line.
+    The owners and repositories on it that records come from become selectors (`<owner>`, `<owner>/<repo>`);
+    a repository whose owner is matched too is covered by the owner."""
+    scan, digest = Scan(), hashlib.sha256()
+    owners, repos = set(), set()
+    for no, obj in _objects(lines, scan, digest):
         listed_repos, listed_owners = _strings(obj, "optout_repos"), _strings(obj, "optout_owners")
         if listed_repos is None or listed_owners is None:
             scan.problem(no, "`optout_repos` and `optout_owners` must be lists of strings")
@@ -103,19 +110,10 @@ def row_hash(row: dict, content_field: str | None) -> str | None:
 def scan_rows(lines: Iterable[bytes], wanted: frozenset[str], content_field: str | None, scan: Scan) -> set[str]:
     """Stream one file of a dataset revision; returns which of the `wanted` row hashes it holds."""
     present: set[str] = set()
-    for no, raw in enumerate(lines, scan.lines + 1):
-        scan.lines = no
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            scan.problem(no, "not valid JSON")
-            continue
-        if not isinstance(row, dict) or (h := row_hash(row, content_field)) is None:
-            scan.problem(no, f"not a JSON object with a text `{content_field}`" if content_field else "not a JSON object")
-            continue
-        if h in wanted:
+    for no, row in _objects(lines, scan):
+        if (h := row_hash(row, content_field)) is None:
+            scan.problem(no, f"no text `{content_field}`")
+        elif h in wanted:
             present.add(h)
     return present
 
