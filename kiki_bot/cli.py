@@ -523,26 +523,17 @@ def handle(
     """Dispatch a GitHub event (or a Hub webhook payload) to the moment it belongs to; other events do nothing."""
     from kiki_bot import events
 
-    if hub_event is not None:
-        from kiki_bot.core.hubrequests import webhook_discussion
-
-        key = webhook_discussion(events.load(hub_event), str(hub_event))
-        if key is None:
-            say("Hub event: nothing for kiki-bot to do")
-            _report(as_json, {"event": "hub", "handled": False, "outputs": {}})
-            return
-        from kiki_bot import hubsync
-
-        ctx = _context(project, dry_run, as_json)
-        outputs = hubsync.sync(ctx, only=key)
-        _write_outputs(outputs)
-        _report(as_json, {"event": "hub", "handled": True, "outputs": outputs}, ctx.fx)
-        return
     name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
     path = event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None)
-    doc, ctx = events.handle(name, path, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"),
-                             lambda repository, branch: _context(project, dry_run, as_json, repository=repository,
-                                                                 default_branch=branch))
+
+    def make(repository: str | None, branch: str):
+        return _context(project, dry_run, as_json, repository=repository, default_branch=branch)
+
+    if hub_event is not None:
+        name = "Hub event"
+        doc, ctx = events.handle_hub(hub_event, make)
+    else:
+        doc, ctx = events.handle(name, path, os.environ.get("KIKI_BOT_LOGIN", "kiki-bot[bot]"), make)
     if ctx is None:
         say(f"{name or 'event'}: nothing for kiki-bot to do")
     else:

@@ -148,6 +148,19 @@ def handle(name: str, path: Path | None, bot_login: str,
     return {"event": name, "handled": True, "outputs": taken.call(ctx, payload)}, ctx
 
 
+def handle_hub(path: Path, context: Callable[[str | None, str], Any]) -> tuple[dict[str, Any], Any]:
+    """`handle` for a Hugging Face webhook payload: a discussion created or commented syncs that discussion."""
+    from kiki_bot.core.hubrequests import webhook_discussion
+
+    key = webhook_discussion(load(path), str(path))
+    if key is None:
+        return {"event": "hub", "handled": False, "outputs": {}}, None
+    from kiki_bot import hubsync
+
+    ctx = context(None, "main")
+    return {"event": "hub", "handled": True, "outputs": hubsync.sync(ctx, only=key)}, ctx
+
+
 def load(path: Path | None) -> dict:
     if path is None:
         raise BadInput("GITHUB_EVENT_PATH", "no event file given (--event-path or GITHUB_EVENT_PATH)")
