@@ -13,7 +13,7 @@ from test_removal_flow import body, comment_event
 from test_upstream import ListServer, optout
 
 from factory import edit_toml, record
-from kiki_bot import init as scaffold
+from kiki_bot.repo import skeleton as scaffold
 from kiki_bot.core import ledger
 from kiki_bot.core.hubrequests import mirrored
 
