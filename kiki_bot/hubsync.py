@@ -55,7 +55,7 @@ class _Known:
     def mirrors(self) -> dict[tuple[str, str, int], tuple[int, str]]:
         if self._mirrors is None:
             self._mirrors = {}
-            for number, body in self.ctx.fx.gh.bot_issues(REMOVAL_LABEL):
+            for number, body in self.ctx.fx.bot_issues(REMOVAL_LABEL):
                 if (key := hr.mirrored(body)) is not None:
                     self._mirrors.setdefault(key, (number, body))
         return self._mirrors
@@ -73,13 +73,13 @@ def sync_discussions(ctx: Context, only: tuple[str, str, int] | None = None) -> 
     repos = sorted({("model", a.hub_repo) for a in ctx.project.adapters.values()})
     if only is not None and only[:2] not in repos:
         return {"hub": f"{only[1]} is not the Hub repository of an adapter here"}
-    keys = [only] if only else [(kind, repo, n) for kind, repo in repos for n in ctx.fx.hub.discussions(repo, kind)]
+    keys = [only] if only else [(kind, repo, n) for kind, repo in repos for n in ctx.fx.hub_discussions(repo, kind)]
     if keys and ctx.repository is None:
         say("Hub discussions: skipped, the GitHub repository is not known (set GITHUB_REPOSITORY)")
         return {"hub": "skipped: no GitHub repository"}
     known, followed = _Known(ctx), []
     for key in keys:
-        thread = ctx.fx.hub.thread(key[1], key[2], key[0])
+        thread = ctx.fx.hub_thread(key[1], key[2], key[0])
         if thread is None:
             continue
         mirror = known.mirrors.get(key)
@@ -103,14 +103,14 @@ def follow_issues(ctx: Context, numbers: set[int]) -> None:
         return
     known = _Known(ctx)
     for (kind, repo, num), (number, body) in sorted(known.mirrors.items()):
-        if number in numbers and (thread := ctx.fx.hub.thread(repo, num, kind)) is not None:
+        if number in numbers and (thread := ctx.fx.hub_thread(repo, num, kind)) is not None:
             _follow(ctx, known, thread, number, body)
 
 
 def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: str) -> None:
     """Bring the Hub discussion up to date with its request: triage once (again while it is invalid and the
     author posts a corrected form), then one answer per step the ledger records."""
-    done = hr.answered(thread, ctx.fx.hub.login)
+    done = hr.answered(thread, ctx.fx.hub_login())
     where = dict(repo=thread.repo_id, repo_type=thread.repo_type, num=thread.num)
     issue = f"{_issue_url(ctx, number)} (request R-{number})"
     if "triaged" not in done and f"R-{number}" in ledger.request_state(known.entries):
@@ -227,7 +227,7 @@ def _optout_check(ctx: Context, sid: str, lst) -> Check:
     ids = upstream.identities(iter_source(ctx.project.data_dir, sid))
     try:
         lines = (upstream_io.url_lines(str(lst.url)) if lst.url else
-                 ctx.fx.hub.dataset_lines(lst.hub_dataset, lst.revision, lst.file))
+                 ctx.fx.dataset_lines(lst.hub_dataset, lst.revision, lst.file))
         check.scan = upstream.scan_optouts(lines, ids)
     except upstream_io.UNAVAILABLE as exc:
         check.status, check.detail = "unavailable", upstream_io.why(exc)
@@ -244,11 +244,11 @@ def _revision_check(ctx: Context, sid: str, ds) -> Check:
     check = Check(ds.name, "dataset-revision", f"hf:datasets/{ds.repo}", revision=ds.revision)
     wanted = frozenset(r.provenance.sha256 for r in iter_source(ctx.project.data_dir, sid) if r.provenance.sha256)
     try:
-        check.newest = ctx.fx.hub.dataset_head(ds.repo)
+        check.newest = ctx.fx.dataset_head(ds.repo)
         present: set[str] = set()
         if check.newest != ds.revision:
             for name in ds.files:
-                present |= upstream.scan_rows(upstream_io.missing_is_empty(ctx.fx.hub.dataset_lines, ds.repo,
+                present |= upstream.scan_rows(upstream_io.missing_is_empty(ctx.fx.dataset_lines, ds.repo,
                                                                            check.newest, name),
                                               wanted, ds.content_field, check.scan)
     except upstream_io.UNAVAILABLE as exc:
@@ -265,7 +265,7 @@ def _revision_check(ctx: Context, sid: str, ds) -> Check:
 def _requested_before(ctx: Context, sid: str, name: str) -> set[str]:
     """The identifiers (normalised) the bot already requested for this upstream: its issues, or its private
     requests in the ledger when no repository is known."""
-    bodies = ([body for _, body in ctx.fx.gh.bot_issues(REMOVAL_LABEL)
+    bodies = ([body for _, body in ctx.fx.bot_issues(REMOVAL_LABEL)
                if (m := _UPSTREAM.search(body)) and m.groups() == (sid, name)] if ctx.repository else [])
     seen = {s for e in ledger.read(ctx.project.ledger_path) if e.event == "requested" and e.actor == f"upstream:{name}"
             for s in e.selectors or []}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -116,6 +116,26 @@ class Effects:
     def hub_pr(self, repo: str, title: str) -> int | None:
         """The open Hub PR of this title (the staged adapter), if any."""
         return self.hub.open_pr(repo, title)
+
+    def bot_issues(self, label: str) -> list[tuple[int, str]]:
+        """(number, body) of the issues with `label` the bot opened (mirrors, upstream requests)."""
+        return self.gh.bot_issues(label)
+
+    def hub_discussions(self, repo: str, repo_type: str) -> list[int]:
+        return self.hub.discussions(repo, repo_type)
+
+    def hub_thread(self, repo: str, num: int, repo_type: str) -> Any:
+        """A Hub discussion with its messages (core.hubrequests.Thread), None for a pull request."""
+        return self.hub.thread(repo, num, repo_type)
+
+    def hub_login(self) -> str:
+        return self.hub.login
+
+    def dataset_head(self, repo: str) -> str:
+        return self.hub.dataset_head(repo)
+
+    def dataset_lines(self, repo: str, revision: str, filename: str) -> Iterator[bytes]:
+        return self.hub.dataset_lines(repo, revision, filename)
 
     # ------------------------------------------------------------ effects (planned only, in a dry run)
     @effect(action="comment")
