@@ -25,10 +25,10 @@ from kiki_bot.core import ledger
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.matching import match_records
-from kiki_bot.core.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector
+from kiki_bot.core.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector, registrable_domain
 from kiki_bot.repo import figures, manifests, purge
 from kiki_bot.repo.project import Project
-from kiki_bot.repo.records import iter_source, parse_line
+from kiki_bot.repo.records import iter_source, parse_line, record_text
 
 AT = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 
@@ -177,8 +177,8 @@ def _expected_rows(project: Project) -> list[tuple]:
                     p.sha256,
                     p.access_date.toordinal(),
                     p.license,
-                    len(figures.record_text(r.payload).encode()),
-                    None if p.origin is None else figures.registrable_domain(p.origin),
+                    len(record_text(r.payload).encode()),
+                    None if p.origin is None else registrable_domain(p.origin),
                     flags,
                     gkey,
                     ukey,
@@ -475,7 +475,7 @@ URLISH = st.builds(
 @settings(max_examples=2000, deadline=None)
 @given(origin=URLISH | st.text(max_size=20))
 def test_origin_parts_are_origin_url_and_registrable_domain(origin: str) -> None:
-    want = _outcome(lambda o: (origin_url(o), figures.registrable_domain(o)), origin)
+    want = _outcome(lambda o: (origin_url(o), registrable_domain(o)), origin)
     assert _outcome(index.origin_parts, origin) == want
 
 

@@ -188,7 +188,7 @@ class WebUrl(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
-def _norm_host(host: str) -> str | None:
+def norm_host(host: str) -> str | None:
     """Lower-cased ASCII (IDNA) host without a trailing dot, or None when it is not a host name or IP."""
     host = host.lower().removesuffix(".")
     if not host.isascii():
@@ -216,7 +216,7 @@ def split_url(text: str) -> WebUrl:
         raise InvalidSelector("only http:// and https:// URLs are accepted")
     if "@" in parts.netloc:
         raise InvalidSelector("URLs with a user name or password (`user@host`) are not accepted")
-    host = _norm_host(parts.hostname or "")
+    host = norm_host(parts.hostname or "")
     if host is None:
         raise InvalidSelector("the URL has no valid host name")
     if port == _DEFAULT_PORTS[scheme]:
@@ -381,11 +381,26 @@ def _url(text: str) -> Selector:
 
 @cache
 def _public_suffixes() -> PublicSuffixList:
+    """The one Public Suffix List (loading it takes a while): `domain:` checks and registrable domains."""
     return PublicSuffixList()
 
 
+@lru_cache(maxsize=65536)
+def registrable_domain(url: str) -> str | None:
+    """The registrable domain (public suffix list) of a URL's host: how the card counts crawled domains."""
+    return host_domain((urlsplit(url).hostname or "").lower())
+
+
+@lru_cache(maxsize=65536)
+def host_domain(hostname: str) -> str | None:
+    """`registrable_domain` of a URL whose `urlsplit(...).hostname`, lower-cased, is `hostname`."""
+    if not hostname:
+        return None
+    return _public_suffixes().privatesuffix(hostname) or hostname
+
+
 def _domain(text: str) -> DomainSelector:
-    host = _norm_host(text)
+    host = norm_host(text)
     if host is None or ":" in host:
         raise InvalidSelector(
             "`domain:` needs a host name such as `domain:example.com` (no scheme, port or path)"

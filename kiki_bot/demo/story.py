@@ -127,7 +127,7 @@ def run(workdir: Path, cache: Path, kiki: Kiki) -> None:
 
 def _story(kiki: Kiki, workdir: Path, cache: Path, gh, hub, hub_url: str) -> None:
     from kiki_bot.demo.tinymodel import make_tiny_base
-    from kiki_bot.repo.figures import record_text
+    from kiki_bot.repo.records import record_text
     from kiki_bot.repo.records import iter_source
 
     example = example_dir()

@@ -76,14 +76,15 @@ from kiki_bot.core.selectors import (
     Sha256Selector,
     UrlSelector,
     WebUrl,
-    _norm_host,
     github_file_of,
     hf_dataset_of,
+    host_domain,
+    norm_host,
     origin_url,
+    registrable_domain,
     split_url,
 )
 from kiki_bot.repo import manifests
-from kiki_bot.repo.figures import record_text, registrable_domain
 from kiki_bot.repo.records import (
     Provenance,
     Record,
@@ -92,6 +93,7 @@ from kiki_bot.repo.records import (
     iso_day,
     iter_file,
     parse_line,
+    record_text,
 )
 
 SCHEMA_VERSION = 6  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
@@ -237,7 +239,7 @@ def parse_fields(raw: bytes, file: Path, line: int, offset: int) -> tuple[dict, 
 
 
 def origin_parts(origin: str) -> tuple[WebUrl | None, str | None]:
-    """(`selectors.origin_url(origin)`, `figures.registrable_domain(origin)`), without `urlsplit` for the
+    """(`selectors.origin_url(origin)`, `selectors.registrable_domain(origin)`), without `urlsplit` for the
     plain `http(s)://host/path?query#fragment` shape (the same values: proven by tests/test_index.py)."""
     if origin.startswith("https://"):
         scheme, rest = "https", origin[8:]
@@ -249,8 +251,8 @@ def origin_parts(origin: str) -> tuple[WebUrl | None, str | None]:
     if (end < len(rest) and rest[end] not in "/?#") or "\t" in origin or "\n" in origin or "\r" in origin:
         return origin_url(origin), registrable_domain(origin)  # port, user info, brackets, dropped characters
     authority = rest[:end]
-    domain = _host_domain(authority.lower())
-    host = _norm_host(authority)
+    domain = host_domain(authority.lower())
+    host = norm_host(authority)
     if host is None:
         return None, domain
     tail = rest[end:]
@@ -258,16 +260,6 @@ def origin_parts(origin: str) -> tuple[WebUrl | None, str | None]:
         tail = tail.split("#", 1)[0]
     path, _, query = tail.partition("?")
     return WebUrl(scheme, host, None, path, query), domain
-
-
-@lru_cache(maxsize=65536)
-def _host_domain(hostname: str) -> str | None:
-    """`figures.registrable_domain` of a URL whose `urlsplit(...).hostname` is `hostname`."""
-    if not hostname:
-        return None
-    from kiki_bot.repo.figures import _psl
-
-    return _psl().privatesuffix(hostname) or hostname
 
 
 @lru_cache(maxsize=65536)

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from kiki_bot.core import licences
 from kiki_bot.core.errors import BadInput
 from kiki_bot.repo.project import Adapter, Project
-from kiki_bot.repo.records import Record, data_files, iter_file
+from kiki_bot.core.selectors import registrable_domain
+from kiki_bot.repo.records import Record, data_files, iter_file, record_text
 
 ESTIMATE_BYTES_PER_TOKEN = 4
 TOKEN_BATCH = 512
@@ -43,15 +43,6 @@ class DataFigures:
     reappeared: list[str] = field(default_factory=list)
 
 
-def record_text(payload: dict) -> str:
-    """The text a tokenizer sees for one record, whatever mlx-lm format it uses."""
-    if "messages" in payload:
-        return "\n".join(str(m.get("content", "")) for m in payload["messages"] if isinstance(m, dict))
-    if "prompt" in payload:
-        return f"{payload['prompt']}\n{payload.get('completion', '')}"
-    return str(payload.get("text", ""))
-
-
 @lru_cache(maxsize=8)
 def _tokenizer(path: Path):
     from tokenizers import Tokenizer
@@ -66,21 +57,6 @@ def tokenizer_file(local_path: Path | None) -> Path | None:
     if not candidate.is_file():
         raise BadInput(f"base_model.local_path {local_path}", "no tokenizer.json there (needed for exact token counts)")
     return candidate
-
-
-@lru_cache(maxsize=65536)
-def registrable_domain(url: str) -> str | None:
-    host = (urlsplit(url).hostname or "").lower()
-    if not host:
-        return None
-    return _psl().privatesuffix(host) or host
-
-
-@lru_cache(maxsize=1)
-def _psl():
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
 
 
 def compute(

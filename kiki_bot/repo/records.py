@@ -101,6 +101,20 @@ def parse_line(raw: bytes, file: Path, line: int, offset: int = 0) -> Record:
     return Record(payload, provenance, file, line, offset, len(raw), content_hash(obj))
 
 
+def record_text(payload: dict) -> str:
+    """The text a tokenizer sees for one record, whatever mlx-lm format it uses."""
+    if "messages" in payload:
+        return "\n".join(str(m.get("content", "")) for m in payload["messages"] if isinstance(m, dict))
+    if "prompt" in payload:
+        return f"{payload['prompt']}\n{payload.get('completion', '')}"
+    return str(payload.get("text", ""))
+
+
+def payload_format(payload: dict) -> str:
+    """The mlx-lm data format of a record's payload (one format per split)."""
+    return "chat" if "messages" in payload else "completions" if "prompt" in payload else "text"
+
+
 MAX_BAD_LINES = 20  # a file that is bad throughout names this many lines, not millions
 
 
@@ -138,17 +152,23 @@ def data_files(source_dir: Path) -> list[Path]:
     return sorted(source_dir.glob("*.jsonl")) if source_dir.is_dir() else []
 
 
+def iter_source_file(path: Path, source_id: str) -> Iterator[Record]:
+    """The records of one data file of a source; checks that each says it belongs to that source."""
+    for rec in iter_file(path):
+        if rec.provenance.source != source_id:
+            raise BadInput(
+                f"{path}:{rec.line}",
+                f"_provenance.source is {rec.provenance.source!r} but the file lies under data/{source_id}/",
+            )
+        yield rec
+
+
 def iter_source(data_dir: Path, source_id: str) -> Iterator[Record]:
     """Every record of a source; checks that each record says it belongs to that source, and that no two
     share a `record_idx` (the key a removal, a purge and the ledger name a record by)."""
     seen = IdxSet()
     for path in data_files(data_dir / source_id):
-        for rec in iter_file(path):
-            if rec.provenance.source != source_id:
-                raise BadInput(
-                    f"{path}:{rec.line}",
-                    f"_provenance.source is {rec.provenance.source!r} but the file lies under data/{source_id}/",
-                )
+        for rec in iter_source_file(path, source_id):
             if not seen.add(rec.provenance.record_idx):
                 first = next(r for p in data_files(data_dir / source_id) for r in iter_file(p)
                              if r.provenance.record_idx == rec.provenance.record_idx)

@@ -17,7 +17,7 @@ from kiki_bot.core.canonical import files_sha256
 from kiki_bot.core.errors import BadInput
 from kiki_bot.repo import evidence, manifests
 from kiki_bot.repo.project import Adapter, Project
-from kiki_bot.repo.records import iter_source
+from kiki_bot.repo.records import iter_source, payload_format
 from kiki_bot.repo.storage import atomic_writer, write_text
 
 HASHES = "training-content-hashes.txt"
@@ -39,10 +39,6 @@ class TrainingSet:
     reappeared: list[str] = field(default_factory=list)
     hashes_file: Path | None = None
     train_sha256: str = ""  # of train.jsonl then valid.jsonl: the training set's name in the ledger and card
-
-
-def _format(payload: dict) -> str:
-    return "chat" if "messages" in payload else "completions" if "prompt" in payload else "text"
 
 
 def _is_valid(content_hash: str, seed: int, fraction: float) -> bool:
@@ -80,7 +76,7 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[le
                 if not licences.allowed(rec.provenance.license, allow):
                     raise BadInput(f"{rec.file}:{rec.line}: _provenance.license",
                                    f"{rec.provenance.license!r} is outside the licence allow-list")
-                fmt = _format(rec.payload)
+                fmt = payload_format(rec.payload)
                 first_format = first_format or fmt
                 if fmt != first_format:
                     raise BadInput(f"{rec.file}:{rec.line}", f"record is in {fmt} format but the training set is "
