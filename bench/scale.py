@@ -37,10 +37,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import synth
 
-from kiki_bot import index, removal
+from kiki_bot import removal
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.matching import Matcher
 from kiki_bot.core.selectors import Sha256Selector, hf_dataset_of, origin_url, parse_selector
+from kiki_bot.index import schema, store
 from kiki_bot.repo import manifests
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import data_files
@@ -88,7 +89,7 @@ def child_refresh(root: Path) -> dict:
     """Child: open (refresh, verify) the index of every source; seconds inside the process."""
     project = Project(root)
     start = time.perf_counter()
-    with index.opened(project, sorted(project.sources)) as ix:
+    with store.opened(project, sorted(project.sources)) as ix:
         assert ix is not None
         served = sum(f.served for fs in ix.files.values() for f in fs)
         total = sum(len(fs) for fs in ix.files.values())
@@ -366,16 +367,16 @@ def scratch_copy(root: Path, dest: Path) -> Path:
         else:
             shutil.copy2(path, dest / rel)
     (dest / ".kiki").mkdir()
-    shutil.copy(index.index_path(root), index.index_path(dest))
-    index.adopt(dest)
+    shutil.copy(schema.index_path(root), schema.index_path(dest))
+    store.adopt(dest)
     return dest
 
 
 def bench_index(root: Path) -> dict:
     refresh = [PY, __file__, "--child", "refresh", str(root)]
-    index.index_path(root).unlink(missing_ok=True)
+    schema.index_path(root).unlink(missing_ok=True)
     cold = child(refresh)
-    time.sleep(2.5)  # files verified within 2 s of a change are hashed again once (index.RACY_NS)
+    time.sleep(2.5)  # files verified within 2 s of a change are hashed again once (refresh.RACY_NS)
     warm = child(refresh)
     nochange = child(refresh)
     return {
@@ -384,7 +385,7 @@ def bench_index(root: Path) -> dict:
         "refresh_no_change_s": json.loads(nochange["out"])["seconds"],
         "refresh_no_change_wall_s": nochange["wall_s"],
         "refresh_peak_rss_mb": max(warm["peak_rss_mb"], nochange["peak_rss_mb"]),
-        "index_mb": round(index.index_path(root).stat().st_size / 2**20),
+        "index_mb": round(schema.index_path(root).stat().st_size / 2**20),
         "data_mb": round(sum(p.stat().st_size for p in (root / "data").glob("*/*.jsonl")) / 2**20),
         "data_files": len(list((root / "data").glob("*/*.jsonl"))),
     }
@@ -456,7 +457,7 @@ def bench_purge(root: Path, size: int, tmp: Path, seed: int, rounds: int) -> dic
         scratch = scratch_copy(root, tmp / "scratch")
         refresh = [PY, __file__, "--child", "refresh", str(scratch)]
         child(refresh)  # hard links changed the ctimes: the files are hashed (verified) once
-        time.sleep(2.5)  # files verified within 2 s of a change are hashed again once (index.RACY_NS)
+        time.sleep(2.5)  # files verified within 2 s of a change are hashed again once (refresh.RACY_NS)
         child(refresh)
         planned = json.loads(child([PY, __file__, "--child", "plan", str(scratch), str(keys_file)])["out"])
         _settle(everything)

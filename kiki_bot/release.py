@@ -88,7 +88,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         evidence_files = _check_optouts(ctx, adapter, run_dir, state)
     with _timed(timings, "training set"):
         entries = ledger.read(project.ledger_path)
-        data = trainset.assemble(project, adapter, run_dir / "data", entries)
+        data = trainset.assemble(project, adapter, run_dir / "data", trainset.rule(project, entries))
     spec = _spec(adapter, base, run_dir, data.train_sha256)
     with _timed(timings, "training"):
         metrics = ctx.fx.train(spec=spec.model_dump())

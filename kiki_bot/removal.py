@@ -79,13 +79,14 @@ def match(project: Project, selectors: list[Selector]) -> Matched:
     """Match every source's records against the selectors: through the provenance index (refreshed and
     verified first; files it cannot vouch for are streamed), or by streaming every record when the index
     cannot be used here. Both give the same result."""
-    from kiki_bot import index
+    from kiki_bot.index import store
+    from kiki_bot.index.match import match as match_indexed
 
     sources = sorted(project.sources)
     urls = {sid: str(s.url) if s.url else None for sid, s in project.sources.items()}
-    with index.opened(project, sources) as ix:
+    with store.opened(project, sources) as ix:
         if ix is not None:
-            result = index.match(ix, sources, selectors, urls)
+            result = match_indexed(ix, sources, selectors, urls)
         else:
             records = (rec for sid in sources for rec in iter_source(project.data_dir, sid))
             result = match_records(selectors, records, urls)

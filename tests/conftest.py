@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -52,3 +53,17 @@ def cli(capsys):
 @pytest.fixture
 def project(tmp_path) -> Path:
     return make_project(tmp_path / "repo")
+
+
+@pytest.fixture
+def streaming(monkeypatch: pytest.MonkeyPatch):
+    """Make the provenance index unusable, so every caller streams the JSONL (the reference it must equal)."""
+    from kiki_bot.index import store
+
+    @contextlib.contextmanager
+    def run():
+        with monkeypatch.context() as m:
+            m.setattr(store, "_open", lambda *a, **k: None)
+            yield
+
+    return run

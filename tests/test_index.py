@@ -3,7 +3,6 @@ trusted when it or the data changed behind its back."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -20,30 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
 
-from kiki_bot import index, removal
+from kiki_bot import removal
 from kiki_bot.core import ledger
+from kiki_bot.core.eligibility import Rule
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.matching import match_records
 from kiki_bot.core.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector, registrable_domain
+from kiki_bot.index import match, refresh, rows, schema, store
 from kiki_bot.repo import figures, manifests, purge
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import iter_source, parse_line, record_text
 
 AT = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def streaming(monkeypatch: pytest.MonkeyPatch):
-    """Make the index unusable, so every caller streams the JSONL as before (the reference)."""
-
-    @contextlib.contextmanager
-    def run():
-        with monkeypatch.context() as m:
-            m.setattr(index, "_open", lambda *a, **k: None)
-            yield
-
-    return run
 
 
 def _rec(sid: str, i: int, **prov) -> dict:
@@ -87,7 +75,7 @@ def repo(tmp_path: Path) -> Project:
 
 
 def _served(project: Project) -> dict[tuple[str, str], int | None]:
-    with index.opened(project, sorted(project.sources)) as ix:
+    with store.opened(project, sorted(project.sources)) as ix:
         assert ix is not None
         return {(f.source, f.path.name): f.fid for fs in ix.files.values() for f in fs}
 
@@ -95,52 +83,17 @@ def _served(project: Project) -> dict[tuple[str, str], int | None]:
 def _rows(project: Project) -> list[tuple]:
     """What the index serves, per record, in stream order (file, line, offset, length, key, hashes...)."""
     out = []
-    with index.opened(project, sorted(project.sources)) as ix:
+    with store.opened(project, sorted(project.sources)) as ix:
         assert ix is not None
         for sid in sorted(project.sources):
             for f in ix.files[sid]:
                 assert f.served, f.path
-                for (
-                    rid,
-                    off,
-                    length,
-                    idx,
-                    ch,
-                    sha,
-                    day,
-                    lic,
-                    tb,
-                    dom,
-                    flags,
-                    gkey,
-                    ukey,
-                    query,
-                    hf,
-                ) in ix.conn.execute(
+                for r in ix.conn.execute(
                     "SELECT * FROM records WHERE id BETWEEN ? AND ? ORDER BY id", (f.lo, f.hi)
                 ):
-                    line, offset = f.locate(rid, off)
-                    out.append(
-                        (
-                            str(f.path),
-                            line,
-                            offset,
-                            length,
-                            sid,
-                            idx,
-                            ch.hex(),
-                            sha and sha.hex(),
-                            day,
-                            lic,
-                            tb,
-                            dom,
-                            flags,
-                            gkey,
-                            ukey,
-                            query,
-                            hf,
-                        )
-                    )
+                    line, offset = f.locate(r["id"], r["off"])
+                    key = (str(f.path), line, offset, r["len"], sid, r["idx"], r["ch"].hex(), r["sha"] and r["sha"].hex())
+                    out.append(key + tuple(r[c] for c in rows.COLUMNS[6:]))
     return out
 
 
@@ -155,9 +108,9 @@ def _expected_rows(project: Project) -> list[tuple]:
             ident = (owner.lower(), name.lower(), p.path) if p.repo else github_file_of(url)
             gkey = None if ident is None else "\0".join(x for x in ident if x is not None)
             flags = (
-                (index.NO_GH if ident is None else index.NO_PATH if ident[2] is None else 0)
-                | (index.NO_URL if url is None else 0)
-                | (index.NO_ORIGIN if p.origin is None else 0)
+                (rows.NO_GH if ident is None else rows.NO_PATH if ident[2] is None else 0)
+                | (rows.NO_URL if url is None else 0)
+                | (rows.NO_ORIGIN if p.origin is None else 0)
             )
             ukey = (
                 None
@@ -200,8 +153,8 @@ def test_refresh_is_incremental_after_editing_adding_and_removing_files(
 ) -> None:
     before = _served(repo)
     parsed: list[Path] = []
-    real = index.iter_rows
-    monkeypatch.setattr(index, "iter_rows", lambda path, *a, **k: parsed.append(path) or real(path, *a, **k))
+    real = rows.iter_rows
+    monkeypatch.setattr(rows, "iter_rows", lambda path, *a, **k: parsed.append(path) or real(path, *a, **k))
     fw = repo.data_dir / "acme-fw"
     # edit one file (and its manifest): only it is parsed again
     write_jsonl(fw / "part-002.jsonl", [_rec("acme-fw", i, license="Apache-2.0") for i in range(25, 41)])
@@ -217,18 +170,18 @@ def test_refresh_is_incremental_after_editing_adding_and_removing_files(
     assert ("acme-fw", "part-000.jsonl") not in again and again[("acme-fw", "part-003.jsonl")] is not None
     assert again[("acme-fw", "part-001.jsonl")] == before[("acme-fw", "part-001.jsonl")]
     assert _rows(repo) == _expected_rows(repo)
-    with sqlite3.connect(index.index_path(repo.root)) as conn:  # no rows left behind for the removed file
+    with sqlite3.connect(schema.index_path(repo.root)) as conn:  # no rows left behind for the removed file
         assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == len(_expected_rows(repo))
 
 
 def _verified_long_after(project: Project) -> None:
     """As if the files had been verified well after their last change: their stat is not "racy"."""
-    with sqlite3.connect(index.index_path(project.root)) as conn:
+    with sqlite3.connect(schema.index_path(project.root)) as conn:
         conn.execute("UPDATE files SET verified = verified + 10000000000")
 
 
 def _fid_rows(project: Project, name: str) -> list[tuple]:
-    with sqlite3.connect(index.index_path(project.root)) as conn:
+    with sqlite3.connect(schema.index_path(project.root)) as conn:
         (fid,) = conn.execute(
             "SELECT fid FROM files WHERE source = 'acme-fw' AND name = ?", (name,)
         ).fetchone()
@@ -243,9 +196,9 @@ def test_appended_lines_are_parsed_alone_and_an_edit_keeps_the_rows_it_did_not_t
     path = fw / "part-002.jsonl"
     before = _fid_rows(repo, "part-002.jsonl")
     parsed: list[tuple] = []
-    real = index.iter_rows
+    real = rows.iter_rows
     monkeypatch.setattr(
-        index, "iter_rows", lambda *a, **k: parsed.append(a[3:] or k.get("start")) or real(*a, **k)
+        rows, "iter_rows", lambda *a, **k: parsed.append(a[3:] or k.get("start")) or real(*a, **k)
     )
     old = path.read_bytes()
     with open(path, "ab") as fh:  # new records appended
@@ -284,7 +237,7 @@ def test_unchanged_files_are_not_hashed_again(repo: Project, monkeypatch: pytest
     _served(repo)  # files written within RACY_NS of their verification are hashed once more
     _verified_long_after(repo)
     hashed = []
-    monkeypatch.setattr(index, "_hash_file", lambda p: hashed.append(p) or None)
+    monkeypatch.setattr(refresh, "_hash_file", lambda p: hashed.append(p) or None)
     assert all(fid is not None for fid in _served(repo).values())
     assert hashed == []
 
@@ -309,7 +262,7 @@ def test_a_file_edited_without_its_manifest_is_never_served(repo: Project, cli, 
     served = _served(repo)
     assert served[("acme-fw", "part-001.jsonl")] is None  # no rows for bytes the manifest does not vouch for
     assert all(fid is not None for k, fid in served.items() if k != ("acme-fw", "part-001.jsonl"))
-    with sqlite3.connect(index.index_path(repo.root)) as conn:
+    with sqlite3.connect(schema.index_path(repo.root)) as conn:
         assert conn.execute("SELECT count(*) FROM files WHERE name = 'part-001.jsonl'").fetchone()[0] == 0
     got = removal.match(repo, sels + [parse_selector("octo-new")]).result
     with streaming():
@@ -322,7 +275,7 @@ def test_a_file_edited_without_its_manifest_is_never_served(repo: Project, cli, 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "schema", "copied", "not ours"])
 def test_a_missing_stale_or_foreign_index_is_rebuilt(repo: Project, damage: str) -> None:
     _served(repo)
-    path = index.index_path(repo.root)
+    path = schema.index_path(repo.root)
     with sqlite3.connect(path) as conn:  # a lie that must never be served
         conn.execute("UPDATE records SET gkey = ?, idx = idx + 1000", ("evil\0x",))
     if damage == "missing":
@@ -458,7 +411,7 @@ def _by_parse_line(raw: bytes):
 @settings(max_examples=1500, deadline=None)
 @given(raw=lines())
 def test_parse_fields_is_parse_line(raw: bytes) -> None:
-    assert _outcome(lambda b: index.parse_fields(b, Path("f.jsonl"), 3, 10), raw) == _outcome(
+    assert _outcome(lambda b: rows.parse_fields(b, Path("f.jsonl"), 3, 10), raw) == _outcome(
         _by_parse_line, raw
     )
 
@@ -476,7 +429,7 @@ URLISH = st.builds(
 @given(origin=URLISH | st.text(max_size=20))
 def test_origin_parts_are_origin_url_and_registrable_domain(origin: str) -> None:
     want = _outcome(lambda o: (origin_url(o), registrable_domain(o)), origin)
-    assert _outcome(index.origin_parts, origin) == want
+    assert _outcome(rows.origin_parts, origin) == want
 
 
 # ---------------------------------------------------------------- matching: the index answers as streaming does
@@ -505,9 +458,9 @@ def test_index_matching_equals_match_records(lines_, provs, source_urls, served)
         project = _project_of(Path(tmp), [(p, text, part) for p, text, part in provs])
         if not served and (project.data_dir / "s1").is_dir():  # one source's files are streamed, not served
             (project.data_dir / "s1" / "MANIFEST.json").write_text('{"files": {}}')
-        with index.opened(project, ["s1", "s2"]) as ix:
+        with store.opened(project, ["s1", "s2"]) as ix:
             assert ix is not None
-            got = index.match(ix, ["s1", "s2"], sels, source_urls)
+            got = match.match(ix, ["s1", "s2"], sels, source_urls)
         recs = [r for sid in ("s1", "s2") for r in iter_source(project.data_dir, sid)]
         want = match_records(sels, recs, source_urls)
         assert got.matches == want.matches and got.hashes == want.hashes
@@ -543,10 +496,10 @@ def test_index_answers_every_boundary_case_of_the_matching_table(tmp_path: Path)
         (p.model_copy(update={"source": "s1", "record_idx": n}), "a", 0) for n, (_, p, _) in enumerate(cases)
     ]
     project = _project_of(tmp_path, provs)
-    with index.opened(project, ["s1"]) as ix:
+    with store.opened(project, ["s1"]) as ix:
         assert ix is not None
         for n, (line, _, expected) in enumerate(cases):
-            got = {i for _, i, _ in index.match(ix, ["s1"], [parse_selector(line)], {}).matches}
+            got = {i for _, i, _ in match.match(ix, ["s1"], [parse_selector(line)], {}).matches}
             assert (n in got) is expected, (line, provs[n][0])
 
 
@@ -606,7 +559,7 @@ def test_purge_through_the_index_equals_purge_by_stream(repo: Project, streaming
             source_dir = repo.data_dir / cut.source
             assert manifests.load(source_dir).files[cut.name] == manifests.describe_file(source_dir / cut.name)
         assert _rows(repo) == _expected_rows(repo)  # the rewritten files' rows: derived, not parsed
-    with sqlite3.connect(index.index_path(repo.root)) as conn:
+    with sqlite3.connect(schema.index_path(repo.root)) as conn:
         assert conn.execute("SELECT count(*) FROM files WHERE drops IS NOT NULL").fetchone()[0] >= 3
         assert conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
     assert purge.plan(repo, steps[0][0], set()) == purge.PurgePlan((), ())
@@ -623,9 +576,17 @@ def test_a_cut_file_changed_otherwise_is_parsed_again(repo: Project) -> None:
 
 
 # ---------------------------------------------------------------- figures through the index
-def _figures(project: Project, **kw):
-    ad = project.adapters["tiny-lora"]
-    return figures.compute(project, ad, **kw)
+def _figures(project: Project, rule: Rule | None = None):
+    return figures.compute(project, project.adapters["tiny-lora"], rule)
+
+
+class _Reserved:
+    """A reservation of rights on record for one host the records come from (docs.example.com)."""
+
+    hosts = frozenset({"docs.example.com", "elsewhere.example"})
+
+    def reserved(self, host: str, day: dt.date) -> str | None:
+        return "ai.txt disallows training" if host == "docs.example.com" else None
 
 
 def test_figures_through_the_index_equal_streamed_figures(repo: Project, streaming) -> None:
@@ -642,15 +603,15 @@ def test_figures_through_the_index_equal_streamed_figures(repo: Project, streami
     for sid in ("blogs", "acme-fw"):
         manifests.refresh(repo.data_dir / sid)
     entries = ledger.read(repo.ledger_path)
-    kw = {
-        "purged": ledger.purged_keys(entries),
-        "blocklist": ledger.blocklist(entries),
-    }
-    got = _figures(repo, **kw)
+    rule = Rule.of(entries, repo.config.policy.allowed_licenses, _Reserved())
+    got = _figures(repo, rule)
     with streaming():
-        want = _figures(repo, **kw)
+        want = _figures(repo, rule)
     assert got == want
-    assert len(got.reappeared) == 3 and got.licence_violations  # blogs#7 (twin), blogs#2, acme-fw#50
+    assert len(got.reappeared) == 3  # blogs#7 (twin), blogs#2, acme-fw#50
+    licence = [r for r in got.refused if "_provenance.license" in r]
+    reserved = [r for r in got.refused if "docs.example.com had reserved its rights" in r]
+    assert len(licence) == 1 and len(reserved) > 5 and len(got.refused) == len(licence) + len(reserved)
 
 
 def test_an_invalid_licence_is_the_same_error(repo: Project, streaming) -> None:
@@ -681,14 +642,14 @@ def test_token_counts_with_a_tokenizer_are_cached_per_file(repo: Project, stream
         text.replace("[base_model]\n", f'[base_model]\nlocal_path = "{base}"\n')
     )
     project = Project(repo.root)
-    purged = {("acme-fw", 5)}
-    got = _figures(project, purged=purged)
+    rule = Rule(purged={("acme-fw", 5)}, allowed=frozenset(project.config.policy.allowed_licenses))
+    got = _figures(project, rule)
     with streaming():
-        want = _figures(Project(repo.root), purged=purged)
+        want = _figures(Project(repo.root), rule)
     assert got == want and got.token_method == "tokenizer"
-    with sqlite3.connect(index.index_path(repo.root)) as conn:
+    with sqlite3.connect(schema.index_path(repo.root)) as conn:
         assert conn.execute("SELECT count(*) FROM file_tokens").fetchone()[0] == 4
-    assert _figures(Project(repo.root), purged=purged) == want
+    assert _figures(Project(repo.root), rule) == want
 
 
 def test_card_render_and_check_agree_with_and_without_the_index(repo: Project, cli, streaming) -> None:
@@ -704,7 +665,7 @@ def test_card_render_and_check_agree_with_and_without_the_index(repo: Project, c
 
 
 def test_nested_use_in_one_process_does_not_deadlock(repo: Project) -> None:
-    with index.opened(repo, ["acme-fw"]) as outer:
+    with store.opened(repo, ["acme-fw"]) as outer:
         assert outer is not None
         assert removal.match(repo, [parse_selector("acme")]).result.matches  # opens it again inside
         assert _figures(repo).sources["acme-fw"].records == 40

@@ -271,7 +271,8 @@ def test_removed_content_never_returns(env, gh, cli):
     from kiki_bot.repo import trainset
 
     proj = Project(env)
-    ts = trainset.assemble(proj, proj.adapter("tiny-lora"), env.parent / "ts", ledger.read(proj.ledger_path))
+    ts = trainset.assemble(proj, proj.adapter("tiny-lora"), env.parent / "ts",
+                          trainset.rule(proj, ledger.read(proj.ledger_path)))
     assert ts.sources["acme-fw"].excluded_reappeared == 1
     assert cli("card", "render", "--version", "0.1.0", "--date", "2026-03-05", "-C", env).code == 0
     res = cli("card", "check", "--json", "-C", env)
@@ -606,7 +607,7 @@ def test_a_duplicate_key_is_refused_wherever_data_is_read(env, gh, cli, tmp_path
     assert res.code == 2 and named(res.err)
     proj = Project(env)
     with pytest.raises(BadInput) as exc:
-        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "ts", [])
+        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "ts", trainset.rule(proj, []))
     assert named(str(exc.value))
     assert _snapshot(env) == before and bot_comments(gh, number) == []
 

@@ -11,7 +11,7 @@ from kiki_bot.core import carddiff, ledger, pst_rules, tags
 from kiki_bot.core.card import Card, Removals, RunFacts, build, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.optouts import Facts
-from kiki_bot.repo import evidence, figures, manifests, skeleton
+from kiki_bot.repo import evidence, figures, manifests, skeleton, trainset
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.storage import write_files
 
@@ -81,9 +81,9 @@ def render_adapter(
     date = date or (committed.header.last_update if same else render.today())
     run = run or (committed.run if same else RunFacts())
     entries = ledger.read(project.ledger_path) if entries is None else entries
-    purged, blocked = ledger.purged_keys(entries), ledger.blocklist(entries)
-    figs = figures.compute(project, adapter, purged, blocked)
-    opt = evidence.facts(project, project.adapter_sources(adapter), purged, blocked)
+    eligible = trainset.rule(project, entries)
+    figs = figures.compute(project, adapter, eligible)
+    opt = evidence.facts(project, project.adapter_sources(adapter), eligible.purged, eligible.removed_hashes)
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
                  committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
                  upstream=_upstream_followed(project, adapter, date))
@@ -117,7 +117,7 @@ def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:
 def files_of(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[Path, bytes]:
     """The card files of every adapter with their bytes; none when any adapter's data breaks the licence
     policy or the manifests (a `BadInput` naming every problem)."""
-    problems = [p for adapter, rendered in cards for p in rendered.figures.licence_violations + [
+    problems = [p for adapter, rendered in cards for p in rendered.figures.refused + [
         p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]]
     found = [(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)]
     found += list(dict.fromkeys(r for _, rendered in cards for r in rendered.optouts.refused))
@@ -146,7 +146,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     # A ledger grown since the card was rendered is no drift; one that lost the card's head failed just above.
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
-    report.licences = fresh.figures.licence_violations
+    report.licences = fresh.figures.refused
     report.reserved = [f"{where}: {why}" for where, why in fresh.optouts.refused]
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]

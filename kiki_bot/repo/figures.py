@@ -9,12 +9,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kiki_bot.core import licences
+from kiki_bot.core.eligibility import Rule
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.core.selectors import registrable_domain
-from kiki_bot.repo.records import Record, data_files, iter_file, record_text
+from kiki_bot.repo.project import Adapter, Project
+from kiki_bot.repo.records import Record, data_files, iter_file, iter_source_file, record_text
+
+if TYPE_CHECKING:
+    from kiki_bot.index.rows import Hit, IndexedFile
+    from kiki_bot.index.store import Index
 
 ESTIMATE_BYTES_PER_TOKEN = 4
 TOKEN_BATCH = 512
@@ -34,12 +39,14 @@ class SourceFigures:
 
 @dataclass
 class DataFigures:
-    """Everything the card says about an adapter's training data, plus what the pass found wrong."""
+    """Everything the card says about an adapter's training data, plus what the pass found wrong: records
+    the build refuses (`refused`: licence outside the policy, reserved origin) and removed records that
+    are back in the data (`reappeared`), each in the eligibility rule's words."""
 
     sources: dict[str, SourceFigures]
     token_method: str
     tokenizer: str | None
-    licence_violations: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
 
 
@@ -59,37 +66,33 @@ def tokenizer_file(local_path: Path | None) -> Path | None:
     return candidate
 
 
-def compute(
-    project: Project,
-    adapter: Adapter,
-    purged: set[tuple[str, int]] = frozenset(),
-    blocklist: set[str] = frozenset(),
-) -> DataFigures:
-    """Every record of the adapter's sources, counted once: counts, tokens, dates, domains, licences, exclusions.
+def compute(project: Project, adapter: Adapter, rule: Rule | None = None) -> DataFigures:
+    """Every record of the adapter's sources, counted once: counts, tokens, dates, domains, licences, and
+    what the eligibility `rule` (default: the licence policy alone) leaves out or refuses.
 
     Figures come from the provenance index (`kiki_bot.index`: refreshed and verified against the manifests
-    first) as per-file aggregates; only the excluded records (purged keys, blocklisted content) are looked
-    up one by one. Files the index does not serve, or every file when it cannot be used here, are streamed
-    record by record. Token counts with a tokenizer are cached per file, keyed by the tokenizer file's
-    SHA-256. Both ways give the same figures, in the same order.
+    first) as per-file aggregates; only the rows the rule does not simply use are looked up one by one.
+    Files the index does not serve, or every file when it cannot be used here, are streamed record by
+    record. Token counts with a tokenizer are cached per file, keyed by the tokenizer file's SHA-256. Both
+    ways give the same figures, in the same order.
     """
-    from kiki_bot import index
+    from kiki_bot.index import queries, store
 
+    rule = rule or Rule(allowed=frozenset(project.config.policy.allowed_licenses))
     tok_file = tokenizer_file(project.base_model_path[adapter.name])
     tokenizer = _tokenizer(tok_file) if tok_file else None
-    allow = frozenset(project.config.policy.allowed_licenses)
     out = DataFigures(
         {}, "tokenizer" if tokenizer else "estimate", adapter.base_model.id if tokenizer else None
     )
     sources = project.adapter_sources(adapter)
-    with index.opened(project, [s.id for s in sources]) as ix:
-        excluded: dict[int, list[tuple]] = {}
+    with store.opened(project, [s.id for s in sources]) as ix:
+        removed: dict[int, list[Hit]] = {}
         tok_key = None
         if ix is not None:
             wanted: dict[str, set[int]] = {}
-            for sid, idx in purged:
+            for sid, idx in rule.purged:
                 wanted.setdefault(sid, set()).add(idx)
-            excluded = ix.lookup(wanted, blocklist)
+            removed = queries.lookup(ix, wanted, rule.removed_hashes)
             if tokenizer is not None:
                 with open(tok_file, "rb") as fh:  # type: ignore[arg-type]
                     tok_key = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -99,34 +102,16 @@ def compute(
             pending: list[str] = []
             files = ix.files[source.id] if ix is not None else data_files(project.data_dir / source.id)
             for f in files:
-                if isinstance(f, index.IndexedFile) and f.served and not f.bad_text:
-                    _from_index(
-                        ix,
-                        f,
-                        source.id,
-                        figs,
-                        out,
-                        excluded.get(f.fid, []),
-                        purged,
-                        allow,
-                        crawled,  # type: ignore[arg-type]
-                        tokenizer,
-                        tok_key,
-                    )
+                if ix is not None and f.served and not f.bad_text:
+                    _from_index(ix, f, figs, out, removed.get(f.fid, []), rule, crawled, tokenizer, tok_key)
                     continue
-                path = f.path if isinstance(f, index.IndexedFile) else f
-                for rec in index.stream_file(path, source.id):
-                    if rec.key in purged or rec.content_hash in blocklist:
-                        why = (
-                            "was purged (removal ledger)"
-                            if rec.key in purged
-                            else (f"has the content {rec.content_hash[:12]}… of a removed record")
-                        )
-                        out.reappeared.append(
-                            f"{rec.file}:{rec.line} (record {source.id}#{rec.provenance.record_idx} {why})"
-                        )
+                for rec in iter_source_file(f if ix is None else f.path, source.id):
+                    verdict = rule.of_record(rec)
+                    if verdict.removed:
+                        out.reappeared.append(rule.note(rec, verdict))
                         continue
-                    _check_licence(rec, allow, out.licence_violations)
+                    if verdict.refused:
+                        out.refused.append(rule.note(rec, verdict))
                     text = record_text(rec.payload)
                     size = len(text.encode("utf-8"))
                     _add(figs, rec, size, crawled)
@@ -142,35 +127,25 @@ def compute(
 
 
 def _from_index(
-    ix,
-    f,
-    sid: str,
+    ix: Index,
+    f: IndexedFile,
     figs: SourceFigures,
     out: DataFigures,
-    excluded: list[tuple],
-    purged: set[tuple[str, int]],
-    allow: frozenset[str],
+    hits: list[Hit],
+    rule: Rule,
     crawled: bool,
     tokenizer,
     tok_key: str | None,
 ) -> None:
-    """One indexed file's share of the figures: its aggregates, minus the excluded records."""
-    for rid, off, _length, idx, ch in excluded:
-        why = (
-            "was purged (removal ledger)"
-            if (sid, idx) in purged
-            else (f"has the content {ch.hex()[:12]}… of a removed record")
-        )
-        out.reappeared.append(f"{f.path}:{f.locate(rid, off)[0]} (record {sid}#{idx} {why})")
-    skip = [row[0] for row in excluded]
-    agg = ix.file_figures(f, skip)
-    refused = [lic for lic in agg.licenses if not licences.allowed(lic, allow)]
-    if refused:
-        for rid, off, lic in ix.licence_rows(f, refused, skip):
-            out.licence_violations.append(
-                f"{f.path}:{f.locate(rid, off)[0]}: _provenance.license {lic!r} is not satisfiable by "
-                f"the allow-list ({', '.join(sorted(allow))})"
-            )
+    """One indexed file's share of the figures: its aggregates, minus the rows the rule leaves out."""
+    from kiki_bot.index import queries
+
+    judged = queries.judge(ix, f, rule, hits)
+    for hit, verdict in judged.removed:
+        out.reappeared.append(rule.removed_note(f.where(hit.rid, hit.off), verdict, f.source, hit.idx, hit.content_hash))
+    for r in judged.refused:
+        out.refused.append(str(rule.refusal(f.where(r.rid, r.off), r.verdict, r.lic, r.host, r.day)))
+    agg = queries.file_figures(ix, f, judged.skip)
     if agg.n:
         figs.records += agg.n
         figs.bytes += agg.tb
@@ -186,7 +161,7 @@ def _from_index(
     if tokenizer is None:
         figs.tokens += agg.tok
         return
-    total = ix.tokens(f, tok_key)
+    total = queries.tokens(ix, f, tok_key)
     if total is None:
         total, texts = 0, []
         for rec in iter_file(f.path):
@@ -194,12 +169,9 @@ def _from_index(
             if len(texts) >= TOKEN_BATCH:
                 total += _count(tokenizer, texts)
         total += _count(tokenizer, texts) if texts else 0
-        ix.set_tokens(f, tok_key, total)
-    if excluded:
-        total -= _count(
-            tokenizer,
-            [record_text(ix.read_record(f, rid, off, length).payload) for rid, off, length, _, _ in excluded],
-        )
+        queries.set_tokens(ix, f, tok_key, total)
+    if judged.removed:
+        total -= _count(tokenizer, [record_text(queries.read_record(f, hit).payload) for hit, _ in judged.removed])
     figs.tokens += total
 
 
@@ -207,13 +179,6 @@ def _count(tokenizer, texts: list[str]) -> int:
     n = sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False))
     texts.clear()
     return n
-
-
-def _check_licence(rec: Record, allow: frozenset[str], violations: list[str]) -> None:
-    expr = rec.provenance.license
-    if not licences.allowed(expr, allow):
-        violations.append(f"{rec.file}:{rec.line}: _provenance.license {expr!r} is not satisfiable by "
-                          f"the allow-list ({', '.join(sorted(allow))})")
 
 
 def _add(figs: SourceFigures, rec: Record, size: int, crawled: bool) -> None:

@@ -31,7 +31,7 @@ from kiki_bot.core import ledger
 from kiki_bot.core.errors import BadInput
 from kiki_bot.repo import manifests
 from kiki_bot.repo.project import Project
-from kiki_bot.repo.records import data_files
+from kiki_bot.repo.records import data_files, iter_source_file
 from kiki_bot.repo.storage import atomic_writer, fsync_dir, project_lock, write_text
 
 Triple = tuple[str, int, str]  # (source, record_idx, content_hash), as in a `purged` ledger entry
@@ -84,29 +84,29 @@ def plan(
 
     Byte ranges come from the provenance index (refreshed and verified first; see `kiki_bot.index`).
     Files the index does not serve, or every file when it cannot be used, are streamed."""
-    from kiki_bot import index
+    from kiki_bot.index import queries, store
+    from kiki_bot.index.rows import IndexedFile
 
     scan = sorted({source for source, _ in keys} | (set(project.sources) if hashes else set()))
     wanted = {source: {i for s, i in keys if s == source} for source in scan}
     cuts: list[FileCut] = []
     records: list[Triple] = []
-    with index.opened(project, scan) as ix:
-        found = ix.lookup(wanted, hashes) if ix is not None else {}
+    with store.opened(project, scan) as ix:
+        found = queries.lookup(ix, wanted, hashes) if ix is not None else {}
         for source in scan:
             if ix is None:
-                files = [index.IndexedFile(source, path) for path in data_files(project.data_dir / source)]
+                files = [IndexedFile(source, path) for path in data_files(project.data_dir / source)]
             else:
                 files = ix.files[source]
             for f in files:
                 if not f.served:
                     _plan_stream(f.path, source, wanted[source], hashes, cuts, records)
-                elif rows := found.get(f.fid):  # type: ignore[arg-type]
-                    ids = [rid for rid, *_ in rows]
-                    drops = tuple(f.locate(rid, off)[1:] + (length,) for rid, off, length, _, _ in rows)
-                    indexed = (f.fid, f.sha256, array("q", ids).tobytes())
-                    keeps = f.n - len(rows)
+                elif hits := found.get(f.fid):  # type: ignore[arg-type]
+                    drops = tuple((f.locate(h.rid, h.off)[1], h.length) for h in hits)
+                    indexed = (f.fid, f.sha256, array("q", [h.rid for h in hits]).tobytes())
+                    keeps = f.n - len(hits)
                     cuts.append(FileCut(source, f.path.name, f.stamp, drops, keeps, indexed))  # type: ignore[arg-type]
-                    records += [(source, idx, ch.hex()) for _, _, _, idx, ch in rows]
+                    records += [(source, h.idx, h.content_hash) for h in hits]
     return PurgePlan(tuple(cuts), tuple(records))
 
 
@@ -114,10 +114,8 @@ def _plan_stream(
     path: Path, source: str, keys: AbstractSet[int], hashes: AbstractSet[str], cuts: list, records: list
 ) -> None:
     """Plan one file by parsing every record (a file the index does not serve)."""
-    from kiki_bot.index import stream_file
-
     stamp, hits, total = _stamp(path.stat()), [], 0
-    for r in stream_file(path, source):
+    for r in iter_source_file(path, source):
         total += 1
         if r.provenance.record_idx in keys or r.content_hash in hashes:
             hits.append(r)
@@ -199,7 +197,7 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
     """Rewrite every planned file without its dropped ranges (a few at once, largest first), note the cuts
     in the provenance index, then update each source's manifest; returns the files rewritten. A file that
     changed since it was planned (already purged, say) is left as it is."""
-    from kiki_bot import index
+    from kiki_bot.index import store
 
     def rewrite(cut: FileCut) -> manifests.FileEntry | None:
         return _rewrite(project.data_dir / cut.source / cut.name, cut)
@@ -211,7 +209,7 @@ def apply(project: Project, plan: PurgePlan) -> list[Path]:
         for future in as_completed(sizes):
             advance(sizes[future])
     done = [(cut, entry) for cut in plan.cuts if (entry := started[cut].result()) is not None]
-    index.note_cuts(
+    store.note_cuts(
         project.root, [(*cut.indexed, entry.sha256, entry.bytes) for cut, entry in done if cut.indexed]
     )
     for source, group in groupby(done, key=lambda pair: pair[0].source):

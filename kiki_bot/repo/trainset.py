@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiki_bot.core import ledger, licences
+from kiki_bot.core import ledger
 from kiki_bot.core.canonical import files_sha256
+from kiki_bot.core.eligibility import Rule, Verdict
 from kiki_bot.core.errors import BadInput
 from kiki_bot.repo import evidence, manifests
 from kiki_bot.repo.project import Adapter, Project
@@ -46,15 +47,21 @@ def _is_valid(content_hash: str, seed: int, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[ledger.Entry]) -> TrainingSet:
-    """Write `train.jsonl`/`valid.jsonl` (mlx-lm layout) and the list of content hashes used."""
+def rule(project: Project, entries: list[ledger.Entry]) -> Rule:
+    """The eligibility rule for the project's data: the ledger's removals and the licence policy. One
+    rule for the training set and the card's figures alike, so the card counts what is trained on."""
+    return Rule.of(entries, project.config.policy.allowed_licenses)
+
+
+def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) -> TrainingSet:
+    """Write `train.jsonl`/`valid.jsonl` (mlx-lm layout) of the records `eligible` uses, and the list of their
+    content hashes."""
     problems = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
     if problems:
         raise BadInput("manifests", f"{problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-    purged, blocked = ledger.purged_keys(entries), ledger.blocklist(entries)
-    if refused := evidence.refused(project, project.adapter_sources(adapter), purged, blocked):
+    if refused := evidence.refused(project, project.adapter_sources(adapter), eligible.purged,
+                                   eligible.removed_hashes):
         raise BadInput.of(refused)
-    allow = frozenset(project.config.policy.allowed_licenses)
     t = adapter.training
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, SourceCounts] = {}
@@ -66,16 +73,16 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, entries: list[le
         for sid in adapter.sources:
             c = counts[sid] = SourceCounts()
             for rec in iter_source(project.data_dir, sid):
-                if rec.key in purged:
+                verdict = eligible.of_record(rec)
+                if verdict is Verdict.PURGED:
                     c.excluded_removed += 1
                     continue
-                if rec.content_hash in blocked:
+                if verdict is Verdict.REAPPEARED:
                     c.excluded_reappeared += 1
-                    reappeared.append(f"{rec.file}:{rec.line} ({sid}#{rec.provenance.record_idx})")
+                    reappeared.append(eligible.note(rec, verdict))
                     continue
-                if not licences.allowed(rec.provenance.license, allow):
-                    raise BadInput(f"{rec.file}:{rec.line}: _provenance.license",
-                                   f"{rec.provenance.license!r} is outside the licence allow-list")
+                if verdict.refused:
+                    raise eligible.refuse(rec, verdict)
                 fmt = payload_format(rec.payload)
                 first_format = first_format or fmt
                 if fmt != first_format:
