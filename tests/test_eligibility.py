@@ -21,13 +21,16 @@ RESERVED_FROM = dt.date(2025, 10, 1)
 
 
 class Reserved:
-    """Opt-out evidence as the opt-out checks will give it: `blog.example.org` reserved its rights from
+    """Opt-out evidence as the opt-out checks give it: `blog.example.org` reserved its rights from
     RESERVED_FROM on; nothing else is reserved."""
 
-    hosts = frozenset({"blog.example.org"})
+    def hosts(self, source: str) -> frozenset[str]:
+        return frozenset({"blog.example.org"})
 
-    def reserved(self, host: str, day: dt.date) -> str | None:
-        return "robots.txt disallows test-crawler (checked 2025-10-01)" if day >= RESERVED_FROM else None
+    def reserved(self, source: str, host: str, day: dt.date) -> str | None:
+        if day < RESERVED_FROM:
+            return None
+        return f"{host} reserved its rights (robots.txt disallows test-crawler, checked 2025-10-01)"
 
 
 def _project(tmp_path: Path, extra: list[dict]) -> Project:
@@ -96,7 +99,7 @@ def test_a_refused_record_stops_the_build_and_the_card_in_the_same_words(tmp_pat
     figs = _both_ways(project, rule, streaming)
     assert isinstance(err, BadInput)
     line = 11 if why == "reserved" else 12
-    assert str(err).startswith(f"{project.data_dir / 'acme-fw' / 'part-001.jsonl'}:{line}: _provenance.")
+    assert str(err).startswith(f"{project.data_dir / 'acme-fw' / 'part-001.jsonl'}:{line}: ")
     assert figs.refused == [str(err)]
     if why == "reserved":
         assert "blog.example.org" in str(err) and "robots.txt disallows test-crawler" in str(err)

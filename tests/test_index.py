@@ -583,10 +583,11 @@ def _figures(project: Project, rule: Rule | None = None):
 class _Reserved:
     """A reservation of rights on record for one host the records come from (docs.example.com)."""
 
-    hosts = frozenset({"docs.example.com", "elsewhere.example"})
+    def hosts(self, source: str) -> frozenset[str]:
+        return frozenset({"docs.example.com", "elsewhere.example"})
 
-    def reserved(self, host: str, day: dt.date) -> str | None:
-        return "ai.txt disallows training" if host == "docs.example.com" else None
+    def reserved(self, source: str, host: str, day: dt.date) -> str | None:
+        return f"{host} had reserved its rights (ai.txt)" if host == "docs.example.com" else None
 
 
 def test_figures_through_the_index_equal_streamed_figures(repo: Project, streaming) -> None:
@@ -610,7 +611,7 @@ def test_figures_through_the_index_equal_streamed_figures(repo: Project, streami
     assert got == want
     assert len(got.reappeared) == 3  # blogs#7 (twin), blogs#2, acme-fw#50
     licence = [r for r in got.refused if "_provenance.license" in r]
-    reserved = [r for r in got.refused if "docs.example.com had reserved its rights" in r]
+    reserved = [r for r in got.refused if "docs.example.com had reserved its rights (ai.txt)" in r]
     assert len(licence) == 1 and len(reserved) > 5 and len(got.refused) == len(licence) + len(reserved)
 
 

@@ -12,7 +12,6 @@ import datetime as dt
 import enum
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,16 +41,17 @@ class Verdict(enum.Enum):
 
 
 class Reservations(Protocol):
-    """The opt-out evidence (DESIGN.md section 8): which hosts reserved their rights, and when."""
+    """The opt-out evidence (DESIGN.md section 8): which hosts had reserved their rights against the
+    collection of a source's records, and when."""
 
-    @property
-    def hosts(self) -> AbstractSet[str]:
-        """Every host with a reservation on record: only their records are asked about (the index
-        looks them up by host)."""
+    def hosts(self, source: str) -> AbstractSet[str]:
+        """Every host with a reservation on record for `source`: only their records are asked about (the
+        index looks them up by host)."""
         ...
 
-    def reserved(self, host: str, day: dt.date) -> str | None:
-        """Why `host` had reserved its rights for content obtained on `day` (signal, evidence), or None."""
+    def reserved(self, source: str, host: str, day: dt.date) -> str | None:
+        """None, or the problem to report for a record of `source` from `host` obtained on `day`: which
+        signal reserved the rights, and the evidence that shows it."""
         ...
 
 
@@ -79,6 +79,7 @@ class Rule:
     allowed: frozenset[str] = frozenset()
     reservations: Reservations | None = None
     _licences: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _hosts: dict[str, AbstractSet[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -87,9 +88,13 @@ class Rule:
         """The rule for the ledger's `entries` and the policy's licence allow-list."""
         return cls(ledger.purged_keys(entries), ledger.blocklist(entries), frozenset(allowed), reservations)
 
-    @cached_property
-    def reserved_hosts(self) -> frozenset[str]:
-        return frozenset(self.reservations.hosts) if self.reservations is not None else frozenset()
+    def reserved_hosts(self, source: str) -> AbstractSet[str]:
+        if self.reservations is None:
+            return frozenset()
+        hosts = self._hosts.get(source)
+        if hosts is None:
+            hosts = self._hosts[source] = frozenset(self.reservations.hosts(source))
+        return hosts
 
     def licence_ok(self, expr: str) -> bool:
         ok = self._licences.get(expr)
@@ -103,11 +108,11 @@ class Rule:
             return Verdict.PURGED
         return Verdict.REAPPEARED if content_hash in self.removed_hashes else None
 
-    def reserved(self, host: str | None, day: dt.date) -> str | None:
-        """Why the record's origin host had reserved its rights on its access `day`, or None."""
-        if host is None or host not in self.reserved_hosts:
+    def reserved(self, source: str, host: str | None, day: dt.date) -> str | None:
+        """Why a record of `source` from `host` obtained on `day` is refused for a reservation, or None."""
+        if host is None or host not in self.reserved_hosts(source):
             return None
-        return self.reservations.reserved(host, day)  # type: ignore[union-attr]
+        return self.reservations.reserved(source, host, day)  # type: ignore[union-attr]
 
     def verdict(
         self, source: str, idx: int, content_hash: str, licence: str, origin: str | None, day: dt.date
@@ -117,7 +122,7 @@ class Rule:
             return removal
         if not self.licence_ok(licence):
             return Verdict.LICENCE
-        if self.reserved_hosts and self.reserved(origin_host(origin), day):
+        if self.reservations is not None and self.reserved(source, origin_host(origin), day):
             return Verdict.RESERVED
         return Verdict.USED
 
@@ -135,13 +140,15 @@ class Rule:
         )
         return f"{where} (record {source}#{idx} {why})"
 
-    def refusal(self, where: str, verdict: Verdict, licence: str, host: str | None, day: dt.date) -> BadInput:
-        """The error for a record the build refuses, at `where` (`file:line`)."""
+    def refusal(
+        self, where: str, verdict: Verdict, source: str, licence: str, host: str | None, day: dt.date
+    ) -> BadInput:
+        """The error for a record the build refuses, at `where` (`file:line`); a reservation's problem is
+        the evidence's own words (`Reservations.reserved`)."""
         if verdict is Verdict.LICENCE:
             allow = ", ".join(sorted(self.allowed))
             return BadInput(where, f"_provenance.license {licence!r} is not satisfiable by the allow-list ({allow})")
-        return BadInput(where, f"_provenance.origin: its host {host} had reserved its rights when the record was "
-                        f"obtained ({day.isoformat()}): {self.reserved(host, day)}")
+        return BadInput(where, self.reserved(source, host, day) or "")
 
     def note(self, rec: RecordLike, verdict: Verdict) -> str:
         """What a record left out or refused is listed as."""
@@ -153,4 +160,5 @@ class Rule:
     def refuse(self, rec: RecordLike, verdict: Verdict) -> BadInput:
         """The error for a record the build refuses."""
         p = rec.provenance
-        return self.refusal(f"{rec.file}:{rec.line}", verdict, p.license, origin_host(p.origin), p.access_date)
+        where = f"{rec.file}:{rec.line}"
+        return self.refusal(where, verdict, p.source, p.license, origin_host(p.origin), p.access_date)

@@ -139,8 +139,8 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
             (f.lo, f.hi),
         ):
             judged.refused.append(Refused(rid, off, Verdict.LICENCE, lic, None, dt.date.fromordinal(day)))
-    if rule.reserved_hosts:
-        ranges = ((reverse_host(h) + "\0", reverse_host(h) + "\1") for h in sorted(rule.reserved_hosts))
+    if hosts := rule.reserved_hosts(f.source):
+        ranges = ((reverse_host(h) + "\0", reverse_host(h) + "\1") for h in sorted(hosts))
         ix.temp("q_host", "lo TEXT PRIMARY KEY, hi TEXT", ranges)
         seen = {r.rid for r in judged.refused}
         for rid, off, lic, day, ukey in ix.conn.execute(
@@ -150,7 +150,7 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
         ):
             host = reverse_host(ukey.split("\0", 1)[0])
             when = dt.date.fromordinal(day)
-            if rid not in seen and rule.reserved(host, when):
+            if rid not in seen and rule.reserved(f.source, host, when):
                 judged.refused.append(Refused(rid, off, Verdict.RESERVED, lic, host, when))
         judged.refused.sort()
     return judged
