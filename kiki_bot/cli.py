@@ -187,7 +187,7 @@ def card_render(
     """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
     from pydantic import ValidationError
 
-    from kiki_bot.core.card import RunFacts
+    from kiki_bot.core.cardmodel import RunFacts
     from kiki_bot.repo import cards
     from kiki_bot.repo.storage import differing
 

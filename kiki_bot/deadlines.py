@@ -21,7 +21,7 @@ DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training
 
 def next_version(ctx: Context, adapter: str) -> str:
     """The patch after the last published version; before any, the draft's own version (or 0.1.0)."""
-    from kiki_bot.core.card import last_published
+    from kiki_bot.core.cardmodel import last_published
 
     card = render.load_card(ctx.project.card_dir(adapter))
     last = last_published(card)

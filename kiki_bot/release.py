@@ -21,7 +21,7 @@ from kiki_bot import render
 from kiki_bot.context import Context
 from kiki_bot.core import carddiff, ledger, tags
 from kiki_bot.core.canonical import files_sha256, sha256_hex
-from kiki_bot.core.card import RunFacts
+from kiki_bot.core.cardmodel import RunFacts
 from kiki_bot.core.errors import BadInput
 from kiki_bot.render import lossplot
 from kiki_bot.repo import cards, trainset
@@ -48,7 +48,7 @@ def hub_title(tag: tags.Tag) -> str:
 
 def last_published(ctx: Context, adapter: str) -> str | None:
     """The last version `publish` ran for, as the card on the default branch records it (drafts do not count)."""
-    from kiki_bot.core.card import last_published as last
+    from kiki_bot.core.cardmodel import last_published as last
 
     return last(render.load_card(ctx.project.card_dir(adapter)))
 

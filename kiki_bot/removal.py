@@ -97,7 +97,7 @@ def match(project: Project, selectors: list[Selector]) -> Matched:
 
 def published_versions(project: Project, adapters: dict[str, int]) -> dict[str, list[str]]:
     """Every published version of each adapter (publish ran): all were trained on data still holding the records."""
-    from kiki_bot.core.card import published_versions as published
+    from kiki_bot.core.cardmodel import published_versions as published
 
     return {name: [f"v{v}" for v in published(render.load_card(project.card_dir(name)))] for name in adapters}
 

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.core.card import Card
+from kiki_bot.core.carddiff import Change, summarise
+from kiki_bot.core.cardmodel import Card
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import code_block
-from kiki_bot.core.summary_diff import Change, summarise
 from kiki_bot.repo import cards
 from kiki_bot.repo.project import Project
 

@@ -9,7 +9,7 @@ import pytest
 from factory import KIKI, make_project, mark_published, record, source
 
 from kiki_bot.core import pst_rules
-from kiki_bot.core.card import domain_cut, large_datasets, size_bin
+from kiki_bot.core.cardbuilder import domain_cut, large_datasets, size_bin
 from kiki_bot.repo import cards
 from kiki_bot.repo.project import Modality, Project, Source
 

@@ -180,7 +180,7 @@ def test_what_does_not_convert_exactly_is_refused_with_the_reason(runs, base, tm
 
 def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_why(runs, base, tmp_path,
                                                                                     project):
-    from kiki_bot.core.card import RunFacts
+    from kiki_bot.core.cardmodel import RunFacts
     from kiki_bot.repo import cards
     from kiki_bot.repo.project import Project
     from kiki_bot.shells.peft_export import for_hub

@@ -25,7 +25,7 @@ from kiki_bot import publish, removal, render, review
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md
 from kiki_bot.core.issueform import parse_removal_request
-from kiki_bot.core.summary_diff import Change
+from kiki_bot.core.carddiff import Change
 from kiki_bot.repo import cards
 from kiki_bot.repo.project import Project
 

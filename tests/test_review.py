@@ -16,7 +16,7 @@ from factory import KIKI, adapter, make_project, record, source, write_jsonl
 from markdown_it import MarkdownIt
 
 from kiki_bot.core import ledger
-from kiki_bot.core.summary_diff import Change
+from kiki_bot.core.carddiff import Change
 from kiki_bot.repo import manifests
 from kiki_bot.repo.records import iter_source
 from kiki_bot.review import KIND, MAX_CHARS, AdapterReview, Check, comment_text

@@ -1,4 +1,4 @@
-"""`summary_diff.summarise`: what the PST says differently, exactly the fields that changed, in section order."""
+"""`carddiff.summarise`: what the PST says differently, exactly the fields that changed, in section order."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from factory import adapter, make_project, record, source, write_jsonl
 
-from kiki_bot.core.card import Card
-from kiki_bot.core.summary_diff import NONE, Change, facts, summarise
+from kiki_bot.core.cardmodel import Card
+from kiki_bot.core.carddiff import NONE, Change, facts, summarise
 from kiki_bot.repo import cards, manifests
 from kiki_bot.repo.project import Project
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from kiki_bot.core.card import Card
+from kiki_bot.core.cardmodel import Card
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from kiki_bot import render
 from kiki_bot.core import carddiff, ledger, pst_rules, tags
-from kiki_bot.core.card import Card, Removals, RunFacts, build, last_published
+from kiki_bot.core.cardbuilder import build
+from kiki_bot.core.cardmodel import Card, Removals, RunFacts, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.optouts import Facts
 from kiki_bot.repo import evidence, figures, manifests, skeleton, trainset

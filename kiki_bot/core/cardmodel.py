@@ -1,0 +1,277 @@
+"""The card record (`card.json`): the whole PST template plus appendices, as pydantic models.
+
+The one structured record README.md and CHANGELOG.md render from (`render`), built from data by
+`cardbuilder`, compared by `carddiff`, read and written with the model repository's card files
+(`repo/cards`). Pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kiki_bot.repo.project import Category, Modality
+
+SCHEMA = "kiki-bot/card/1"
+
+
+class M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- the record
+class VersionLink(M):
+    """A published version (only `publish` makes one), linked from the card header."""
+
+    version: str
+    date: dt.date
+    url: str
+    published_at: dt.datetime | None = None
+
+
+class Header(M):
+    version: str
+    last_update: dt.date
+    previous_versions: list[VersionLink]
+    template_edition: str
+    latest_url: str
+    # The removal ledger's head when this version's card was rendered: the ledger only grows, so a ledger that
+    # no longer holds this entry was truncated or rewritten (`ledger verify`, `card check`). 0 = empty ledger.
+    ledger_seq: int = Field(default=0, ge=0)
+    ledger_hash: str = Field(default="0" * 64, pattern=r"^[0-9a-f]{64}$")
+
+
+class ModalityRow(M):
+    modality: Modality
+    bin: str
+    bins: tuple[str, str, str]
+    amount: int
+    unit: str
+    size_note: str
+    content_types: list[str]
+
+
+class Section1(M):
+    provider: str
+    provider_website: str
+    provider_contact: str
+    representative: str
+    model_name: str
+    model_url: str
+    dependencies: list[dict[str, str | None]]
+    placement_date: dt.date
+    modalities: list[ModalityRow]
+    latest_collection: str
+    continuous_training: bool
+    languages: list[str]
+    other_characteristics: str
+    comments: str
+
+
+class LargeDataset(M):
+    name: str
+    url: str | None
+    modality: Modality
+    share_percent: float
+    selection: str
+
+
+class Section21(M):
+    used: bool
+    modalities: list[Modality]
+    large: list[LargeDataset]
+    other_description: str
+    comments: str
+
+
+class Section22(M):
+    licensed_used: bool
+    licensed_modalities: list[Modality]
+    private_used: bool
+    private_modalities: list[Modality]
+    private_listed: list[str]
+    private_description: str
+    comments: str
+
+
+class Domain(M):
+    domain: str
+    bytes: int
+
+
+class Section23(M):
+    used: bool
+    crawlers: list[str]
+    purposes: str
+    behaviour: str
+    period: str
+    content_description: str
+    modalities: list[Modality]
+    domain_count: int
+    domains_listed: int
+    domain_rule: str
+    domains: list[Domain]
+    comments: str
+
+
+class Section24to26(M):
+    user_interactions: bool
+    user_other_services: bool
+    synthetic: bool
+    other: bool
+    other_description: str
+
+
+class Removals(M):
+    received: int
+    approved: int
+    rejected: int
+    records_removed: int
+    median_days_to_release: float | None
+    longest_days_to_release: float | None
+
+
+class Section3(M):
+    signatory: bool
+    opt_out_measures: str
+    opt_outs: list[str]
+    removals: Removals
+    copyright_policy_url: str
+    removal_channel: str
+    illegal_content_measures: str
+    other_processing: str | None
+
+
+class SourceRow(M):
+    id: str
+    name: str
+    category: Category
+    license: str
+    records: int
+    bytes: int
+    tokens: int
+    no_origin: int
+
+
+class Compute(M):
+    formula: str
+    parameters: float
+    tokens_processed: int
+    tokens_basis: str
+    flop: float
+    systemic_risk_threshold: float
+    base_compute: float | None
+    provider_threshold: float
+    provider_case: str
+
+
+class Evaluation(M):
+    benchmark: str
+    metric: str
+    base: float | None
+    adapter: float | None
+    delta: float | None
+
+
+class RunFacts(M):
+    """What only a training run can tell; carried from the release, never derived from data."""
+
+    trained_tokens: int | None = None
+    iterations: int | None = None
+    wall_time_s: float | None = None
+    hardware: str | None = None
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    eval_score: float | None = None
+    eval_base: float | None = None
+    train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
+    adapter_sha256: str | None = None  # the weights file staged on the Hub: what `publish` checks
+    peft_sha256: str | None = None  # peft/adapter_model.safetensors, the exact PEFT form staged beside it
+    peft_refused: str | None = None  # why there is no PEFT form (it would not be exact)
+
+
+class ChangelogEntry(M):
+    version: str
+    date: dt.date
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    security: list[str] = Field(default_factory=list)
+
+
+class Fingerprint(M):
+    """The compact facts the next version's changelog entry is computed against."""
+
+    sources: dict[str, tuple[int, int]]
+    licenses: list[str]
+    size_bins: list[str]
+    latest_collection: str
+    period: str
+    domains: list[str]
+    large: list[str]
+    removals: int
+    training: dict[str, str]
+
+
+class Previous(M):
+    version: str
+    date: dt.date
+    fingerprint: Fingerprint
+
+
+class Card(M):
+    schema_: Literal["kiki-bot/card/1"] = Field(SCHEMA, alias="schema")
+    adapter: str
+    header: Header
+    section1: Section1
+    section21: Section21
+    section22: Section22
+    section23: Section23
+    section24_26: Section24to26
+    section3: Section3
+    sources: list[SourceRow]
+    token_method: str
+    compute: Compute
+    training: dict[str, str]
+    run: RunFacts
+    evaluation: Evaluation | None
+    intended_use: str
+    limitations: str
+    citation: str
+    hub: dict[str, object]
+    fingerprint: Fingerprint
+    previous: Previous | None
+    changelog: list[ChangelogEntry]
+    published_at: dt.datetime | None = None
+    """When `publish` ran for this version (Hub tag and GitHub release made); None for a draft or a release
+    under review. Only published versions count as released: `init` and `card render` write drafts."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("hub")
+    @classmethod
+    def _trimmed(cls, hub: dict[str, object]) -> dict[str, object]:
+        """Hub metadata values are ids, tags and names: edge whitespace means nothing, and huggingface_hub's
+        YAML writer strips the end of the document, so `0\u00a0` as the last value would read back as the
+        number 0. Kept trimmed, every value reads back as written."""
+        def trim(value: object) -> object:
+            if isinstance(value, str):
+                return value.strip()
+            return [trim(v) for v in value] if isinstance(value, list) else value
+
+        return {key: trim(value) for key, value in hub.items()}
+
+
+# ---------------------------------------------------------------- what a card says of its versions
+def published_versions(card: Card | None) -> list[str]:
+    """The versions `publish` ran for, oldest first: the header's links, and the card's own once published."""
+    if card is None:
+        return []
+    return [v.version for v in card.header.previous_versions] + ([card.header.version] if card.published_at else [])
+
+
+def last_published(card: Card | None) -> str | None:
+    versions = published_versions(card)
+    return versions[-1] if versions else None
