@@ -206,7 +206,7 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
     from kiki_bot.repo import trainset
 
     with pytest.raises(Exception) as exc:
-        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", ledger.read(proj.ledger_path))
+        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", trainset.rule(proj, ledger.read(proj.ledger_path)))
     assert "part-000.jsonl:1" in str(exc.value) and "reserved its rights" in str(exc.value)
 
     asked = len(header.log) + len(plain.log)
