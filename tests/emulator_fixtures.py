@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from kiki_bot.demo.emulators import GitHubEmulator, HubEmulator, Server, serve
+from kiki_bot.demo.emulators.recorder import RECORD_ENV
 
 if TYPE_CHECKING:
     from github import Github
@@ -45,6 +46,7 @@ def _start_hub() -> tuple[HubEmulator, Server]:
         HF_HOME=hf_home,
         HF_TOKEN=HF_TOKEN,
         HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1",  # LFS uploads through the LFS batch API the emulator has, not xet
         HF_HUB_DISABLE_PROGRESS_BARS="1",
         NO_PROXY=",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])),
     )
@@ -53,6 +55,16 @@ def _start_hub() -> tuple[HubEmulator, Server]:
     return emulator, server
 
 
+def _start_recording() -> None:
+    """Every emulator of this session, subprocesses' included, records what it serves (for test_conformance_*),
+    into a fresh temporary folder, or into $KIKI_EMULATOR_RECORD when set (kept, to look at)."""
+    if not os.environ.get(RECORD_ENV):
+        folder = tempfile.mkdtemp(prefix="kiki-emulator-record-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ[RECORD_ENV] = folder
+
+
+_start_recording()
 HUB, HUB_SERVER = _start_hub()
 GITHUB = GitHubEmulator()
 GITHUB_SERVER = serve(GITHUB)
