@@ -67,3 +67,19 @@ def streaming(monkeypatch: pytest.MonkeyPatch):
             yield
 
     return run
+
+
+LAST = {"test_everything_the_emulator_served_is_what_github_describes",
+        "test_every_hub_answer_huggingface_hub_reads_carries_what_the_hub_sends"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The conformance checks of everything the emulators served run after every other test."""
+    items.sort(key=lambda item: item.name in LAST)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The conformance figures (and the exceptions used) in the run's closing note."""
+    conformance = sys.modules.get("openapi_conformance")
+    for line in getattr(conformance, "SUMMARY", []):
+        terminalreporter.write_line(line)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import itertools
 import json
@@ -186,6 +187,40 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def _node_id(kind: str, key: object) -> str:
+    """A GraphQL node id in GitHub's legacy form (base64 of `<len>:<Type><id>`), stable per object."""
+    return base64.b64encode(f"{len(kind):02d}:{kind}{key}".encode()).decode()
+
+
+def _reactions(url: str) -> dict[str, Any]:
+    return {"url": f"{url}/reactions", "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
+            "confused": 0, "heart": 0, "rocket": 0, "eyes": 0}
+
+
+REPO_URLS = {
+    "archive_url": "/{archive_format}{/ref}", "assignees_url": "/assignees{/user}",
+    "blobs_url": "/git/blobs{/sha}", "branches_url": "/branches{/branch}",
+    "collaborators_url": "/collaborators{/collaborator}", "comments_url": "/comments{/number}",
+    "commits_url": "/commits{/sha}", "compare_url": "/compare/{base}...{head}", "contents_url": "/contents/{+path}",
+    "contributors_url": "/contributors", "deployments_url": "/deployments", "downloads_url": "/downloads",
+    "events_url": "/events", "forks_url": "/forks", "git_commits_url": "/git/commits{/sha}",
+    "git_refs_url": "/git/refs{/sha}", "git_tags_url": "/git/tags{/sha}", "hooks_url": "/hooks",
+    "issue_comment_url": "/issues/comments{/number}", "issue_events_url": "/issues/events{/number}",
+    "issues_url": "/issues{/number}", "keys_url": "/keys{/key_id}", "labels_url": "/labels{/name}",
+    "languages_url": "/languages", "merges_url": "/merges", "milestones_url": "/milestones{/number}",
+    "notifications_url": "/notifications{?since,all,participating}", "pulls_url": "/pulls{/number}",
+    "releases_url": "/releases{/id}", "stargazers_url": "/stargazers", "statuses_url": "/statuses/{sha}",
+    "subscribers_url": "/subscribers", "subscription_url": "/subscription", "tags_url": "/tags",
+    "teams_url": "/teams", "trees_url": "/git/trees{/sha}",
+}
+"""A repository's URL templates, after its API URL, as GitHub lists them."""
+DOCS = "https://docs.github.com/rest"
+USERS_SINCE = "2020-01-01T00:00:00Z"
+"""When every emulated account was created."""
+CONTENTS_LIMIT = 1024 * 1024
+"""Above 1 MiB GitHub shows no diff of a file."""
+
+
 @dataclass
 class Label:
     name: str
@@ -325,7 +360,8 @@ class Repo:
 
 
 def _fail(status: int, message: str, **extra: Any) -> NoReturn:
-    abort_with(json_response({"message": message, **extra}, status))
+    """GitHub's error body: the message, where the docs are, and the status (a string, as GitHub sends it)."""
+    abort_with(json_response({"message": message, "documentation_url": DOCS, "status": str(status), **extra}, status))
 
 
 def _invalid(resource: str, code: str, field_name: str, message: str | None = None) -> NoReturn:
@@ -408,7 +444,7 @@ class GitHubEmulator(Emulator):
         self.rate_used = 0  # requests counted against the hourly rate limit
 
     def error_response(self, status: int, message: str) -> Response:
-        return json_response({"message": message}, status)
+        return json_response({"message": message, "documentation_url": DOCS, "status": str(status)}, status)
 
     # --- seeding and inspection -------------------------------------------------------------------
 
@@ -627,31 +663,48 @@ class GitHubEmulator(Emulator):
             response.headers["Link"] = f'<{self.base_url}{raw_path(request)}?{query}>; rel="next"'
         return response
 
-    # --- JSON shapes --------------------------------------------------------------------------------
+    # --- JSON shapes: as GitHub sends them (checked by tests/test_conformance_openapi.py) --------------
 
     def _user(self, login: str) -> dict[str, Any]:
-        kind = "Bot" if login.endswith("[bot]") else "User"
+        """A simple-user as GitHub embeds one (owner, author, sender): node id, avatar and URL templates."""
+        uid, kind = zlib.crc32(login.encode()), "Bot" if login.endswith("[bot]") else "User"
+        url = f"{self.base_url}/users/{quote(login)}"
+        html = f"{HTML_URL}/apps/{login.removesuffix('[bot]')}" if kind == "Bot" else f"{HTML_URL}/{login}"
         return {
-            "login": login,
-            "id": zlib.crc32(login.encode()),
-            "type": kind,
-            "url": f"{self.base_url}/users/{login}",
-            "html_url": f"{HTML_URL}/{login}",
+            "login": login, "id": uid, "node_id": _node_id(kind, uid), "gravatar_id": "",
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4", "url": url, "html_url": html,
+            "followers_url": f"{url}/followers", "following_url": f"{url}/following{{/other_user}}",
+            "gists_url": f"{url}/gists{{/gist_id}}", "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{url}/subscriptions", "organizations_url": f"{url}/orgs",
+            "repos_url": f"{url}/repos", "events_url": f"{url}/events{{/privacy}}",
+            "received_events_url": f"{url}/received_events", "type": kind, "user_view_type": "public",
+            "site_admin": False,
         }
 
     def _repo_url(self, repo: Repo) -> str:
         return f"{self.base_url}/repos/{repo.full_name}"
 
     def _repo_json(self, repo: Repo) -> dict[str, Any]:
+        """The full repository (its creation is its first commit, its last push the default branch's head)."""
+        url, html = self._repo_url(repo), f"{HTML_URL}/{repo.full_name}"
+        log = repo.history.first_parent_log(repo.branches[repo.default_branch])
+        created, pushed = _iso(log[-1].date), _iso(log[0].date)
+        open_issues = sum(issue.state == "open" for issue in repo.issues.values())
         return {
-            "id": repo.id,
-            "name": repo.full_name.split("/")[1],
-            "full_name": repo.full_name,
-            "owner": self._user(repo.owner),
-            "private": repo.private,
-            "default_branch": repo.default_branch,
-            "url": self._repo_url(repo),
-            "html_url": f"{HTML_URL}/{repo.full_name}",
+            "id": repo.id, "node_id": _node_id("Repository", repo.id), "name": repo.full_name.split("/")[1],
+            "full_name": repo.full_name, "private": repo.private, "owner": self._user(repo.owner),
+            "html_url": html, "description": None, "fork": False, "url": url,
+            **{key: url + suffix for key, suffix in REPO_URLS.items()},
+            "created_at": created, "updated_at": pushed, "pushed_at": pushed,
+            "git_url": f"git://github.com/{repo.full_name}.git", "ssh_url": f"git@github.com:{repo.full_name}.git",
+            "clone_url": f"{html}.git", "svn_url": html, "homepage": None, "size": 0, "language": None,
+            "stargazers_count": 0, "watchers_count": 0, "watchers": 0, "forks_count": 0, "forks": 0,
+            "has_issues": True, "has_projects": True, "has_downloads": True, "has_wiki": True, "has_pages": False,
+            "has_discussions": False, "mirror_url": None, "archived": False, "disabled": False, "license": None,
+            "open_issues_count": open_issues, "open_issues": open_issues, "allow_forking": True,
+            "is_template": False, "web_commit_signoff_required": False, "topics": [],
+            "visibility": "private" if repo.private else "public", "default_branch": repo.default_branch,
+            "network_count": 0, "subscribers_count": 0,
         }
 
     def _association(self, repo: Repo, login: str) -> str:
@@ -660,8 +713,10 @@ class GitHubEmulator(Emulator):
         return "COLLABORATOR" if repo.permissions.get(login, "none") != "none" else "NONE"
 
     def _label_json(self, repo: Repo, label: Label) -> dict[str, Any]:
+        label_id = zlib.crc32(f"{repo.full_name}:{label.name}".encode())
         return {
-            "id": zlib.crc32(f"{repo.full_name}:{label.name}".encode()),
+            "id": label_id,
+            "node_id": _node_id("Label", label_id),
             "name": label.name,
             "color": label.color,
             "description": label.description,
@@ -674,12 +729,14 @@ class GitHubEmulator(Emulator):
         kind = "pull" if issue.pull else "issues"
         data = {
             "id": issue.id,
+            "node_id": _node_id("PullRequest" if issue.pull else "Issue", issue.id),
             "number": issue.number,
             "url": url,
             "repository_url": self._repo_url(repo),
             "labels_url": f"{url}/labels{{/name}}",
             "comments_url": f"{url}/comments",
             "events_url": f"{url}/events",
+            "timeline_url": f"{url}/timeline",
             "html_url": f"{HTML_URL}/{repo.full_name}/{kind}/{issue.number}",
             "title": issue.title,
             "body": issue.body,
@@ -688,6 +745,7 @@ class GitHubEmulator(Emulator):
             "state": issue.state,
             "state_reason": issue.state_reason,
             "locked": False,
+            "active_lock_reason": None,
             "assignee": None,
             "assignees": [],
             "milestone": None,
@@ -696,9 +754,12 @@ class GitHubEmulator(Emulator):
             "updated_at": _iso(issue.updated_at),
             "closed_at": _iso(issue.closed_at),
             "author_association": self._association(repo, issue.user),
+            "performed_via_github_app": None,
+            "reactions": _reactions(url),
         }
         if issue.pull:
             html = data["html_url"]
+            data["draft"] = issue.pull.draft
             data["pull_request"] = {
                 "url": f"{self._repo_url(repo)}/pulls/{issue.number}",
                 "html_url": html,
@@ -710,9 +771,11 @@ class GitHubEmulator(Emulator):
 
     def _comment_json(self, repo: Repo, issue: Issue, comment: Comment) -> dict[str, Any]:
         issue_json = self._issue_json(repo, issue)
+        url = f"{self._repo_url(repo)}/issues/comments/{comment.id}"
         return {
             "id": comment.id,
-            "url": f"{self._repo_url(repo)}/issues/comments/{comment.id}",
+            "node_id": _node_id("IssueComment", comment.id),
+            "url": url,
             "html_url": f"{issue_json['html_url']}#issuecomment-{comment.id}",
             "issue_url": issue_json["url"],
             "body": comment.body,
@@ -720,60 +783,106 @@ class GitHubEmulator(Emulator):
             "created_at": _iso(comment.created_at),
             "updated_at": _iso(comment.updated_at),
             "author_association": self._association(repo, comment.user),
+            "performed_via_github_app": None,
+            "reactions": _reactions(url),
         }
 
-    def _pull_json(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+    def _pull_json(self, repo: Repo, issue: Issue, full: bool = True) -> dict[str, Any]:
+        """A pull request; a list (`full=False`) carries GitHub's pull-request-simple, without the merge
+        state, the counts and `merged_by`, exactly as the real list does."""
         assert issue.pull is not None
         pull, issue_json = issue.pull, self._issue_json(repo, issue)
+        url = f"{self._repo_url(repo)}/pulls/{issue.number}"
+        head_sha = repo.branches.get(pull.head, pull.head_sha)
 
         def side(ref: str, sha: str | None) -> dict[str, Any]:
-            return {"ref": ref, "sha": sha, "label": f"{repo.owner}:{ref}", "repo": self._repo_json(repo)}
+            return {"ref": ref, "sha": sha, "label": f"{repo.owner}:{ref}", "user": self._user(repo.owner),
+                    "repo": self._repo_json(repo)}
 
-        shared = (
-            "id",
-            "number",
-            "html_url",
-            "title",
-            "body",
-            "user",
-            "labels",
-            "state",
-            "created_at",
-            "updated_at",
-        )
-        return {key: issue_json[key] for key in (*shared, "closed_at")} | {
-            "url": f"{self._repo_url(repo)}/pulls/{issue.number}",
+        shared = ("id", "node_id", "number", "html_url", "title", "body", "user", "labels", "state", "locked",
+                  "active_lock_reason", "assignee", "assignees", "milestone", "created_at", "updated_at",
+                  "closed_at", "author_association", "draft")
+        links = {"self": url, "html": issue_json["html_url"], "issue": issue_json["url"],
+                 "comments": issue_json["comments_url"], "review_comments": f"{url}/comments",
+                 "review_comment": f"{self._repo_url(repo)}/pulls/comments{{/number}}",
+                 "commits": f"{url}/commits", "statuses": f"{self._repo_url(repo)}/statuses/{head_sha}"}
+        data = {key: issue_json[key] for key in shared} | {
+            "url": url,
             "issue_url": issue_json["url"],
             "comments_url": issue_json["comments_url"],
             "diff_url": f"{issue_json['html_url']}.diff",
-            "head": side(pull.head, repo.branches.get(pull.head, pull.head_sha)),
+            "patch_url": f"{issue_json['html_url']}.patch",
+            "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"],
+            "review_comment_url": links["review_comment"],
+            "statuses_url": links["statuses"],
+            "_links": {name: {"href": href} for name, href in links.items()},
+            "head": side(pull.head, head_sha),
             "base": side(pull.base, repo.branches.get(pull.base)),
-            "draft": pull.draft,
-            "merged": pull.merged_at is not None,
+            "requested_reviewers": [],
+            "requested_teams": [],
             "merged_at": _iso(pull.merged_at),
             "merge_commit_sha": pull.merge_commit_sha,
+            "auto_merge": None,
+        }
+        if not full:
+            return data
+        return data | {
+            "merged": pull.merged_at is not None,
             "mergeable": issue.state == "open" or None,
+            "rebaseable": issue.state == "open" or None,
+            "mergeable_state": "clean" if issue.state == "open" else "unknown",
+            "merged_by": self._user(issue.user) if pull.merged_at else None,
+            "maintainer_can_modify": False,
+            "comments": len(issue.comments),
+            "review_comments": 0,
+            "commits": 1,
+            "additions": 0,
+            "deletions": 0,
+            "changed_files": 0,
         }
 
+    def _person(self, commit: Commit) -> dict[str, Any]:
+        return {"name": commit.author, "email": f"{commit.author}@users.noreply.github.com", "date": _iso(commit.date)}
+
+    def _parents(self, repo: Repo, commit: Commit) -> list[dict[str, Any]]:
+        return [{"sha": sha, "url": f"{self._repo_url(repo)}/commits/{sha}",
+                 "html_url": f"{HTML_URL}/{repo.full_name}/commit/{sha}"} for sha in commit.parents]
+
     def _commit_json(self, repo: Repo, commit: Commit) -> dict[str, Any]:
-        person = {
-            "name": commit.author,
-            "email": f"{commit.author}@users.noreply.github.com",
-            "date": _iso(commit.date),
-        }
+        """A git commit object (what the Contents API answers with)."""
         return {
             "sha": commit.sha,
             "url": f"{self._repo_url(repo)}/git/commits/{commit.sha}",
             "html_url": f"{HTML_URL}/{repo.full_name}/commit/{commit.sha}",
             "message": commit.message,
-            "author": person,
-            "committer": person,
-            "parents": [{"sha": sha} for sha in commit.parents],
+            "author": self._person(commit),
+            "committer": self._person(commit),
+            "parents": self._parents(repo, commit),
+        }
+
+    def _rest_commit_json(self, repo: Repo, commit: Commit) -> dict[str, Any]:
+        """A commit as the REST API shows one (branches, compare): the git commit inside, GitHub users outside."""
+        url = f"{self._repo_url(repo)}/commits/{commit.sha}"
+        git = self._git_commit_json(repo, commit)
+        return {
+            "sha": commit.sha,
+            "node_id": _node_id("Commit", commit.sha),
+            "url": url,
+            "html_url": git["html_url"],
+            "comments_url": f"{url}/comments",
+            "commit": {"url": git["url"], "author": git["author"], "committer": git["committer"],
+                       "message": commit.message, "comment_count": 0, "tree": git["tree"],
+                       "verification": git["verification"]},
+            "author": self._user(commit.author),
+            "committer": self._user(commit.author),
+            "parents": self._parents(repo, commit),
         }
 
     def _ref_json(self, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
         return {
             "ref": ref,
+            "node_id": _node_id("Ref", f"{repo.id}:{ref}"),
             "url": f"{self._repo_url(repo)}/git/{ref}",
             "object": {"sha": sha, "type": "commit", "url": f"{self._repo_url(repo)}/git/commits/{sha}"},
         }
@@ -782,24 +891,26 @@ class GitHubEmulator(Emulator):
         self, repo: Repo, path: str, ref: str, data: bytes | None, with_content: bool = True
     ) -> dict[str, Any]:
         """A file (`data`; its base64 content only if `with_content`) or, for None, a directory entry."""
-        url = f"{self._repo_url(repo)}/contents/{path}?ref={ref}"
+        url = f"{self._repo_url(repo)}/contents/{quote(path)}?ref={quote(ref, safe='')}"
+        kind, sha = ("dir", git_blob_sha(path.encode())) if data is None else ("file", git_blob_sha(data))
+        html = f"{HTML_URL}/{repo.full_name}/{'tree' if data is None else 'blob'}/{quote(ref)}/{quote(path)}"
+        git_url = f"{self._repo_url(repo)}/git/{'trees' if data is None else 'blobs'}/{sha}"
         entry = {
-            "type": "file",
+            "type": kind,
             "name": path.rsplit("/", 1)[-1],
             "path": path,
+            "sha": sha,
+            "size": 0 if data is None else len(data),
             "url": url,
-            "html_url": f"{HTML_URL}/{repo.full_name}/blob/{ref}/{path}",
-        }
-        if data is None:
-            return entry | {"type": "dir", "sha": git_blob_sha(path.encode()), "size": 0}
-        entry |= {
-            "sha": git_blob_sha(data),
-            "size": len(data),
-            "download_url": f"https://raw.githubusercontent.com/{repo.full_name}/{ref}/{path}",
+            "html_url": html,
+            "git_url": git_url,
+            "download_url": None if data is None else
+            f"https://raw.githubusercontent.com/{repo.full_name}/{quote(ref)}/{quote(path)}",
+            "_links": {"self": url, "git": git_url, "html": html},
         }
         return (
             entry | {"encoding": "base64", "content": base64.b64encode(data).decode()}
-            if with_content
+            if data is not None and with_content
             else entry
         )
 
@@ -807,16 +918,22 @@ class GitHubEmulator(Emulator):
         url = f"{self._repo_url(repo)}/releases/{release.id}"
         return {
             "id": release.id,
+            "node_id": _node_id("Release", release.id),
             "url": url,
-            "upload_url": f"{url}/assets{{?name,label}}",
-            "html_url": f"{HTML_URL}/{repo.full_name}/releases/tag/{release.tag_name}",
+            "assets_url": f"{url}/assets",
+            "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/{release.id}/assets{{?name,label}}",
+            "html_url": f"{HTML_URL}/{repo.full_name}/releases/tag/{quote(release.tag_name)}",
+            "tarball_url": f"{self._repo_url(repo)}/tarball/{quote(release.tag_name)}",
+            "zipball_url": f"{self._repo_url(repo)}/zipball/{quote(release.tag_name)}",
             "tag_name": release.tag_name,
             "target_commitish": release.target_commitish,
             "name": release.name,
             "body": release.body,
             "draft": release.draft,
             "prerelease": release.prerelease,
+            "immutable": False,
             "author": self._user(release.author),
+            "assets": [],
             "created_at": _iso(release.created_at),
             "published_at": None if release.draft else _iso(release.created_at),
         }
@@ -824,7 +941,11 @@ class GitHubEmulator(Emulator):
     # --- handlers: user, repository, branches, refs -------------------------------------------------
 
     def get_user(self, request: Request) -> Response:
-        return json_response(self._user(self._actor(request)))
+        """The token's user as GitHub's public-user (a GitHub App's token gets 403 here on github.com)."""
+        profile = dict.fromkeys(("name", "company", "blog", "location", "email", "hireable", "bio"))
+        counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
+        return json_response(self._user(self._actor(request)) | profile | counts
+                             | {"created_at": USERS_SINCE, "updated_at": USERS_SINCE})
 
     def get_repo(self, request: Request, owner: str, name: str) -> Response:
         return json_response(self._repo_json(self._repo(owner, name)))
@@ -833,13 +954,21 @@ class GitHubEmulator(Emulator):
         commit = repo.history[repo.branches[branch]]
         return {
             "name": branch,
-            "commit": self._commit_json(repo, commit) | {"commit": self._git_commit_json(repo, commit)},
+            "commit": self._rest_commit_json(repo, commit),
+            "_links": {"self": f"{self._repo_url(repo)}/branches/{quote(branch)}",
+                       "html": f"{HTML_URL}/{repo.full_name}/tree/{quote(branch)}"},
             "protected": False,
+            "protection": {"enabled": False, "required_status_checks": {
+                "enforcement_level": "off", "contexts": [], "checks": []}},
+            "protection_url": f"{self._repo_url(repo)}/branches/{quote(branch)}/protection",
         }
 
     def list_branches(self, request: Request, owner: str, name: str) -> Response:
         repo = self._repo(owner, name)
-        return self._page(request, [self._branch_json(repo, branch) for branch in sorted(repo.branches)])
+        return self._page(request, [
+            {"name": branch, "commit": {"sha": sha, "url": f"{self._repo_url(repo)}/commits/{sha}"}, "protected": False}
+            for branch, sha in sorted(repo.branches.items())
+        ])
 
     def get_branch(self, request: Request, owner: str, name: str, branch: str) -> Response:
         repo = self._repo(owner, name)
@@ -866,9 +995,9 @@ class GitHubEmulator(Emulator):
             "url": f"{self._repo_url(repo)}/compare/{basehead}", "html_url": html, "permalink_url": html,
             "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "status": status, "ahead_by": len(ahead),
             "behind_by": len(behind), "total_commits": len(ahead),
-            "base_commit": self._commit_json(repo, repo.history[base_sha]),
-            "merge_base_commit": self._commit_json(repo, merge_base) if merge_base else None,
-            "commits": [self._commit_json(repo, c) for c in reversed(ahead)], "files": [],
+            "base_commit": self._rest_commit_json(repo, repo.history[base_sha]),
+            "merge_base_commit": self._rest_commit_json(repo, merge_base) if merge_base else None,
+            "commits": [self._rest_commit_json(repo, c) for c in reversed(ahead)], "files": [],
         })
 
     def _refs(self, repo: Repo, ref: str) -> tuple[dict[str, str], str]:
@@ -1091,9 +1220,11 @@ class GitHubEmulator(Emulator):
 
     def get_permission(self, request: Request, owner: str, name: str, user: str) -> Response:
         role = self._repo(owner, name).permissions.get(user, "none")
-        return json_response(
-            {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": self._user(user)}
-        )
+        levels = ("read", "triage", "write", "maintain", "admin")
+        rank = levels.index(role) if role in levels else -1
+        granted = {"pull": rank >= 0, "triage": rank >= 1, "push": rank >= 2, "maintain": rank >= 3, "admin": rank >= 4}
+        collaborator = self._user(user) | {"role_name": role, "permissions": granted}
+        return json_response({"permission": LEGACY_PERMISSION[role], "role_name": role, "user": collaborator})
 
     # --- handlers: pull requests --------------------------------------------------------------------
 
@@ -1108,7 +1239,7 @@ class GitHubEmulator(Emulator):
             and head in (None, issue.pull.head, f"{repo.owner}:{issue.pull.head}")
             and base in (None, issue.pull.base)
         ]
-        return self._page(request, [self._pull_json(repo, issue) for issue in pulls])
+        return self._page(request, [self._pull_json(repo, issue, full=False) for issue in pulls])
 
     def create_pull(self, request: Request, owner: str, name: str) -> Response:
         repo, body = self._repo(owner, name), _json(request) or {}
@@ -1157,15 +1288,29 @@ class GitHubEmulator(Emulator):
         fork = {c.sha for c in repo.history.ancestry(base_sha)}
         old = next((c.files for c in repo.history.ancestry(head_sha) if c.sha in fork), {})
         changed = [
-            {
-                "filename": path,
-                "sha": git_blob_sha(head.get(path) or b""),
-                "status": "added" if path not in old else "removed" if path not in head else "modified",
-            }
+            self._diff_entry(repo, path, old.get(path), head.get(path), head_sha)
             for path in sorted(old.keys() | head.keys())
             if old.get(path) != head.get(path)
         ]
         return self._page(request, changed)
+
+    def _diff_entry(self, repo: Repo, path: str, old: bytes | None, new: bytes | None, sha: str) -> dict[str, Any]:
+        """GitHub's diff-entry: status, line counts (none above 1 MiB, where GitHub shows no diff) and URLs."""
+        added = removed = 0
+        if max(len(old or b""), len(new or b"")) <= CONTENTS_LIMIT:
+            for line in difflib.unified_diff((old or b"").decode(errors="replace").splitlines(),
+                                             (new or b"").decode(errors="replace").splitlines(), lineterm="", n=0):
+                added += line.startswith("+") and not line.startswith("+++")
+                removed += line.startswith("-") and not line.startswith("---")
+        status = "added" if old is None else "removed" if new is None else "modified"
+        quoted = quote(path)
+        return {
+            "sha": git_blob_sha(new if new is not None else old or b""), "filename": path, "status": status,
+            "additions": added, "deletions": removed, "changes": added + removed,
+            "blob_url": f"{HTML_URL}/{repo.full_name}/blob/{sha}/{quoted}",
+            "raw_url": f"{HTML_URL}/{repo.full_name}/raw/{sha}/{quoted}",
+            "contents_url": f"{self._repo_url(repo)}/contents/{quoted}?ref={sha}",
+        }
 
     def merge_pull(self, request: Request, owner: str, name: str, number: str) -> Response:
         """Merge the head branch into the base branch: a three-way merge of snapshots, as one new commit."""
@@ -1254,18 +1399,54 @@ class GitHubEmulator(Emulator):
 
     def get_workflow(self, request: Request, owner: str, name: str, workflow: str) -> Response:
         repo = self._repo(owner, name)
-        file, workflow_id = self._workflow(repo, workflow)
+        return json_response(self._workflow_json(repo, *self._workflow(repo, workflow)))
+
+    def _workflow_json(self, repo: Repo, file: str, workflow_id: int) -> dict[str, Any]:
+        """A workflow as GitHub lists it: named by its `name:` (else its path), dated by the repository."""
         path = f".github/workflows/{file}"
-        return json_response(
-            {
-                "id": workflow_id,
-                "name": file,
-                "path": path,
-                "state": "active",
-                "url": f"{self._repo_url(repo)}/actions/workflows/{workflow_id}",
-                "html_url": f"{HTML_URL}/{repo.full_name}/blob/{repo.default_branch}/{path}",
-            }
-        )
+        try:
+            doc = yaml.safe_load(repo.files().get(path, b""))
+        except yaml.YAMLError:
+            doc = None
+        created = _iso(repo.history.first_parent_log(repo.branches[repo.default_branch])[-1].date)
+        url = f"{self._repo_url(repo)}/actions/workflows/{workflow_id}"
+        return {
+            "id": workflow_id,
+            "node_id": _node_id("Workflow", workflow_id),
+            "name": str(doc.get("name") or path) if isinstance(doc, dict) else path,
+            "path": path,
+            "state": "active",
+            "created_at": created,
+            "updated_at": created,
+            "url": url,
+            "html_url": f"{HTML_URL}/{repo.full_name}/blob/{repo.default_branch}/{path}",
+            "badge_url": f"{HTML_URL}/{repo.full_name}/workflows/{quote(file)}/badge.svg",
+        }
+
+    def _run_json(self, repo: Repo, file: str, run: Dispatch) -> dict[str, Any]:
+        """A workflow run (the one a dispatch or push started), at the commit its ref names now."""
+        workflow = self._workflow_json(repo, file, repo.workflows()[file])
+        sha = repo.resolve(run.ref or "") or repo.branches[repo.default_branch]
+        commit, url = repo.history[sha], f"{self._repo_url(repo)}/actions/runs/{run.id}"
+        person = {"name": commit.author, "email": f"{commit.author}@users.noreply.github.com"}
+        number = sum(d.name == file and d.event != "repository_dispatch" and d.id <= run.id for d in repo.dispatches)
+        actor = self._user(run.actor or self.bot_login)
+        return {
+            "id": run.id, "node_id": _node_id("WorkflowRun", run.id), "name": workflow["name"],
+            "display_title": workflow["name"] if run.event == "workflow_dispatch" else commit.title,
+            "head_branch": _short_ref(run.ref), "head_sha": sha, "path": workflow["path"], "run_number": number,
+            "run_attempt": 1, "event": run.event, "status": run.status, "conclusion": run.conclusion,
+            "workflow_id": workflow["id"], "check_suite_id": run.id, "check_suite_node_id": _node_id("CheckSuite", run.id),
+            "url": url, "html_url": f"{HTML_URL}/{repo.full_name}/actions/runs/{run.id}", "pull_requests": [],
+            "created_at": _iso(run.created_at), "updated_at": _iso(run.created_at),
+            "run_started_at": _iso(run.created_at), "actor": actor, "triggering_actor": actor,
+            "jobs_url": f"{url}/jobs", "logs_url": f"{url}/logs", "artifacts_url": f"{url}/artifacts",
+            "cancel_url": f"{url}/cancel", "rerun_url": f"{url}/rerun", "previous_attempt_url": None,
+            "check_suite_url": f"{self._repo_url(repo)}/check-suites/{run.id}", "workflow_url": workflow["url"],
+            "head_commit": {"id": sha, "tree_id": self._tree_of(repo, sha), "message": commit.message, "timestamp": _iso(commit.date),
+                            "author": person, "committer": person},
+            "repository": self._repo_json(repo), "head_repository": self._repo_json(repo),
+        }
 
     def workflow_dispatch(self, request: Request, owner: str, name: str, workflow: str) -> Response:
         """Like GitHub: the workflow file at `ref` must have the trigger, and the inputs must be those it declares."""
@@ -1294,10 +1475,7 @@ class GitHubEmulator(Emulator):
         branch = request.args.get("branch")
         runs = [d for d in reversed(repo.dispatches) if d.event != "repository_dispatch" and d.name == file
                 and (branch is None or _short_ref(d.ref) == branch)]
-        return self._page(request, [
-            {"id": d.id, "name": file, "head_branch": _short_ref(d.ref), "event": d.event,
-             "status": d.status, "conclusion": d.conclusion, "created_at": _iso(d.created_at),
-             "url": f"{self._repo_url(repo)}/actions/runs/{d.id}"} for d in runs], "workflow_runs")
+        return self._page(request, [self._run_json(repo, file, d) for d in runs], "workflow_runs")
 
     # --- git data: blobs, trees and commits (one commit for many files, as the bot writes) ------------
 
