@@ -118,7 +118,8 @@ def run(workdir: Path, cache: Path, kiki: Kiki) -> None:
     with serve(gh) as gh_server, serve(hub) as hub_server:
         os.environ.update(
             HF_ENDPOINT=hub_server.url, HF_HOME=str(workdir / "hf-home"), HF_TOKEN="hf_demo_token",
-            HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", GITHUB_API_URL=gh_server.url,
+            HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
+            GITHUB_API_URL=gh_server.url,
             GITHUB_TOKEN="ghs_demo_token", GITHUB_REPOSITORY=REPO, KIKI_GITHUB_THROTTLE="0",
             KIKI_RUNS_DIR=str(workdir / "runs"), KIKI_OPTOUTS_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
             NO_PROXY=",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])))

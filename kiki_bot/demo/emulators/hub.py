@@ -2,8 +2,12 @@
 
 It covers model and dataset repositories: create, info, settings, README metadata validation, preupload
 and NDJSON commits (to branches and `refs/pr/N`), downloads through `resolve`, refs, tags, tree, commit log,
-super-squash and discussions/pull requests (shared/reference/hub-and-github-apis.md, part A). Preupload
-answers "regular" for every file, so content travels base64-inline in the commit: no LFS, no xet.
+super-squash and discussions/pull requests (shared/reference/hub-and-github-apis.md, part A). As the Hub does,
+preupload answers "lfs" for a file over 10 MB or one its revision's .gitattributes tracks with LFS: the client
+then goes through the git-LFS batch API (upload, verify) and commits an `lfsFile` line; such a file sent
+base64-inline is refused. The repository then holds the LFS pointer, as git does, and the content is served
+by `resolve` with the Hub's `X-Linked-*` headers. The xet protocol is not emulated: clients run with
+HF_HUB_DISABLE_XET=1, which makes huggingface_hub use the LFS batch API instead.
 Errors carry `X-Error-Code`, so the library raises its specific exceptions; nothing answers 5xx/429, which
 the library retries with backoff.
 
@@ -14,6 +18,8 @@ start this emulator before that (see tests/emulator_fixtures.py).
 from __future__ import annotations
 
 import base64
+import fnmatch
+import hashlib
 import itertools
 import json
 import re
@@ -115,6 +121,10 @@ GITATTRIBUTES = b"""\
 """
 """The Hub commits a .gitattributes in every new repository ("initial commit"); an abridged one here."""
 
+LFS_THRESHOLD = 10 * 1024 * 1024
+"""The Hub takes files over 10 MB only through LFS."""
+_POINTER = re.compile(rb"version https://git-lfs\.github\.com/spec/v1\noid sha256:([0-9a-f]{64})\nsize (\d+)\n")
+
 KINDS = {"models": "model", "datasets": "dataset"}
 URL_PREFIX = {"model": "", "dataset": "datasets/"}
 MISSING_METADATA = (
@@ -129,6 +139,31 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 def _iso(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def _avatar(user: str) -> str:
+    return f"/avatars/{git_blob_sha(user.encode())[:32]}.svg"
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The git-LFS pointer file that stands in the repository for content stored by LFS."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def lfs_tracked(gitattributes: bytes, path: str) -> bool:
+    """Whether a .gitattributes gives `path` the LFS filter (`<pattern> filter=lfs ...`; last match wins)."""
+    tracked = False
+    for line in gitattributes.decode(errors="replace").splitlines():
+        pattern, *attributes = line.split()
+        if pattern.startswith("#") or not attributes:
+            continue
+        target = path if "/" in pattern else path.rsplit("/", 1)[-1]
+        if fnmatch.fnmatchcase(target, pattern.lstrip("/")):
+            if "filter=lfs" in attributes:
+                tracked = True
+            elif "-filter" in attributes or "!filter" in attributes:
+                tracked = False
+    return tracked
 
 
 # --- README metadata ---------------------------------------------------------------------------------
@@ -240,6 +275,24 @@ class HubRepo:
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
     tags: dict[str, str] = field(default_factory=dict)
     discussions: dict[int, Discussion] = field(default_factory=dict)
+    lfs: dict[str, bytes] = field(default_factory=dict)  # LFS objects uploaded: sha256 -> content
+
+    def lfs_object(self, stored: bytes) -> tuple[str, bytes] | None:
+        """(sha256, content) when `stored` is the pointer of an LFS object of this repository."""
+        match = _POINTER.fullmatch(stored) if len(stored) < 200 else None
+        return (match[1].decode(), self.lfs[match[1].decode()]) if match and match[1].decode() in self.lfs else None
+
+    def content(self, stored: bytes) -> bytes:
+        """A file's content: what an LFS pointer points to, or the bytes themselves."""
+        found = self.lfs_object(stored)
+        return found[1] if found else stored
+
+    def store(self, files: dict[str, bytes], path: str, data: bytes) -> None:
+        """Put `data` at `path` as the Hub would: through LFS (the pointer in git) when the Hub requires it."""
+        if data and (len(data) > LFS_THRESHOLD or lfs_tracked(files.get(".gitattributes", b""), path)):
+            oid = hashlib.sha256(data).hexdigest()
+            self.lfs[oid], data = data, lfs_pointer(oid, len(data))
+        files[path] = data
 
     def resolve(self, revision: str) -> str | None:
         """A branch, tag, `refs/pr/N` (or `refs/heads/...`, `refs/tags/...`) or commit sha -> commit sha."""
@@ -253,10 +306,11 @@ class HubRepo:
         return self.branches.get(revision) or self.tags.get(revision) or (revision if known else None)
 
     def files(self, revision: str = "main") -> dict[str, bytes]:
+        """The content of every file at `revision` (LFS pointers resolved)."""
         sha = self.resolve(revision)
         if sha is None:
             raise KeyError(revision)
-        return dict(self.history[sha].files)
+        return {path: self.content(data) for path, data in self.history[sha].files.items()}
 
     def log(self, revision: str = "main") -> list[Commit]:
         """Commits from `revision` back along first parents, newest first."""
@@ -275,7 +329,7 @@ class HubRepo:
             if data is None:
                 files.pop(path, None)
             else:
-                files[path] = data
+                self.store(files, path, data)
         commit = self.history.commit(files, (parent,), message, author)
         self.branches[branch] = commit.sha
         return commit
@@ -325,6 +379,12 @@ class HubEmulator(Emulator):
         ("POST", _repo_path + r"/discussions/{num:\d+}/comment", "comment"),
         ("POST", _repo_path + r"/discussions/{num:\d+}/status", "change_status"),
         ("POST", _repo_path + r"/discussions/{num:\d+}/merge", "merge"),
+        ("POST", "/{kind:datasets}/{ns}/{name}.git/info/lfs/objects/batch", "lfs_batch"),
+        ("POST", "/{ns}/{name}.git/info/lfs/objects/batch", "lfs_batch"),
+        ("POST", "/{kind:datasets}/{ns}/{name}.git/info/lfs/objects/verify", "lfs_verify"),
+        ("POST", "/{ns}/{name}.git/info/lfs/objects/verify", "lfs_verify"),
+        ("PUT", "/{kind:datasets}/{ns}/{name}.git/info/lfs/objects/{oid:[0-9a-f]+}", "lfs_upload"),
+        ("PUT", "/{ns}/{name}.git/info/lfs/objects/{oid:[0-9a-f]+}", "lfs_upload"),
         ("GET", "/{kind:datasets}/{ns}/{name}/resolve/{rev}/{path:.+}", "resolve"),
         ("GET", "/{ns}/{name}/resolve/{rev}/{path:.+}", "resolve"),
     ]
@@ -353,16 +413,14 @@ class HubEmulator(Emulator):
         private: bool = False,
         gated: bool | str = False,
     ) -> HubRepo:
-        """A repository whose `main` holds the Hub's initial commit (.gitattributes) plus `files`."""
+        """A repository whose `main` holds the Hub's initial commit (.gitattributes) plus `files` (stored
+        through LFS where the Hub would)."""
         with self._lock:
-            history = History()
-            initial = history.commit(
-                {".gitattributes": GITATTRIBUTES, **(files or {})},
-                (),
-                "initial commit",
-                repo_id.split("/")[0],
-            )
-            repo = HubRepo(repo_id, repo_type, history, now(), private, gated, {"main": initial.sha})
+            repo = HubRepo(repo_id, repo_type, History(), now(), private, gated)
+            snapshot = {".gitattributes": GITATTRIBUTES}
+            for path, data in (files or {}).items():
+                repo.store(snapshot, path, data)
+            repo.branches["main"] = repo.history.commit(snapshot, (), "initial commit", repo_id.split("/")[0]).sha
             self.repos[repo_type, repo_id] = repo
             return repo
 
@@ -445,6 +503,22 @@ class HubEmulator(Emulator):
         repo.discussions[discussion.num] = discussion
         return discussion
 
+    def _blob_json(self, repo: HubRepo, stored: bytes) -> dict[str, Any]:
+        """A file's size and git blob id, and for content stored by LFS its `lfs` sha256, size and pointer size."""
+        found = repo.lfs_object(stored)
+        blob = {"size": len(found[1]) if found else len(stored), "blobId": git_blob_sha(stored)}
+        if found:
+            blob["lfs"] = {"sha256": found[0], "size": len(found[1]), "pointerSize": len(stored)}
+        return blob
+
+    def _file_json(self, repo: HubRepo, path: str, stored: bytes) -> dict[str, Any]:
+        """A tree entry for a file, as `list_repo_tree` reads it (`lfs` with `oid` for LFS content)."""
+        blob = self._blob_json(repo, stored)
+        entry = {"type": "file", "oid": blob["blobId"], "size": blob["size"], "path": path}
+        if "lfs" in blob:
+            entry["lfs"] = {"oid": blob["lfs"]["sha256"], "size": blob["size"], "pointerSize": len(stored)}
+        return entry
+
     # --- handlers: account, repositories, metadata --------------------------------------------------
 
     def whoami(self, request: Request) -> Response:
@@ -452,10 +526,18 @@ class HubEmulator(Emulator):
         return json_response(
             {
                 "type": "user",
+                "id": git_blob_sha(name.encode())[:24],
                 "name": name,
                 "fullname": name,
+                "email": None,
+                "emailVerified": False,
+                "canPay": False,
+                "isPro": False,
+                "periodEnd": None,
+                "avatarUrl": _avatar(name),
                 "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "emulator", "role": "write"}},
+                "auth": {"type": "access_token", "accessToken": {"displayName": "emulator", "role": "write",
+                                                                 "createdAt": _iso(now())}},
             }
         )
 
@@ -471,7 +553,7 @@ class HubEmulator(Emulator):
                 {"error": f"You already created this {repo_type} repo", "url": self._url(repo)}, 409
             )
         repo = self.create_repo(repo_id, repo_type, private=body.get("visibility") == "private")
-        return json_response({"url": self._url(repo), "name": repo_id})
+        return json_response({"url": self._url(repo), "name": repo_id, "id": git_blob_sha(repo_id.encode())[:24]})
 
     def repo_info(self, request: Request, kind: str, ns: str, name: str, rev: str = "main") -> Response:
         repo = self._repo(request, kind, ns, name)
@@ -496,11 +578,15 @@ class HubEmulator(Emulator):
             "tags": list(card.get("tags") or []) if card else [],
             "cardData": card,
             "siblings": [
-                {"rfilename": path, "size": len(data), "blobId": git_blob_sha(data)}
-                for path, data in sorted(commit.files.items())
+                {"rfilename": path} | self._blob_json(repo, data) for path, data in sorted(commit.files.items())
             ],
+            "usedStorage": sum(len(repo.content(data)) for data in commit.files.values()),
         }
-        return json_response(info | ({"modelId": repo.repo_id} if repo.repo_type == "model" else {}))
+        if repo.repo_type == "model":  # what the card says of the model, as the Hub reads it from there
+            info |= {"modelId": repo.repo_id, "spaces": [], "library_name": (card or {}).get("library_name"),
+                     "pipeline_tag": (card or {}).get("pipeline_tag")}
+            info |= {"model-index": card["model-index"]} if card and "model-index" in card else {}
+        return json_response(info)
 
     def update_settings(self, request: Request, kind: str, ns: str, name: str) -> Response:
         repo, body = self._repo(request, kind, ns, name), _json(request) or {}
@@ -524,21 +610,71 @@ class HubEmulator(Emulator):
     # --- handlers: uploads ----------------------------------------------------------------------------
 
     def preupload(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
-        """Every file is "regular"; `oid` lets the client skip files whose content is already there."""
+        """"lfs" for a file over 10 MB or tracked by LFS in the revision's .gitattributes, else "regular";
+        `oid` (the LFS sha256, or the git blob sha) lets the client skip files already there."""
         repo = self._repo(request, kind, ns, name)
         files = repo.history[self._revision(repo, rev)].files
-        answers = [
-            {"path": entry["path"], "uploadMode": "regular", "shouldIgnore": False}
-            | ({"oid": git_blob_sha(files[entry["path"]])} if entry["path"] in files else {})
-            for entry in (_json(request) or {}).get("files", [])
-        ]
-        return json_response({"files": answers})
+        answers = []
+        for entry in (_json(request) or {}).get("files", []):
+            path, size = str(entry.get("path", "")), int(entry.get("size") or 0)
+            lfs = size > LFS_THRESHOLD or lfs_tracked(files.get(".gitattributes", b""), path)
+            answer = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
+            if path in files:
+                found = repo.lfs_object(files[path])
+                answer["oid"] = found[0] if found else git_blob_sha(files[path])
+            answers.append(answer)
+        return json_response({"files": answers, "commitOid": self._revision(repo, rev)})
 
-    def _apply(self, files: dict[str, bytes], operation: dict[str, Any]) -> None:
+    def lfs_batch(self, request: Request, ns: str, name: str, kind: str = "models") -> Response:
+        """The git-LFS batch API (basic transfer): where to PUT each object not yet stored, and to verify it."""
+        repo, body = self._repo(request, kind, ns, name), _json(request) or {}
+        self._writer(request)
+        if body.get("operation") != "upload":
+            _fail(422, "Only the upload operation is supported")
+        base = f"{self._url(repo)}.git/info/lfs/objects"
+        objects = []
+        for item in body.get("objects") or []:
+            oid, size = str(item.get("oid", "")), item.get("size")
+            answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+            if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int):
+                answer["error"] = {"code": 422, "message": "Invalid object: a sha256 oid and a size are required"}
+            elif oid not in repo.lfs:
+                answer["actions"] = {"upload": {"href": f"{base}/{oid}"}, "verify": {"href": f"{base}/verify"}}
+            objects.append(answer)
+        return Response(json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}),
+                        mimetype="application/vnd.git-lfs+json")
+
+    def lfs_upload(self, request: Request, ns: str, name: str, oid: str, kind: str = "models") -> Response:
+        """The PUT of an object's bytes (on the Hub, to its storage: no token); kept only if they hash to `oid`."""
+        repo, data = self.repos.get((KINDS[kind], f"{ns}/{name}")), request.get_data()
+        if repo is None:
+            _fail(404, "Repository not found", "RepoNotFound")
+        if hashlib.sha256(data).hexdigest() != oid:
+            _fail(400, f"The uploaded content does not hash to {oid}")
+        repo.lfs[oid] = data
+        return Response(status=200)
+
+    def lfs_verify(self, request: Request, ns: str, name: str, kind: str = "models") -> Response:
+        repo, body = self._repo(request, kind, ns, name), _json(request) or {}
+        data = repo.lfs.get(str(body.get("oid")))
+        if data is None or len(data) != body.get("size"):
+            _fail(404, f"LFS object {body.get('oid')} of size {body.get('size')} was not uploaded")
+        return json_response({"success": True})
+
+    def _apply(self, repo: HubRepo, files: dict[str, bytes], operation: dict[str, Any]) -> None:
         key, value = operation.get("key"), operation.get("value") or {}
         path = str(value.get("path", ""))
         if key == "file":
-            files[path] = base64.b64decode(value.get("content", ""))
+            data = base64.b64decode(value.get("content", ""))
+            if len(data) > LFS_THRESHOLD:
+                _fail(400, f"Your push was rejected because it contains files larger than 10 MiB ({path}): "
+                      "upload them through LFS (preupload answers uploadMode 'lfs')")
+            files[path] = data
+        elif key == "lfsFile":
+            oid, size = str(value.get("oid", "")), value.get("size")
+            if value.get("algo", "sha256") != "sha256" or len(repo.lfs.get(oid, b"")) != size or oid not in repo.lfs:
+                _fail(400, f"{path}: LFS object {oid} of size {size} was not uploaded (LFS batch API first)")
+            files[path] = lfs_pointer(oid, size)
         elif key == "deletedFile":
             if path not in files:
                 _fail(404, f"{path} does not exist", "EntryNotFound")
@@ -547,7 +683,7 @@ class HubEmulator(Emulator):
             for existing in [p for p in files if p.startswith(path.rstrip("/") + "/")]:
                 del files[existing]
         else:
-            _fail(400, f"Unsupported commit operation {key!r} (the emulator only accepts regular uploads)")
+            _fail(400, f"Unsupported commit operation {key!r}")
 
     def commit(self, request: Request, kind: str, ns: str, name: str, rev: str) -> Response:
         """Apply an NDJSON commit to a branch or `refs/pr/N`; `?create_pr=1` opens a PR against `rev`."""
@@ -571,7 +707,7 @@ class HubEmulator(Emulator):
             _fail(412, "A commit has happened since. Please refresh and try again.")
         files = dict(repo.history[parent].files)
         for operation in operations[1:]:
-            self._apply(files, operation)
+            self._apply(repo, files, operation)
         summary, description = header.get("summary") or "", header.get("description") or ""
         commit = repo.history.commit(files, (parent,), f"{summary}\n\n{description}".strip(), author)
         if create_pr:
@@ -587,6 +723,7 @@ class HubEmulator(Emulator):
                 "success": True,
                 "commitOid": commit.sha,
                 "commitUrl": f"{self._url(repo)}/commit/{commit.sha}",
+                "hookOutput": "",
                 "pullRequestUrl": f"{self._url(repo)}/discussions/{pull.num}" if create_pr and pull else None,
             }
         )
@@ -601,7 +738,10 @@ class HubEmulator(Emulator):
         data = repo.history[sha].files.get(path)
         if data is None:
             _fail(404, f"Entry not found: {path}", "EntryNotFound", {"X-Repo-Commit": sha})
-        headers = {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha(data)}"'}
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha(data)}"', "Accept-Ranges": "bytes"}
+        if found := repo.lfs_object(data):  # the Hub redirects to its storage; the linked headers say what
+            oid, data = found
+            headers |= {"ETag": f'"{oid}"', "X-Linked-Etag": f'"{oid}"', "X-Linked-Size": str(len(data))}
         return Response(data, headers=headers, mimetype="application/octet-stream")
 
     def refs(self, request: Request, kind: str, ns: str, name: str) -> Response:
@@ -651,12 +791,7 @@ class HubEmulator(Emulator):
                     "oid": git_blob_sha(folder.encode()),
                 }
             if recursive or len(parts) == 1:
-                entries[file_path] = {
-                    "type": "file",
-                    "path": file_path,
-                    "size": len(data),
-                    "oid": git_blob_sha(data),
-                }
+                entries[file_path] = self._file_json(repo, file_path, data)
         if prefix and not entries:
             _fail(404, f"Entry not found: {path}", "EntryNotFound")
         return json_response(list(entries.values()))
@@ -669,7 +804,7 @@ class HubEmulator(Emulator):
                     "id": c.sha,
                     "title": c.title,
                     "message": c.description,
-                    "authors": [{"user": c.author}],
+                    "authors": [{"user": c.author, "avatar": _avatar(c.author)}],
                     "date": _iso(c.date),
                 }
                 for c in repo.history.first_parent_log(self._revision(repo, rev))
