@@ -16,8 +16,8 @@ import requests
 from emulator_fixtures import HUB_SERVER
 from openapi_conformance import SUMMARY
 
-from kiki_bot.emulators.hub import LFS_THRESHOLD, lfs_pointer
-from kiki_bot.emulators.recorder import RECORD_ENV, Exchange, recorded
+from kiki_bot.demo.emulators.hub import LFS_THRESHOLD, lfs_pointer
+from kiki_bot.demo.emulators.recorder import RECORD_ENV, Exchange, recorded
 
 BIG = bytes(range(256)) * (LFS_THRESHOLD // 256 + 4096)  # 11 MiB: over the Hub's 10 MB limit for inline files
 

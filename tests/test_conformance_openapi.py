@@ -1,6 +1,6 @@
 """The GitHub emulator answers as GitHub's published API description says GitHub answers (issue 14, point 3).
 
-Every request the suite makes of the GitHub emulator is recorded (kiki_bot/emulators/recorder.py; the
+Every request the suite makes of the GitHub emulator is recorded (kiki_bot/demo/emulators/recorder.py; the
 recording starts in tests/emulator_fixtures.py). `test_everything_the_emulator_served_is_what_github_describes`
 runs last (tests/conftest.py orders it so) and validates each JSON request body and each answer against
 npm `@octokit/openapi`'s `generated/api.github.com.deref.json`. What the description does not say, though
@@ -24,8 +24,8 @@ from openapi_conformance import (
     schema_errors,
 )
 
-from kiki_bot.emulators import GitHubEmulator
-from kiki_bot.emulators.recorder import RECORD_ENV, Exchange, recorded
+from kiki_bot.demo.emulators import GitHubEmulator
+from kiki_bot.demo.emulators.recorder import RECORD_ENV, Exchange, recorded
 
 UNDOCUMENTED_ERRORS: dict[tuple[str, str, int], str] = {
     ("GET", "/repos/{owner}/{repo}/pulls", 403): "a job token without `pull-requests: read` on a private "
