@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,20 @@ DESCRIPTION = OCTOKIT / "openapi" / "generated" / "api.github.com.deref.json"
 SUMMARY: list[str] = []
 """The conformance tests' figures, printed in the run's closing note (tests/conftest.py)."""
 INSTALL = "bash .ci/octokit  (what .ci/run does: npm installs the pinned @octokit packages into .octokit/)"
+
+
+def session_exchanges(service: str, at_least: int) -> list[Any]:
+    """Everything the `service` emulator served in this test session (recorder.py), which must be the whole
+    suite's: a test over it runs last, and fails, saying so, when only a part of the suite ran."""
+    from kiki_bot.demo.emulators.recorder import RECORD_ENV, recorded
+
+    folder = Path(os.environ[RECORD_ENV])
+    exchanges = list(recorded(folder, service))
+    assert len(exchanges) >= at_least, (
+        f"only {len(exchanges)} {service} emulator exchanges were recorded in {folder}: this test checks what the "
+        "whole suite made the emulator serve, so run it with the suite (`pytest`), where it runs last"
+    )
+    return exchanges
 
 
 def octokit_file(relative: str) -> Path:

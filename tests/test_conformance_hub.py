@@ -7,17 +7,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 import requests
 from emulator_fixtures import HUB_SERVER
-from openapi_conformance import SUMMARY
+from openapi_conformance import SUMMARY, session_exchanges
 
 from kiki_bot.demo.emulators.hub import LFS_THRESHOLD, lfs_pointer
-from kiki_bot.demo.emulators.recorder import RECORD_ENV, Exchange, recorded
+from kiki_bot.demo.emulators.recorder import Exchange
 
 BIG = bytes(range(256)) * (LFS_THRESHOLD // 256 + 4096)  # 11 MiB: over the Hub's 10 MB limit for inline files
 
@@ -165,13 +163,7 @@ def hub_findings(exchanges: list[Exchange]) -> tuple[int, list[str]]:
 
 def test_every_hub_answer_huggingface_hub_reads_carries_what_the_hub_sends() -> None:
     """Runs last (tests/conftest.py): every such answer the Hub emulator gave in this session."""
-    folder = Path(os.environ[RECORD_ENV])
-    exchanges = list(recorded(folder, "hub"))
-    assert len(exchanges) > 200, (
-        f"only {len(exchanges)} Hub emulator exchanges were recorded in {folder}: this test checks what the whole "
-        "suite made the emulator serve, so run it with the suite (`pytest`), where it runs last"
-    )
-    checked, findings = hub_findings(exchanges)
+    checked, findings = hub_findings(session_exchanges("hub", at_least=200))
     SUMMARY.append(f"Hub answers: {checked} answers huggingface_hub reads checked for the fields the Hub sends; "
                    f"{len(findings)} lacking")
     assert not findings, f"{len(findings)} answer(s), first 30:\n" + "\n".join(findings[:30])

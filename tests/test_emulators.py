@@ -93,6 +93,7 @@ def test_merges_are_three_way_and_refuse_conflicts(gh: GitHubEmulator, gh_client
     assert "No commits between main and left" in str(empty.value)
 
     ref = repo.get_git_ref("heads/clash")
+    assert ref.object.sha == gh.repo("o/r").branches["clash"]  # read: a lazy ref would write to /git/ref/
     ref.edit(repo.get_branch("main").commit.sha, force=True)
     assert gh.files("o/r", "clash") == gh.files("o/r")
     ref.delete()

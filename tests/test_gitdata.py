@@ -301,6 +301,7 @@ def test_emulator_git_data_api(gh, gh_client, tmp_path):
         repo.create_git_ref("refs/heads/main", commit.sha)
     assert existing.value.status == 422 and existing.value.data["message"] == "Reference already exists"
     ref = repo.get_git_ref("heads/main")
+    assert ref.object.sha == main.sha  # read: a lazy ref would write to /git/ref/, which GitHub does not serve
     ref.edit(commit.sha)
     sideways = repo.create_git_commit("Sideways", new_tree, [repo.get_git_commit(main.sha)])
     with pytest.raises(GithubException) as stale:

@@ -384,9 +384,10 @@ class GitHubEmulator(Emulator):
         ("GET", "/repos/{owner}/{name}/compare/{basehead:.+}", "compare"),
         ("GET", "/repos/{owner}/{name}/git/ref/{ref:.+}", "get_ref"),
         ("POST", "/repos/{owner}/{name}/git/refs", "create_ref"),
-        # A lazy PyGithub GitRef keeps the /git/ref/ URL it was built from, so writes arrive on both forms.
-        ("PATCH", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "update_ref"),
-        ("DELETE", "/repos/{owner}/{name}/git/{_:refs?}/{ref:.+}", "delete_ref"),
+        # GitHub writes refs only at /git/refs/: a lazy PyGithub GitRef, which keeps the /git/ref/ URL it was
+        # built from, must be read before it is edited or deleted.
+        ("PATCH", "/repos/{owner}/{name}/git/refs/{ref:.+}", "update_ref"),
+        ("DELETE", "/repos/{owner}/{name}/git/refs/{ref:.+}", "delete_ref"),
         ("POST", "/repos/{owner}/{name}/git/blobs", "create_blob"),
         ("GET", "/repos/{owner}/{name}/git/blobs/{sha}", "get_blob"),
         ("POST", "/repos/{owner}/{name}/git/trees", "create_tree"),
@@ -941,7 +942,7 @@ class GitHubEmulator(Emulator):
     # --- handlers: user, repository, branches, refs -------------------------------------------------
 
     def get_user(self, request: Request) -> Response:
-        """The token's user as GitHub's public-user (a GitHub App's token gets 403 here on github.com)."""
+        """The token's user, as GitHub's public-user."""
         profile = dict.fromkeys(("name", "company", "blog", "location", "email", "hireable", "bio"))
         counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
         return json_response(self._user(self._actor(request)) | profile | counts
@@ -1026,7 +1027,7 @@ class GitHubEmulator(Emulator):
         self._pushed_by(request, repo, ref)
         return json_response(self._ref_json(repo, ref, sha), 201)
 
-    def update_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
+    def update_ref(self, request: Request, owner: str, name: str, ref: str) -> Response:
         repo, body = self._repo(owner, name), _json(request) or {}
         refs, short = self._refs(repo, f"refs/{ref}")
         old, sha = refs.get(short) or _fail(422, "Reference does not exist"), body.get("sha", "")
@@ -1038,7 +1039,7 @@ class GitHubEmulator(Emulator):
         self._pushed_by(request, repo, f"refs/{ref}")
         return json_response(self._ref_json(repo, f"refs/{ref}", sha))
 
-    def delete_ref(self, request: Request, owner: str, name: str, _: str, ref: str) -> Response:
+    def delete_ref(self, request: Request, owner: str, name: str, ref: str) -> Response:
         refs, short = self._refs(self._repo(owner, name), f"refs/{ref}")
         if refs.pop(short, None) is None:
             _fail(422, "Reference does not exist")

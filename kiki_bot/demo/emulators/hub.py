@@ -154,7 +154,7 @@ def lfs_tracked(gitattributes: bytes, path: str) -> bool:
     """Whether a .gitattributes gives `path` the LFS filter (`<pattern> filter=lfs ...`; last match wins)."""
     tracked = False
     for line in gitattributes.decode(errors="replace").splitlines():
-        pattern, *attributes = line.split()
+        pattern, *attributes = line.split() or ["#"]
         if pattern.startswith("#") or not attributes:
             continue
         target = path if "/" in pattern else path.rsplit("/", 1)[-1]
@@ -280,7 +280,8 @@ class HubRepo:
     def lfs_object(self, stored: bytes) -> tuple[str, bytes] | None:
         """(sha256, content) when `stored` is the pointer of an LFS object of this repository."""
         match = _POINTER.fullmatch(stored) if len(stored) < 200 else None
-        return (match[1].decode(), self.lfs[match[1].decode()]) if match and match[1].decode() in self.lfs else None
+        oid = match[1].decode() if match else ""
+        return (oid, self.lfs[oid]) if oid in self.lfs else None
 
     def content(self, stored: bytes) -> bytes:
         """A file's content: what an LFS pointer points to, or the bytes themselves."""
@@ -672,7 +673,7 @@ class HubEmulator(Emulator):
             files[path] = data
         elif key == "lfsFile":
             oid, size = str(value.get("oid", "")), value.get("size")
-            if value.get("algo", "sha256") != "sha256" or len(repo.lfs.get(oid, b"")) != size or oid not in repo.lfs:
+            if value.get("algo", "sha256") != "sha256" or oid not in repo.lfs or len(repo.lfs[oid]) != size:
                 _fail(400, f"{path}: LFS object {oid} of size {size} was not uploaded (LFS batch API first)")
             files[path] = lfs_pointer(oid, size)
         elif key == "deletedFile":

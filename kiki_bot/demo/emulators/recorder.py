@@ -13,14 +13,14 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 RECORD_ENV = "KIKI_EMULATOR_RECORD"
-LONG_STRING = 1 << 20
-"""Strings longer than this (base64 of big files) are kept as their first KiB: no schema constrains their length,
-and a 100 MB upload would otherwise be written to the record as well."""
+LONG_BODY = 1 << 20
+"""A JSON body longer than this (base64 of a big file) is kept with its long strings cut to their first KiB: no
+schema constrains their length, and a 100 MB upload would otherwise be written to the record as well."""
 
 _write_lock = threading.Lock()
 
@@ -43,7 +43,7 @@ class Exchange:
 
 
 def _shorten(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > LONG_STRING:
+    if isinstance(value, str) and len(value) > 1024:
         return value[:1024]
     if isinstance(value, list):
         return [_shorten(item) for item in value]
@@ -64,18 +64,41 @@ def decode(data: bytes, mimetype: str) -> Any:
         return None
 
 
-def record(exchange: Exchange) -> None:
-    """Append `exchange` to this process's record file, when recording is on."""
+def _kept(data: bytes, mimetype: str) -> str | None:
+    """A JSON body as recorded: its text, long strings cut when it is long; None when it is no JSON."""
+    if not data or ("json" not in mimetype and data[:1] not in (b"{", b"[")):
+        return None
+    if len(data) <= LONG_BODY:
+        return data.decode(errors="replace")
+    value = decode(data, mimetype)
+    return None if value is None else json.dumps(_shorten(value))
+
+
+def record(service: str, request: Any, path: str, response: Any) -> None:
+    """Append one exchange (werkzeug request and response) to this process's record file, when recording is on.
+    Bodies are kept as sent (decoded when read back): recording must cost the suite little."""
     folder = os.environ.get(RECORD_ENV)
     if not folder:
         return
-    line = json.dumps(_shorten(asdict(exchange))) + "\n"
-    with _write_lock, open(Path(folder) / f"{exchange.service}-{os.getpid()}.jsonl", "a") as out:
+    sent = request.get_data()
+    served = b"" if response.is_streamed else response.get_data()
+    line = json.dumps({
+        "service": service, "method": request.method, "path": path, "query": dict(request.args),
+        "request_type": request.mimetype, "request": _kept(sent, request.mimetype), "status": response.status_code,
+        "headers": dict(response.headers), "response_type": response.mimetype,
+        "response": _kept(served, response.mimetype) if "json" in response.mimetype else None,
+        "response_bytes": len(served),
+    }) + "\n"
+    with _write_lock, open(Path(folder) / f"{service}-{os.getpid()}.jsonl", "a") as out:
         out.write(line)
 
 
 def recorded(folder: Path, service: str) -> Iterator[Exchange]:
-    """Every exchange of `service` recorded under `folder`, by any process."""
+    """Every exchange of `service` recorded under `folder`, by any process, bodies decoded."""
     for path in sorted(folder.glob(f"{service}-*.jsonl")):
-        for line in path.read_text().splitlines():
-            yield Exchange(**json.loads(line))
+        with open(path) as lines:
+            for line in lines:
+                raw = json.loads(line)
+                for key, mimetype in (("request", raw["request_type"]), ("response", raw["response_type"])):
+                    raw[key] = decode(raw[key].encode(), mimetype) if raw[key] is not None else None
+                yield Exchange(**raw)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 import threading
 import traceback
@@ -29,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from kiki_bot.core.canonical import git_blob_sha
 
-from .recorder import RECORD_ENV, Exchange, decode, record
+from .recorder import decode, record
 
 WsgiApp = Callable[..., Iterable[bytes]]
 
@@ -139,18 +138,8 @@ class Emulator:
             except Exception:  # noqa: BLE001 - reported through `errors`, see the class docstring
                 self.errors.append(traceback.format_exc())
                 response = self.error_response(400, "emulator error (see Emulator.errors)")
-            self._record(request, path, body, response)
+            record(type(self).__name__.removesuffix("Emulator").lower(), request, path, response)
         return response(environ, start_response)
-
-    def _record(self, request: Request, path: str, body: Any, response: Response) -> None:
-        """Keep the exchange for the conformance tests (recorder.py), when recording is on."""
-        if not os.environ.get(RECORD_ENV):
-            return
-        data = b"" if response.is_streamed else response.get_data()
-        service = type(self).__name__.removesuffix("Emulator").lower()
-        record(Exchange(service, request.method, path, dict(request.args), request.mimetype, body,
-                        response.status_code, dict(response.headers), response.mimetype,
-                        decode(data, response.mimetype) if "json" in response.mimetype else None, len(data)))
 
     def _dispatch(self, request: Request, path: str) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
