@@ -9,8 +9,10 @@ import hashlib
 import json
 import re
 
+import urllib.error
+import urllib.request
+
 import pytest
-import requests
 from emulator_fixtures import HUB_SERVER
 from openapi_conformance import SUMMARY, session_exchanges
 
@@ -66,34 +68,36 @@ def test_a_file_tracked_by_lfs_in_gitattributes_goes_through_lfs_whatever_its_si
     assert hub.repo("org/model").files()["adapters.safetensors"] == b"\0" * 1000
 
 
-def _commit_inline(path: str, data: bytes) -> requests.Response:
-    lines = [{"key": "header", "value": {"summary": "inline", "description": ""}},
-             {"key": "file", "value": {"path": path, "encoding": "base64", "content": base64.b64encode(data).decode()}}]
-    return requests.post(f"{HUB_SERVER.url}/api/models/org/model/commit/main",
-                         data="\n".join(json.dumps(line) for line in lines),
-                         headers={"Authorization": "Bearer hf_emulator_token", "Content-Type": "application/x-ndjson"},
-                         timeout=60)
+def _commit(lines: list[dict]) -> tuple[int, dict]:
+    """POST an NDJSON commit to org/model's main as a client that ignores preupload would: (status, answer)."""
+    request = urllib.request.Request(
+        f"{HUB_SERVER.url}/api/models/org/model/commit/main", data="\n".join(map(json.dumps, lines)).encode(),
+        headers={"Authorization": "Bearer hf_emulator_token", "Content-Type": "application/x-ndjson"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+HEADER = {"key": "header", "value": {"summary": "c", "description": ""}}
 
 
 @pytest.mark.parametrize("size", [LFS_THRESHOLD + 1, len(BIG)])
 def test_a_file_over_10_mb_sent_inline_is_refused_and_nothing_is_committed(hub, size: int) -> None:
     hub.create_repo("org/model")
     head = hub.repo("org/model").branches["main"]
-    answer = _commit_inline("big.bin", BIG[:size])
-    assert answer.status_code == 400
-    assert "larger than 10 MiB" in answer.json()["error"] and "LFS" in answer.json()["error"]
+    inline = {"path": "big.bin", "encoding": "base64", "content": base64.b64encode(BIG[:size]).decode()}
+    status, answer = _commit([HEADER, {"key": "file", "value": inline}])
+    assert status == 400 and "larger than 10 MiB" in answer["error"] and "LFS" in answer["error"]
     assert hub.repo("org/model").branches["main"] == head
 
 
 def test_an_lfs_commit_line_for_content_never_uploaded_is_refused(hub) -> None:
     hub.create_repo("org/model")
-    lines = [{"key": "header", "value": {"summary": "c", "description": ""}},
-             {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": "0" * 64, "size": 5}}]
-    answer = requests.post(f"{HUB_SERVER.url}/api/models/org/model/commit/main",
-                           data="\n".join(json.dumps(line) for line in lines),
-                           headers={"Authorization": "Bearer hf_emulator_token",
-                                    "Content-Type": "application/x-ndjson"}, timeout=60)
-    assert answer.status_code == 400 and "was not uploaded" in answer.json()["error"]
+    line = {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": "0" * 64, "size": 5}}
+    status, answer = _commit([HEADER, line])
+    assert status == 400 and "was not uploaded" in answer["error"]
 
 
 HUB_ANSWERS: list[tuple[str, str, frozenset[str], frozenset[str]]] = [
