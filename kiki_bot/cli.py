@@ -552,11 +552,11 @@ def demo(
 
     from kiki_bot.demo import story
 
-    try:  # the demo extra: the emulators (werkzeug, yaml), the demo's writer (tomli_w) and training
+    try:  # the demo extra: the emulators (werkzeug, yaml), the demo's writer (tomli_w), training and PEFT
         import tomli_w  # noqa: F401
         import werkzeug  # noqa: F401
         import yaml  # noqa: F401
-        missing = None if importlib.util.find_spec("mlx_lm") else "mlx_lm"
+        missing = next((m for m in ("mlx_lm", "torch", "transformers", "peft") if not importlib.util.find_spec(m)), None)
     except ImportError as exc:
         missing = exc.name
     if missing:

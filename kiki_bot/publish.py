@@ -33,6 +33,7 @@ def _record_published(ctx: Context, adapter: str, card) -> None:
 def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[ledger.Entry], pr: int | None) -> None:
     """Refuse to publish weights other than those the card and the ledger's `released` entries of this version
     name: a removal is honoured by what is published, not by what was trained at some point."""
+    from kiki_bot.shells.peft_export import PEFT_WEIGHTS
     from kiki_bot.shells.training import ADAPTER_FILE
 
     named = [("card.json", card.run.adapter_sha256)] + [
@@ -46,15 +47,20 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
         revision = f"refs/pr/{pr}"
     else:  # a re-run after the merge: what is published already, or about to be tagged
         revision = f"v{tag.version}" if ctx.fx.hub_has_tag(repo, f"v{tag.version}") else "main"
-    staged = ctx.fx.hub_file_sha256(repo, revision, ADAPTER_FILE)
+    weights = card.run.mlx_dir + ADAPTER_FILE
+    staged = ctx.fx.hub_file_sha256(repo, revision, weights)
     if staged is None and not expected:
         return  # no weights staged and none claimed: a card-only version
     want = next(iter(expected), None)
     if staged != want:
         raise CheckFailed(
             f"{tag}: the weights staged on the Hub are not the ones recorded; nothing was published",
-            [f"{repo} at {revision}: {ADAPTER_FILE} sha256 {staged or 'missing'}",
+            [f"{repo} at {revision}: {weights} sha256 {staged or 'missing'}",
              *(f"{where}: adapter_sha256 {h or 'not recorded'}" for where, h in named)])
+    if card.run.peft_sha256 and (peft := ctx.fx.hub_file_sha256(repo, revision, PEFT_WEIGHTS)) != card.run.peft_sha256:
+        raise CheckFailed(f"{tag}: the PEFT weights staged on the Hub are not the ones recorded; nothing was published",
+                          [f"{repo} at {revision}: {PEFT_WEIGHTS} sha256 {peft or 'missing'}",
+                           f"card.json: peft_sha256 {card.run.peft_sha256}"])
 
 
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:

@@ -81,6 +81,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         found = "it is not set" if base is None else f"{base} has no config.json"
         raise BadInput(f"adapters/{adapter.name}.toml: key `base_model.local_path`",
                        f"a local copy of {adapter.base_model.id} (with config.json) is needed to train; {found}")
+    base_sha256 = _pinned_base(adapter, base)
     run_dir = ctx.runs_dir / adapter.name / tag.version
     state = _state(run_dir, ctx.now)
     timings: dict[str, float] = {}
@@ -89,7 +90,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     with _timed(timings, "training set"):
         entries = ledger.read(project.ledger_path)
         data = trainset.assemble(project, adapter, run_dir / "data", trainset.rule(project, entries))
-    spec = _spec(adapter, base, run_dir, data.train_sha256)
+    spec = _spec(adapter, base, run_dir, data.train_sha256, base_sha256)
     with _timed(timings, "training"):
         metrics = ctx.fx.train(spec=spec.model_dump())
     facts, scores, peft_files = RunFacts(train_sha256=data.train_sha256), {}, {}
@@ -97,7 +98,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
         from kiki_bot.shells import peft_export
 
         peft_files, peft_refused = peft_export.for_hub(spec.adapter_dir, base, adapter.base_model.id)
-        peft_weights = peft_files.get(f"{peft_export.HUB_DIR}/{peft_export.PEFT_WEIGHTS}")
+        peft_weights = peft_files.get(peft_export.PEFT_WEIGHTS)
         with _timed(timings, "evaluation"):
             scores = _evaluate(ctx, adapter, base, spec.adapter_dir, run_dir)
         facts = RunFacts(trained_tokens=metrics.trained_tokens, iterations=metrics.iters,
@@ -123,7 +124,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                              f"{adapter.name} v{tag.version}")
     with _timed(timings, "hub"):
         hub_files = _hub_files(run_dir, spec.adapter_dir, adapter.base_model.id, rendered.files, curve,
-                               metrics is not None) | peft_files
+                               facts.mlx_dir if metrics is not None else None) | peft_files
         hub_pr = ctx.fx.hub_stage(repo=adapter.hub_repo, files=hub_files, title=hub_title(tag),
                                   description=f"Staged by kiki-bot for review; merged when {tag} is published.")
     card_path = f"cards/{adapter.name}"
@@ -175,7 +176,18 @@ def _check_optouts(ctx: Context, adapter, run_dir: Path, state: dict) -> dict[Pa
             if evidence.path(ctx.project, sid).is_file()} | files
 
 
-def _spec(adapter, base: Path, run_dir: Path, train_sha256: str) -> TrainSpec:
+def _pinned_base(adapter, base: Path) -> str:
+    """The base weights' SHA-256, refused before anything is built when the config pins other weights: a
+    self-hosted runner's local copy can be swapped or half-downloaded, and the card names the base by its id."""
+    actual, pin = weights_sha256(base), adapter.base_model.sha256
+    if pin is not None and actual != pin:
+        raise BadInput(f"adapters/{adapter.name}.toml: key `base_model.sha256`",
+                       f"the weights at base_model.local_path ({base}) hash to {actual}, not the pinned {pin}: "
+                       f"restore the exact copy of {adapter.base_model.id}, or pin the new one after checking it")
+    return actual
+
+
+def _spec(adapter, base: Path, run_dir: Path, train_sha256: str, base_sha256: str) -> TrainSpec:
     """The training run of this release, in `run_dir/adapter/<identity>`: a run of other data, base weights
     or parameters gets a clean directory of its own, so checkpoints are never mixed."""
     t, lora = adapter.training, adapter.lora
@@ -184,7 +196,7 @@ def _spec(adapter, base: Path, run_dir: Path, train_sha256: str) -> TrainSpec:
                      num_layers=lora.num_layers, seed=t.seed, iters=t.iters, batch_size=t.batch_size,
                      learning_rate=t.learning_rate, max_seq_length=t.max_seq_length, save_every=t.save_every,
                      steps_per_report=t.steps_per_report, steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts),
-                     train_sha256=train_sha256, base_sha256=weights_sha256(base))
+                     train_sha256=train_sha256, base_sha256=base_sha256)
     return spec.model_copy(update={"adapter_dir": run_dir / "adapter" / spec.fingerprint()[:16]})
 
 
@@ -258,16 +270,17 @@ def _check_ledger_unmoved(ctx: Context, tag: tags.Tag) -> None:
 
 
 def _hub_files(run_dir: Path, adapter_dir: Path, base_id: str, card_files: dict[str, str], curve: str,
-               trained: bool) -> dict[str, Path | bytes]:
-    """What goes to the Hub: the adapter, its cleaned config, the card, and the proof of what it was trained on."""
+               mlx_dir: str | None) -> dict[str, Path | bytes]:
+    """What goes to the Hub: the card, the proof of what it was trained on, and the trained adapter with its
+    cleaned config under `mlx_dir` (None: nothing was trained)."""
     files: dict[str, Path | bytes] = {"README.md": card_files[render.README].encode(),
                                       "CHANGELOG.md": card_files[render.CHANGELOG].encode(),
                                       "loss-curve.svg": curve.encode(),
                                       trainset.HASHES: run_dir / "data" / trainset.HASHES}
-    if trained:
-        from kiki_bot.shells.training import strip_adapter_config
+    if mlx_dir is not None:
+        from kiki_bot.shells.training import CONFIG_FILE, strip_adapter_config
 
         strip_adapter_config(adapter_dir, base_model_id=base_id)
-        files[ADAPTER_FILE] = adapter_dir / ADAPTER_FILE
-        files["adapter_config.json"] = adapter_dir / "adapter_config.json"
+        files[mlx_dir + ADAPTER_FILE] = adapter_dir / ADAPTER_FILE
+        files[mlx_dir + CONFIG_FILE] = adapter_dir / CONFIG_FILE
     return files

@@ -30,6 +30,8 @@ def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
     assert "**" not in res.stderr and "\\-" not in res.stderr and "&#" not in res.stderr, res.stderr
     assert "triage answered at once: Records matched per source: esp-idf: 46" in res.stderr
     assert "Version 0.1.1 of tiny-cpp-lora is published" in res.stderr
+    assert "(mlx-lm, mlx/)" in res.stderr and "and in transformers + PEFT (the repository's root)" in res.stderr
+    assert "Warning" not in res.stderr, res.stderr
 
 
 def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):

@@ -186,7 +186,7 @@ def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_
     from kiki_bot.shells.peft_export import for_hub
 
     files, why = for_hub(runs["last-block-all-linears"], base, BASE_ID)
-    assert sorted(files) == ["peft/adapter_config.json", "peft/adapter_model.safetensors"] and why is None
+    assert sorted(files) == ["adapter_config.json", "adapter_model.safetensors"] and why is None
     run, base_copy = _copy_run(runs["last-block-all-linears"], base, tmp_path)
     REFUSALS["dora"][0](run, base_copy)
     REFUSALS["quantized base config"][0](run, base_copy)
@@ -199,11 +199,17 @@ def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_
     proj = Project(project)
     adapter = next(iter(proj.adapters.values()))
     refused = RunFacts(peft_refused="a `reason` <b>")
-    readme = cards.render_adapter(proj, adapter, "0.1.0", run=refused).files["README.md"]
+    rendered = cards.render_adapter(proj, adapter, "0.1.0", run=refused)
+    readme = rendered.files["README.md"]
     assert "Only mlx-lm's format is provided: this adapter has no exact PEFT form (a \\`reason\\` &lt;b&gt;)" in readme
-    assert "from peft import PeftModel" not in readme
-    readme = cards.render_adapter(proj, adapter, "0.1.0", run=RunFacts(peft_sha256="0" * 64)).files["README.md"]
-    assert 'PeftModel.from_pretrained(base, "test-lab/tiny-lora", subfolder="peft")' in readme
+    assert "from peft import PeftModel" not in readme and "adapter_path=adapter_dir)" in readme
+    assert rendered.card.hub["library_name"] == "mlx" and "peft" not in rendered.card.hub["tags"]
+    rendered = cards.render_adapter(proj, adapter, "0.1.0", run=RunFacts(peft_sha256="0" * 64))
+    readme = rendered.files["README.md"]
+    assert 'PeftModel.from_pretrained(base, "test-lab/tiny-lora")' in readme
+    assert 'adapter_path=f"{adapter_dir}/mlx")' in readme
+    # The Hub reads the library from the root's adapter_config.json (PEFT's); mlx-lm's format is a tag.
+    assert rendered.card.hub["library_name"] == "peft" and {"peft", "mlx", "lora"} <= set(rendered.card.hub["tags"])
 
 
 def test_the_base_comes_from_the_adapter_config_or_must_be_named(runs, base, tmp_path):
@@ -296,23 +302,32 @@ def test_peft_merged_weights_equal_mlx_lm_fuse(stack, base, runs, exported, tmp_
 
 # ---------------------------------------------------------------- the release: both formats, both snippets
 def test_release_stages_both_formats_and_the_card_s_snippets_load_them(stack, env, gh, hub, cli, gh_client,
-                                                                        tiny_base):
+                                                                        tiny_base, hf_api):
     import hashlib
     import re
 
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import CommitOperationAdd, snapshot_download
     from test_release_flow import GH_REPO, TAG, handle, merged_event, push_event
 
+    # An earlier version in the older layouts (mlx-lm's at the root, PEFT's under peft/): its weights must not stay
+    # downloadable at the head beside the new ones.
+    hf_api.create_repo("test-lab/tiny-lora")
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd(name, b"old weights") for name in (
+        "adapters.safetensors", "peft/adapter_model.safetensors", "peft/adapter_config.json", "notes.txt")],
+        commit_message="v0.0.9")
     assert handle(cli, env, "push", push_event(TAG)).code == 0
     [pr] = gh.pulls(GH_REPO)
     staged = hub.repo("test-lab/tiny-lora")
     [hub_pr] = staged.discussions.values()
     files = staged.files(f"refs/pr/{hub_pr.num}")
-    assert {"adapters.safetensors", "adapter_config.json", "peft/adapter_config.json",
-            "peft/adapter_model.safetensors"} <= set(files)
-    assert json.loads(files["peft/adapter_config.json"])["base_model_name_or_path"] == "test-lab/tiny-base"
+    assert {"mlx/adapters.safetensors", "mlx/adapter_config.json", "adapter_config.json",
+            "adapter_model.safetensors", "notes.txt"} <= set(files)
+    assert not {"adapters.safetensors", "peft/adapter_model.safetensors", "peft/adapter_config.json"} & set(files)
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == "test-lab/tiny-base"
+    assert json.loads(files["mlx/adapter_config.json"])["model"] == "test-lab/tiny-base"
     run = json.loads(gh.files(GH_REPO, "kiki/release/tiny-lora/0.1.0")["cards/tiny-lora/card.json"])["run"]
-    assert run["peft_sha256"] == hashlib.sha256(files["peft/adapter_model.safetensors"]).hexdigest()
+    assert run["peft_sha256"] == hashlib.sha256(files["adapter_model.safetensors"]).hexdigest()
+    assert run["adapter_sha256"] == hashlib.sha256(files["mlx/adapters.safetensors"]).hexdigest()
     assert run["peft_refused"] is None
 
     gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
@@ -326,17 +341,17 @@ def test_release_stages_both_formats_and_the_card_s_snippets_load_them(stack, en
     readme = (Path(snapshot_download("test-lab/tiny-lora")) / "README.md").read_text()
     usage = readme[readme.index("## Appendix D"):readme.index("## Appendix E")]
     snippets = re.findall(r"^(`{3,})python\n(.*?)\n\1$", usage, flags=re.S | re.M)
-    assert len(snippets) == 2 and "from mlx_lm" in snippets[0][1] and "from peft" in snippets[1][1]
+    assert len(snippets) == 2 and "from peft" in snippets[0][1] and "from mlx_lm" in snippets[1][1]
     spaces = []
     for _, code in snippets:
         assert code.count('"test-lab/tiny-base"') in (1, 2)
         spaces.append({})
         exec(code.replace('"test-lab/tiny-base"', repr(str(tiny_base))), spaces[-1])  # noqa: S102
     torch = stack[0]
-    ids = spaces[1]["tokenizer"]("int f1(void)")["input_ids"]
+    ids = spaces[0]["tokenizer"]("int f1(void)")["input_ids"]
     with torch.no_grad():
-        peft_logits = spaces[1]["model"](torch.tensor([ids])).logits[0].numpy()
+        peft_logits = spaces[0]["model"](torch.tensor([ids])).logits[0].numpy()
     import mlx.core as mx
 
-    mlx_logits = np.array(spaces[0]["model"](mx.array([ids]))[0])
+    mlx_logits = np.array(spaces[1]["model"](mx.array([ids]))[0])
     assert float(np.abs(peft_logits - mlx_logits).max()) < LOGITS_TOLERANCE

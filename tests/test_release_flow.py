@@ -16,6 +16,15 @@ GH_REPO = "test-lab/models"
 TAG = "tiny-lora/v0.1.0"
 
 
+# The tiny base converts to PEFT exactly, so PEFT's files take the Hub repo's root and mlx-lm's go under mlx/.
+MLX_WEIGHTS = "mlx/adapters.safetensors"
+
+
+def mlx_weights(files: dict[str, bytes]) -> bytes | None:
+    """mlx-lm's weights among a Hub revision's files, in whichever layout that version was staged."""
+    return files.get(MLX_WEIGHTS, files.get("adapters.safetensors"))
+
+
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
@@ -97,7 +106,7 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
 
     staged = hub.repo("test-lab/tiny-lora")
     [hub_pr] = staged.discussions.values()
-    assert hub_pr.status == "open" and "adapters.safetensors" in staged.files(f"refs/pr/{hub_pr.num}")
+    assert hub_pr.status == "open" and MLX_WEIGHTS in staged.files(f"refs/pr/{hub_pr.num}")
 
     # A second delivery of the same event changes nothing and posts nothing.
     gh_writes, hub_writes = len(writes(gh)), len(writes(hub))
@@ -128,11 +137,11 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     local = Path(snapshot_download("test-lab/tiny-lora", revision="v0.1.0"))
     ModelCard((local / "README.md").read_text()).validate()  # the Hub's own check, raises if refused
     assert ModelCard.load("test-lab/tiny-lora").data.base_model == "test-lab/tiny-base"
-    config = json.loads((local / "adapter_config.json").read_text())
+    config = json.loads((local / "mlx" / "adapter_config.json").read_text())
     assert config["model"] == "test-lab/tiny-base"
     assert not [v for v in json.dumps(config).split('"') if v.startswith("/")]
     assert len((local / "training-content-hashes.txt").read_text().split()) == 20
-    assert isinstance(generate_sample(tiny_base, local, "int f", max_tokens=5), str)
+    assert isinstance(generate_sample(tiny_base, local / "mlx", "int f", max_tokens=5), str)
 
     # The same tag again, or an older one, is refused once published.
     for tag in (TAG, "tiny-lora/v0.0.9"):
@@ -165,6 +174,25 @@ def test_missing_base_model(env, gh, hub, cli, tmp_path):
     res = cli("release", TAG, "-C", env)
     assert res.code == 2 and "base_model.local_path" in res.err
     _no_side_effects(gh, hub)
+
+
+def test_pinned_base_weights_are_checked_before_anything_is_built(env, gh, hub, cli, tiny_base, tmp_path):
+    from kiki_bot.shells.training import weights_sha256
+
+    path = env / "adapters" / "tiny-lora.toml"
+    text = path.read_text()
+    pin = lambda sha: path.write_text(text.replace("[base_model]\n", f'[base_model]\nsha256 = "{sha}"\n', 1))  # noqa: E731
+    pin("0" * 64)
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 2 and "key `base_model.sha256`" in res.err and f"hash to {weights_sha256(tiny_base)}" in res.err
+    assert not (tmp_path / "runs").exists()  # refused before the training set was assembled
+    _no_side_effects(gh, hub)
+    pin("0" * 63)
+    res = cli("release", TAG, "-C", env)
+    assert res.code == 2 and "sha256" in res.err and "Traceback" not in res.err
+    pin(weights_sha256(tiny_base))
+    res = cli("release", TAG, "--dry-run", "-C", env)
+    assert res.code == 0, res.err
 
 
 def test_licence_violation_and_manifest_mismatch(env, gh, hub, cli):
@@ -244,7 +272,7 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
     staged = hub.repo("test-lab/tiny-lora")
     [hub_pr] = staged.discussions.values()
     pr_rev = f"refs/pr/{hub_pr.num}"
-    first_weights = sha(staged.files(pr_rev)["adapters.safetensors"])
+    first_weights = sha(staged.files(pr_rev)[MLX_WEIGHTS])
 
     rid = _purge_privately(cli, env, "record:acme-fw#3", "record:acme-fw#4")
     purged = ledger.find(ledger.read(env / "compliance" / "removals.jsonl"), "purged", rid).records
@@ -255,12 +283,12 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
     assert res.code == 0, res.err
     # Retrained on the new training set, and the new weights are what is staged.
     now_staged = staged.files(pr_rev)
-    assert sha(now_staged["adapters.safetensors"]) != first_weights
+    assert sha(now_staged[MLX_WEIGHTS]) != first_weights
     files = gh.files(GH_REPO, branch)
     run = json.loads(files["cards/tiny-lora/card.json"])["run"]
     [released] = [e for e in _entries(tmp_path, files) if e.event == "released"]
     assert (released.request.id, released.adapter, released.version) == (rid, "tiny-lora", "0.1.0")
-    assert released.adapter_sha256 == run["adapter_sha256"] == sha(now_staged["adapters.safetensors"])
+    assert released.adapter_sha256 == run["adapter_sha256"] == sha(now_staged[MLX_WEIGHTS])
     # The entry names the training set on disk now, which holds none of the purged records.
     split = (data / "train.jsonl").read_bytes() + (data / "valid.jsonl").read_bytes()
     assert released.train_sha256 == run["train_sha256"] == sha(split) != first_split
@@ -287,17 +315,26 @@ def test_publish_refuses_staged_weights_other_than_the_recorded_ones(env, gh, hu
     staged = hub.repo("test-lab/tiny-lora")
     [hub_pr] = staged.discussions.values()
     pr_rev = f"refs/pr/{hub_pr.num}"
-    good = staged.files(pr_rev)["adapters.safetensors"]
-    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapters.safetensors", good[:-1] + b"!")],
+    good = staged.files(pr_rev)[MLX_WEIGHTS]
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd(MLX_WEIGHTS, good[:-1] + b"!")],
                          commit_message="someone else's weights", revision=pr_rev)
     gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
     _sync_main(gh, env)
     res = handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0"))
     assert res.code == 1 and "weights staged on the Hub are not the ones recorded" in res.err
-    assert "adapters.safetensors sha256" in res.err and "card.json: adapter_sha256" in res.err
+    assert f"{MLX_WEIGHTS} sha256" in res.err and "card.json: adapter_sha256" in res.err
     assert staged.tags == {} and staged.discussions[hub_pr.num].status == "open" and gh.releases(GH_REPO) == []
-    # With the recorded weights staged again, the same publish goes through.
-    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapters.safetensors", good)],
+    # With the recorded weights staged again, but PEFT's form of them swapped, publish still refuses.
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd(MLX_WEIGHTS, good)],
                          commit_message="the recorded weights", revision=pr_rev)
+    peft = staged.files(pr_rev)["adapter_model.safetensors"]
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapter_model.safetensors", peft + b" ")],
+                         commit_message="someone else's PEFT weights", revision=pr_rev)
+    res = cli("publish", TAG, "-C", env)
+    assert res.code == 1 and "PEFT weights staged on the Hub are not the ones recorded" in res.err
+    assert "adapter_model.safetensors sha256" in res.err and staged.tags == {}
+    # Both as recorded: the same publish goes through.
+    hf_api.create_commit("test-lab/tiny-lora", [CommitOperationAdd("adapter_model.safetensors", peft)],
+                         commit_message="the recorded PEFT weights", revision=pr_rev)
     assert cli("publish", TAG, "-C", env).code == 0
     assert "v0.1.0" in staged.tags and [r.tag_name for r in gh.releases(GH_REPO)] == [TAG]

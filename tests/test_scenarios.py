@@ -44,7 +44,7 @@ from emulator_fixtures import GITHUB, HUB, github_client
 from factory import KIKI, adapter, make_project, record, source
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from test_release_flow import fixture, merged_event, push_event
+from test_release_flow import fixture, merged_event, mlx_weights, push_event
 from test_removal_flow import GH_REPO, OPENED, body, comment_event, issue_event
 
 from kiki_bot.core import ledger
@@ -361,10 +361,10 @@ class World:
         if repo is None:
             return None
         if f"v{version}" in repo.tags:
-            return repo.files(f"v{version}").get("adapters.safetensors")
+            return mlx_weights(repo.files(f"v{version}"))
         staged = [d for d in repo.discussions.values() if d.is_pull_request and d.status == "open"
                   and d.title == f"{ADAPTER} v{version}"]
-        return repo.files(f"refs/pr/{staged[-1].num}").get("adapters.safetensors") if staged else None
+        return mlx_weights(repo.files(f"refs/pr/{staged[-1].num}")) if staged else None
 
     # ------------------------------------------------------------ DESIGN.md section 7
     def snapshots(self) -> dict[str, dict[str, bytes]]:

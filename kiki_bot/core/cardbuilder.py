@@ -271,7 +271,7 @@ def build(
         intended_use=adapter.intended_use,
         limitations=adapter.limitations,
         citation=_citation(cfg.provider.name, adapter, version, date),
-        hub=_hub_metadata(project, adapter),
+        hub=_hub_metadata(project, adapter, run),
         fingerprint=fingerprint,
         previous=previous,
         changelog=[entry, *older],
@@ -376,7 +376,9 @@ def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> s
             f"  year   = {{{date.year}}},\n  url    = {{https://huggingface.co/{adapter.hub_repo}}}\n}}")
 
 
-def _hub_metadata(project: Project, adapter: Adapter) -> dict[str, object]:
+def _hub_metadata(project: Project, adapter: Adapter, run: RunFacts) -> dict[str, object]:
+    """The Hub's conventions for an adapter: `library_name` names the format at the repo's root (PEFT's when an
+    exact PEFT form exists, else mlx-lm's); the other format is a tag, as the Hub reads a library from tags."""
     from kiki_bot.core.licences import hub_license
 
     lic, name = hub_license(adapter.base_model.license)
@@ -385,11 +387,11 @@ def _hub_metadata(project: Project, adapter: Adapter) -> dict[str, object]:
         "license": lic,
         "base_model": adapter.base_model.id,
         "base_model_relation": "adapter",
-        "library_name": "mlx",
+        "library_name": "peft" if run.peft_sha256 else "mlx",
         "pipeline_tag": adapter.pipeline_tag,
         "language": sorted(set(adapter.languages)),
-        "tags": ["mlx", "lora", f"base_model:adapter:{adapter.base_model.id}", "eu-ai-act", "training-data-summary",
-                 *adapter.tags],
+        "tags": [*(["peft", "transformers"] if run.peft_sha256 else []), "mlx", "lora",
+                 f"base_model:adapter:{adapter.base_model.id}", "eu-ai-act", "training-data-summary", *adapter.tags],
         "datasets": datasets,
     }
     if name:

@@ -187,9 +187,16 @@ class RunFacts(M):
     eval_score: float | None = None
     eval_base: float | None = None
     train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
-    adapter_sha256: str | None = None  # the weights file staged on the Hub: what `publish` checks
-    peft_sha256: str | None = None  # peft/adapter_model.safetensors, the exact PEFT form staged beside it
+    adapter_sha256: str | None = None  # mlx-lm's weights file staged on the Hub: what `publish` checks
+    peft_sha256: str | None = None  # adapter_model.safetensors, the exact PEFT form at the Hub repo's root
     peft_refused: str | None = None  # why there is no PEFT form (it would not be exact)
+
+    @property
+    def mlx_dir(self) -> str:
+        """Where mlx-lm's files sit in the Hub repo ("" or "mlx/"). With an exact PEFT form, PEFT's files take the
+        root: the Hub's library label, its "Use this model" snippet and its download count all read the root's
+        `adapter_config.json`, and both formats name their config so."""
+        return "mlx/" if self.peft_sha256 else ""
 
 
 class ChangelogEntry(M):

@@ -183,17 +183,21 @@ def _story(kiki: Kiki, workdir: Path, cache: Path, gh, hub, hub_url: str) -> Non
     say("9/9  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
-    from kiki_bot.shells.training import generate_sample
+    from kiki_bot.shells import peft_export, training
 
     local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.1"))
-    sample = generate_sample(base, local, "Write a FreeRTOS task that blinks an LED.", max_tokens=12)
+    prompt = "Write a FreeRTOS task that blinks an LED."
+    sample = training.generate_sample(base, local / "mlx", prompt, max_tokens=12)
+    peft_sample = peft_export.generate_sample(base, local, prompt, max_tokens=12)
     hub_repo = hub.repo(f"kiki-demo/{ADAPTER}")
-    say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r}")
+    say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r} (mlx-lm, mlx/)")
+    same = "the same text" if peft_sample == sample else "other text (greedy decoding can part at a near tie)"
+    say(f"     and in transformers + PEFT (the repository's root), which generates {same}: {peft_sample[:40]!r}")
     say(f"     model repository   {project}")
     say(f"     card               {project / 'cards' / ADAPTER / 'README.md'}")
     say(f"     changelog          {project / 'cards' / ADAPTER / 'CHANGELOG.md'}")
     say(f"     removal ledger     {project / 'compliance' / 'removals.jsonl'}")
-    say(f"     adapter            {local / 'adapters.safetensors'}")
+    say(f"     adapter            {local / 'adapter_model.safetensors'} (PEFT), {local / 'mlx'} (mlx-lm)")
     say(f"     Hub repo           {hub_url}/kiki-demo/{ADAPTER} (tags: {', '.join(sorted(hub_repo.tags))})")
 
 

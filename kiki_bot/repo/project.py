@@ -202,6 +202,7 @@ class BaseModelSpec(Strict):
     id: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="Hub id of the exact base model trained on.")
     license: licences.LicenceId = Field(min_length=1, description="SPDX id of the base model's licence (copied from its card).")
     local_path: Path | None = Field(default=None, strict=False, description="Local copy: enables exact token counts and training.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the local copy's `*.safetensors` files in name order (for one file, the Hub's LFS id of it); checked before training.")
     parameters: float = Field(gt=0, description="Parameter count, for the compute estimate.")
     training_compute_flop: float | None = Field(default=None, gt=0, description="Base model's training compute, if published.")
     summary_url: HttpUrl | None = Field(default=None, description="The base model's own training-content summary.")

@@ -12,6 +12,11 @@ from pathlib import Path
 
 from kiki_bot.shells.settings import Settings
 
+# The adapter's files in any layout a release has staged (mlx-lm's at the root; or PEFT's at the root with
+# mlx-lm's under mlx/; or, before that, PEFT's under peft/): what a new stage replaces as a whole.
+_ADAPTER_FILES = {"adapters.safetensors", "adapter_config.json", "adapter_model.safetensors"}
+_ADAPTER_DIRS = ("mlx/", "peft/")
+
 
 @dataclass
 class Hub:
@@ -36,13 +41,19 @@ class Hub:
     def stage(self, repo_id: str, files: dict[str, Path | bytes], title: str, description: str) -> int:
         """Upload the adapter files as a Hub pull request; returns the PR number. An open PR of this title
         gets the files committed onto it (huggingface_hub skips the commit when none changed), so a re-run
-        that retrained never leaves the old weights staged."""
-        from huggingface_hub import CommitOperationAdd
+        that retrained never leaves the old weights staged. Adapter files of an earlier stage that this one
+        lacks are deleted in the same commit: weights trained on removed records, or in a layout since
+        changed, must not stay downloadable at the head beside the new ones."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
+        num = self.open_pr(repo_id, title)
+        revision = f"refs/pr/{num}" if num is not None else "main"
+        there = self.api.list_repo_files(repo_id, revision=revision) if self.api.repo_exists(repo_id) else []
+        stale = sorted(f for f in there if f not in files and (f in _ADAPTER_FILES or f.startswith(_ADAPTER_DIRS)))
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data if isinstance(data, bytes) else str(data))
-               for name, data in sorted(files.items())]
-        if (num := self.open_pr(repo_id, title)) is not None:
-            self.api.create_commit(repo_id, ops, commit_message=title, revision=f"refs/pr/{num}")
+               for name, data in sorted(files.items())] + [CommitOperationDelete(path_in_repo=f) for f in stale]
+        if num is not None:
+            self.api.create_commit(repo_id, ops, commit_message=title, revision=revision)
             return num
         self.api.create_repo(repo_id, exist_ok=True)
         info = self.api.create_commit(repo_id, ops, commit_message=title, commit_description=description,

@@ -24,7 +24,6 @@ MLX_WEIGHTS = "adapters.safetensors"
 MLX_CONFIG = "adapter_config.json"
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
-HUB_DIR = "peft"  # on the Hub beside mlx-lm's files, whose config has the same name: PeftModel's subfolder=
 # Architectures whose mlx-lm module tree has transformers' names and layout (mlx_lm/models/<type>.py), and the
 # block-relative linear layers each has; everything listed is an nn.Linear in both libraries.
 _ATTN = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
@@ -50,15 +49,15 @@ class PeftAdapter:
 
 
 def for_hub(adapter_dir: Path, base_dir: Path, base_id: str) -> tuple[dict[str, bytes], str | None]:
-    """The PEFT files as a release stages them (under `peft/`), or none and the reason the card gives: an
-    adapter that does not convert exactly is still released in mlx-lm's format."""
+    """The PEFT files as a release stages them (at the Hub repo's root; mlx-lm's then go under `mlx/`), or none and
+    the reason the card gives: an adapter that does not convert exactly is still released in mlx-lm's format."""
     try:
         files = convert(adapter_dir, base_dir, base_id).files()
     except BadInput as e:
         # Every reason, on one line and without the local paths it names (the card is public).
         why = str(e).replace(f"{adapter_dir}/", "").replace(f"{base_dir}/", "base model's ")
         return {}, "; ".join(line.strip() for line in why.replace(str(base_dir), "base model").splitlines())
-    return {f"{HUB_DIR}/{name}": data for name, data in files.items()}, None
+    return files, None
 
 
 def export(adapter_dir: Path, base_dir: Path | None = None, base_id: str | None = None) -> PeftAdapter:
@@ -239,3 +238,27 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BadInput(str(path), "expected a JSON object")
     return doc
+
+
+def generate_sample(base_dir: Path, adapter_dir: Path, prompt: str, max_tokens: int = 20) -> str:
+    """Load base + PEFT adapter with transformers the way the card tells users to, and generate greedily: proof
+    that the published PEFT form works, beside mlx-lm's `training.generate_sample`."""
+    try:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise BadInput("PEFT", f"loading the PEFT form needs the `peft` extra: pip install 'kiki-bot[peft]' ({e})") from e
+    for where in (base_dir, adapter_dir):
+        if not Path(where).is_dir():
+            raise BadInput(str(where), "directory does not exist")
+    import warnings
+
+    with warnings.catch_warnings():  # transformers' own deprecation notices, not the user's to act on
+        warnings.simplefilter("ignore", FutureWarning)
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir)), str(adapter_dir)).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+        inputs = tokenizer(prompt, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False)
+    return tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
