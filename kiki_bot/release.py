@@ -176,18 +176,19 @@ def _check_optouts(ctx: Context, adapter, run_dir: Path, state: dict) -> dict[Pa
             if evidence.path(ctx.project, sid).is_file()} | files
 
 
-def _pinned_base(adapter, base: Path) -> str:
-    """The base weights' SHA-256, refused before anything is built when the config pins other weights: a
+def _pinned_base(adapter, base: Path) -> str | None:
+    """The base weights' SHA-256 when the config pins it, refused before anything is built when they differ: a
     self-hosted runner's local copy can be swapped or half-downloaded, and the card names the base by its id."""
-    actual, pin = weights_sha256(base), adapter.base_model.sha256
-    if pin is not None and actual != pin:
+    if (pin := adapter.base_model.sha256) is None:
+        return None
+    if (actual := weights_sha256(base)) != pin:
         raise BadInput(f"adapters/{adapter.name}.toml: key `base_model.sha256`",
                        f"the weights at base_model.local_path ({base}) hash to {actual}, not the pinned {pin}: "
                        f"restore the exact copy of {adapter.base_model.id}, or pin the new one after checking it")
     return actual
 
 
-def _spec(adapter, base: Path, run_dir: Path, train_sha256: str, base_sha256: str) -> TrainSpec:
+def _spec(adapter, base: Path, run_dir: Path, train_sha256: str, base_sha256: str | None) -> TrainSpec:
     """The training run of this release, in `run_dir/adapter/<identity>`: a run of other data, base weights
     or parameters gets a clean directory of its own, so checkpoints are never mixed."""
     t, lora = adapter.training, adapter.lora
@@ -196,7 +197,7 @@ def _spec(adapter, base: Path, run_dir: Path, train_sha256: str, base_sha256: st
                      num_layers=lora.num_layers, seed=t.seed, iters=t.iters, batch_size=t.batch_size,
                      learning_rate=t.learning_rate, max_seq_length=t.max_seq_length, save_every=t.save_every,
                      steps_per_report=t.steps_per_report, steps_per_eval=t.steps_per_eval, hosts=tuple(t.hosts),
-                     train_sha256=train_sha256, base_sha256=base_sha256)
+                     train_sha256=train_sha256, base_sha256=base_sha256 or weights_sha256(base))
     return spec.model_copy(update={"adapter_dir": run_dir / "adapter" / spec.fingerprint()[:16]})
 
 
