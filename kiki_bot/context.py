@@ -31,7 +31,10 @@ class Context:
 
 def make(project_dir: Path, dry_run: bool = False, repository: str | None = None,
          default_branch: str = "main", now: dt.datetime | None = None) -> Context:
+    from kiki_bot.shells.github import folder_in_checkout
+
     settings = Settings()
     repo = repository or settings.github_repository
-    fx = Effects(settings, repo, dry_run)
-    return Context(Project(project_dir), settings, fx, repo, default_branch, now or dt.datetime.now(dt.UTC))
+    project = Project(project_dir)
+    fx = Effects(settings, repo, dry_run, folder=folder_in_checkout(project.root))
+    return Context(project, settings, fx, repo, default_branch, now or dt.datetime.now(dt.UTC))

@@ -61,6 +61,7 @@ class Effects:
     dry_run: bool = False
     planned: list[dict] = field(default_factory=list)
     stream: bool = True  # print each planned effect as it comes (off under --json: the plan is in the document)
+    folder: str = ""  # the project's folder in the repository (github.folder_in_checkout)
 
     @cached_property
     def gh(self):
@@ -70,7 +71,7 @@ class Effects:
 
         if self.repository is None:
             raise BadInput("GITHUB_REPOSITORY", "the GitHub repository is not known (set GITHUB_REPOSITORY)")
-        return GitHub(self.settings, self.repository)
+        return GitHub(self.settings, self.repository, folder=self.folder)
 
     @cached_property
     def hub(self):

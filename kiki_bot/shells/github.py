@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 
 from kiki_bot.core.canonical import git_blob_sha
 from kiki_bot.core.errors import BadInput
@@ -74,12 +75,23 @@ def _too_large(files: Mapping[str, bytes]) -> None:
         raise BadInput.of(problems)
 
 
+def folder_in_checkout(root: Path) -> str:
+    """Where the project (`root`, holding kiki.toml) is inside its git checkout, as the repository spells paths:
+    "" at the top, else "ml/" (the workflows' `project-dir`). The bot names files relative to the project, and
+    GitHub's API relative to the repository."""
+    for top in (root, *root.parents):
+        if (top / ".git").exists():
+            return "" if top == root else root.relative_to(top).as_posix() + "/"
+    return ""
+
+
 @dataclass
 class GitHub:
     settings: Settings
     repository: str
     sleep: Callable[[float], None] = time.sleep  # how a rate limit is waited out (tests pass their own)
     clock: Callable[[], float] = time.time  # what x-ratelimit-reset is compared with
+    folder: str = ""  # the project's folder in the repository (folder_in_checkout): what its paths start with there
 
     @cached_property
     def client(self):
@@ -199,13 +211,14 @@ class GitHub:
 
     # ------------------------------------------------------------ branches, PRs, releases
     def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str, tries: int = 3) -> None:
-        """Put `files` on `branch`, a branch built on the current head of `base`, in ONE commit: created there if
+        """Put `files` (paths relative to the project) on `branch`, a branch built on the current head of `base`, in ONE commit: created there if
         missing, and rebuilt there when `base` has moved on without it. Files whose blob SHA the branch already
         has are not sent; with none left, nothing is committed. Nothing is written when a file is over GitHub's
         limit or tracked by Git LFS. A run that lost a race for the branch (its ref moved) reads it again."""
         from github import GithubException
 
         _too_large(files)
+        files = {self.folder + path: data for path, data in files.items()}
         for attempt in range(tries):
             head = self.repo.get_branch(base).commit
             ref = self._ref(branch)
@@ -320,11 +333,11 @@ class GitHub:
         self.repo.get_workflow(workflow).create_dispatch(ref=ref, inputs=inputs, throw=True)
 
     def read(self, path: str, ref: str) -> bytes | None:
-        """A file's bytes at a ref, or None where it does not exist."""
+        """A file's bytes at a ref (its path relative to the project), or None where it does not exist."""
         from github import GithubException
 
         try:
-            found = self.repo.get_contents(path, ref=ref)
+            found = self.repo.get_contents(self.folder + path, ref=ref)
         except GithubException as exc:
             if exc.status == 404:
                 return None
