@@ -14,7 +14,7 @@ from kiki_bot.context import Context
 from kiki_bot.core import ledger, schedule, tags
 from kiki_bot.core.errors import CheckFailed
 from kiki_bot.core.escape import md
-from kiki_bot.removal import BRANCH_PREFIX, ledger_at
+from kiki_bot.removal import BRANCH_PREFIX, ledger_at, published
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
 
@@ -67,7 +67,7 @@ def entries(ctx: Context) -> list[ledger.Entry]:
 
 def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict[str, ledger.RequestState]]:
     """The plan per adapter with pending removals, the tag each would release, and the request states."""
-    states = ledger.request_state(entries(ctx))
+    states = ledger.request_state(entries(ctx), published(ctx.project))
     pending = schedule.pending_by_adapter(states)
     release_tags = {a: f"{a}/v{next_version(ctx, a)}" for a in pending}
     queues = {a: schedule.Queue(items, duration(ctx, a), in_flight(ctx, release_tags[a]))

@@ -78,8 +78,12 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
     if card.published_at is None:
         _record_published(ctx, adapter.name, card)
+    from kiki_bot.removal import published
+
+    done = published(ctx.project)  # and this version, now: other adapters' versions count once published too
+    done[adapter.name] = [*done[adapter.name], tag.version]
     told = set()
-    for rid, state in sorted(ledger.request_state(entries).items()):
+    for rid, state in sorted(ledger.request_state(entries, done).items()):
         if state.issue is None or state.released.get(adapter.name, ("",))[0] != tag.version:
             continue
         told.add(state.issue)

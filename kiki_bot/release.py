@@ -245,7 +245,9 @@ def _released_entries(ctx: Context, adapter: str, version: str, entries: list, s
         return data, chain, []
     honoured, added = [], []
     names = {"train_sha256": facts.train_sha256, "adapter_sha256": facts.adapter_sha256}
-    for rid, s in sorted(ledger.request_state(entries).items()):
+    from kiki_bot.removal import published
+
+    for rid, s in sorted(ledger.request_state(entries, published(ctx.project, [adapter])).items()):
         if adapter not in s.pending:
             continue
         entry, new = ledger.once(chain, "released", {"id": rid, "issue": s.issue}, ctx.settings.bot_login,

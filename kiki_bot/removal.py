@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,11 +96,18 @@ def match(project: Project, selectors: list[Selector]) -> Matched:
     return Matched(result, per_adapter)
 
 
+def published(project: Project, adapters: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Every published version (publish ran) of each adapter, as its card.json records them: what a `released`
+    ledger entry's version must be before the removal counts as honoured there (ledger.request_state)."""
+    from kiki_bot.core.cardmodel import published_versions
+
+    return {name: published_versions(render.load_card(project.card_dir(name)))
+            for name in (project.adapters if adapters is None else adapters)}
+
+
 def published_versions(project: Project, adapters: dict[str, int]) -> dict[str, list[str]]:
     """Every published version of each adapter (publish ran): all were trained on data still holding the records."""
-    from kiki_bot.core.cardmodel import published_versions as published
-
-    return {name: [f"v{v}" for v in published(render.load_card(project.card_dir(name)))] for name in adapters}
+    return {name: [f"v{v}" for v in versions] for name, versions in published(project, adapters).items()}
 
 
 def match_document(project: Project, body: str) -> dict:

@@ -354,8 +354,11 @@ class RequestState:
         return {a: "released" if a in self.released else self.status for a in self.adapters}
 
 
-def request_state(entries: list[Entry]) -> dict[str, RequestState]:
-    """Each request's state by id, folded from its entries in ledger order."""
+def request_state(entries: list[Entry], published: Mapping[str, Collection[str]] | None = None
+                  ) -> dict[str, RequestState]:
+    """Each request's state by id, folded from its entries in ledger order. With `published` (each adapter's
+    published versions), a `released` entry counts only for a published version: the entry reaches the default
+    branch with the review PR, before `publish` runs, and until then the published weights still hold the records."""
     states: dict[str, RequestState] = {}
     for e in entries:
         s = states.setdefault(e.request.id, RequestState(e.request.id, e.request.issue))
@@ -365,7 +368,7 @@ def request_state(entries: list[Entry]) -> dict[str, RequestState]:
             s.status, s.decided_at = e.event, e.at
         elif e.event == "purged":  # the purge's adapters replace those matched at triage
             s.status, s.purged_at, s.adapters = "purged", e.at, tuple(e.adapters or ())
-        elif e.event == "released" and e.adapter:
+        elif e.event == "released" and e.adapter and (published is None or e.version in published.get(e.adapter, ())):
             s.released.setdefault(e.adapter, (e.version or "", e.at))
         elif e.event == "deadline_missed" and e.adapter:
             s.missed.setdefault(e.adapter, e.at)
