@@ -447,13 +447,15 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
     ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
                  adapters=adapters, actor=actor, at=at, approved=approved)
     files = _purged_files(ctx.project, {s for s, _ in keys})
+    url = _propose(ctx, request_id, f"Purge removal request {request_id}", _purge_pr_body(request_id, keys, adapters),
+                   files)
+    # The Hub's copy after GitHub's: a squash cannot be undone, and a purge GitHub refuses (a file over its limit,
+    # a moved ledger) must change nothing there; once the PR holds the entry, a redelivery finishes this part.
     for sid in [] if branch_only else sorted({s for s, _ in keys}):  # a rebuild: the decision purged the Hub
         hub_data = ctx.project.sources[sid].hub_data
         if hub_data:
             ctx.fx.hub_dataset_update(repo=hub_data.repo, files={p.name: p for p in _source_files(ctx.project, sid)},
                                       message=f"Remove records of {request_id}", squash=hub_data.squash_history)
-    url = _propose(ctx, request_id, f"Purge removal request {request_id}", _purge_pr_body(request_id, keys, adapters),
-                   files)
     issue = requested.request.issue
     if issue is not None and not branch_only:
         triaged = triaged or _stored(ctx, issue)

@@ -628,3 +628,19 @@ def test_a_purge_removes_only_what_was_matched_at_approval(env, gh, cli):
     assert {p: b for p, b in _snapshot(env).items() if "compliance" not in p.parts} == \
         {p: b for p, b in before.items() if "compliance" not in p.parts}
     assert gh.pulls(GH_REPO) == []
+
+
+def test_a_purge_github_refuses_leaves_the_hub_dataset_as_it_was(env, gh, hub, cli):
+    """The Hub dataset is rewritten (and its history squashed, which cannot be undone) only after the purge PR
+    holds the ledger entry: a purge GitHub refuses (here: the data path is tracked by Git LFS) changes nothing."""
+    src = env / "sources" / "acme-fw.toml"
+    src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\nsquash_history = true\n')
+    data = (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    repo = hub.create_repo("test-lab/fw-data", repo_type="dataset", files={"part-000.jsonl": data})
+    old = repo.resolve("main")
+    gh.push(GH_REPO, "main", {".gitattributes": b"data/** filter=lfs diff=lfs merge=lfs -text\n"})
+    number = triaged(env, gh, cli, "acme/fw")
+    res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer"))
+    assert res.code == 2 and "tracked by Git LFS" in res.err
+    assert gh.pulls(GH_REPO) == []
+    assert repo.resolve("main") == old and repo.files("main")["part-000.jsonl"] == data
