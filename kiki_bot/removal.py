@@ -26,7 +26,7 @@ from kiki_bot.core.issueform import RemovalRequest, parse_removal_request
 from kiki_bot.core.matching import MatchResult, match_records
 from kiki_bot.core.schedule import deadline_for
 from kiki_bot.core.selectors import Selector, parse_selector
-from kiki_bot.repo.project import Project
+from kiki_bot.repo.project import HubData, Project
 from kiki_bot.repo.records import iter_source
 from kiki_bot.shells.github import PERMISSION_ORDER
 
@@ -444,6 +444,8 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
         adapters = sorted({name for name, a in ctx.project.adapters.items()
                            if any(s in a.sources for s, _, _ in approved)})
     keys = {(s, i) for s, i, _ in approved}
+    # Checked before anything is written; a rebuild (branch_only) leaves the Hub alone: the decision purged it.
+    datasets = [] if branch_only else _hub_datasets(ctx, {s for s, _ in keys})
     ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
                  adapters=adapters, actor=actor, at=at, approved=approved)
     files = _purged_files(ctx.project, {s for s, _ in keys})
@@ -451,11 +453,10 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
                    files)
     # The Hub's copy after GitHub's: a squash cannot be undone, and a purge GitHub refuses (a file over its limit,
     # a moved ledger) must change nothing there; once the PR holds the entry, a redelivery finishes this part.
-    for sid in [] if branch_only else sorted({s for s, _ in keys}):  # a rebuild: the decision purged the Hub
-        hub_data = ctx.project.sources[sid].hub_data
-        if hub_data:
-            ctx.fx.hub_dataset_update(repo=hub_data.repo, files={p.name: p for p in _source_files(ctx.project, sid)},
-                                      message=f"Remove records of {request_id}", squash=hub_data.squash_history)
+    for hub_data, names in datasets:
+        ctx.fx.hub_dataset_update(repo=hub_data.repo,
+                                  files={name: ctx.project.data_dir / sid / name for sid, name in names},
+                                  message=f"Remove records of {request_id}", squash=hub_data.squash_history)
     issue = requested.request.issue
     if issue is not None and not branch_only:
         triaged = triaged or _stored(ctx, issue)
@@ -470,6 +471,34 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
 
         follow_issues(ctx, {issue})  # a request from a Hub discussion hears it there too
     return {"request": request_id, "status": "purged", "pr-url": url or ""}
+
+
+def _hub_datasets(ctx: Context, sources: set[str]) -> list[tuple[HubData, list[tuple[str, str]]]]:
+    """Each purged source's Hub dataset and the (source, file name) pairs it gets, or bad input before anything
+    is written: the purge rewrites a dataset's files by name, so a data file it holds under any other name (a
+    copy, the viewer's data/train-*.jsonl) would keep serving the removed records after the purge."""
+    plans, problems = [], []
+    for sid in sorted(sources):
+        if (hub_data := ctx.project.sources[sid].hub_data) is None:
+            continue
+        names = [p.name for p in _source_files(ctx.project, sid)]
+        if strays := [f for f in ctx.fx.hub.dataset_files(hub_data.repo)
+                      if f not in names and not _dataset_extra(f)]:
+            problems.append((f"sources/{sid}.toml: key `hub_data.repo`",
+                             f"{hub_data.repo} holds {', '.join(strays)}, which the purge cannot rewrite: it replaces "
+                             f"the dataset's files by name with data/{sid}/'s ({', '.join(names)}), so the removed "
+                             "records would stay there. Keep exactly those files at the dataset's root; nothing was "
+                             "written"))
+        plans.append((hub_data, [(sid, name) for name in names]))
+    if problems:
+        raise BadInput.of(problems)
+    return plans
+
+
+def _dataset_extra(path: str) -> bool:
+    """A file of a Hub dataset that holds no records: its card, licence and git attributes."""
+    return "/" not in path and (path == ".gitattributes" or path.endswith(".md")
+                                or path.upper().startswith(("LICENSE", "LICENCE")))
 
 
 def _source_files(project: Project, sid: str) -> list[Path]:

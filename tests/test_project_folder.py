@@ -19,8 +19,7 @@ FOLDER = "ml"
 def nested(gh, hub, monkeypatch, tmp_path):
     """A git checkout whose model repository lives in ml/, pushed as it is to the emulator."""
     top = tmp_path / "checkout"
-    recs = [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}", origin=f"https://github.com/acme/fw/blob/main/f{i}.c")
-            for i in range(12)]
+    recs = [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}") for i in range(12)]
     ad = adapter(["acme-fw"])
     ad["training"]["valid_fraction"] = 0.3
     project = make_project(top / FOLDER, sources={"acme-fw": source()}, records={"acme-fw": recs},
@@ -40,7 +39,8 @@ def test_a_purge_commits_the_projects_own_files_when_it_is_a_folder_of_the_repos
     assert handle(cli, nested, "issues", issue_event(number, text)).code == 0
     res = handle(cli, nested, "issue_comment", comment_event(number, "/kiki approve", "writer"))
     assert res.code == 0, res.err
-    assert [e.event for e in ledger.read(nested / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+    events = [e.event for e in ledger.read(nested / "compliance" / "removals.jsonl")]
+    assert events == ["requested", "approved", "purged"]
     main, branch = gh.files(GH_REPO), gh.files(GH_REPO, f"kiki/removal/R-{number}")
     changed = {path for path, data in branch.items() if main.get(path) != data}
     assert changed == {f"{FOLDER}/compliance/removals.jsonl", f"{FOLDER}/data/acme-fw/part-000.jsonl",

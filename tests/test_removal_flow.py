@@ -644,3 +644,20 @@ def test_a_purge_github_refuses_leaves_the_hub_dataset_as_it_was(env, gh, hub, c
     assert res.code == 2 and "tracked by Git LFS" in res.err
     assert gh.pulls(GH_REPO) == []
     assert repo.resolve("main") == old and repo.files("main")["part-000.jsonl"] == data
+
+
+def test_a_hub_dataset_holding_files_the_purge_cannot_rewrite_is_refused_before_any_write(env, gh, hub, cli):
+    """The purge rewrites a source's Hub dataset by file name (data/<source>/part-000.jsonl → part-000.jsonl): a
+    dataset that keeps the data elsewhere (here the Hub viewer's data/train-*.jsonl) would go on serving the
+    removed records after a purge that says it is done. Refused, naming the file, before anything is written."""
+    src = env / "sources" / "acme-fw.toml"
+    src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\n')
+    data = (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    repo = hub.create_repo("test-lab/fw-data", repo_type="dataset",
+                           files={"README.md": b"# fw data\n", "data/train-000.jsonl": data})
+    old = repo.resolve("main")
+    number = triaged(env, gh, cli, "acme/fw")
+    res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer"))
+    assert res.code == 2
+    assert "test-lab/fw-data holds data/train-000.jsonl" in res.err and "part-000.jsonl" in res.err
+    assert gh.pulls(GH_REPO) == [] and repo.resolve("main") == old

@@ -368,7 +368,8 @@ def request_state(entries: list[Entry], published: Mapping[str, Collection[str]]
             s.status, s.decided_at = e.event, e.at
         elif e.event == "purged":  # the purge's adapters replace those matched at triage
             s.status, s.purged_at, s.adapters = "purged", e.at, tuple(e.adapters or ())
-        elif e.event == "released" and e.adapter and (published is None or e.version in published.get(e.adapter, ())):
+        elif e.event == "released" and e.adapter and (published is None
+                                                      or e.version in published.get(e.adapter, ())):
             s.released.setdefault(e.adapter, (e.version or "", e.at))
         elif e.event == "deadline_missed" and e.adapter:
             s.missed.setdefault(e.adapter, e.at)

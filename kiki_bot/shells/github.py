@@ -211,9 +211,9 @@ class GitHub:
 
     # ------------------------------------------------------------ branches, PRs, releases
     def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str, tries: int = 3) -> None:
-        """Put `files` (paths relative to the project) on `branch`, a branch built on the current head of `base`, in ONE commit: created there if
-        missing, and rebuilt there when `base` has moved on without it. Files whose blob SHA the branch already
-        has are not sent; with none left, nothing is committed. Nothing is written when a file is over GitHub's
+        """Put `files` (paths relative to the project) on `branch`, a branch built on the current head of `base`,
+        in ONE commit: created there if missing, and rebuilt there when `base` has moved on without it. Files whose
+        blob SHA the branch already has are not sent; with none left, nothing is committed. Nothing is written when a file is over GitHub's
         limit or tracked by Git LFS. A run that lost a race for the branch (its ref moved) reads it again."""
         from github import GithubException
 

@@ -95,6 +95,12 @@ class Hub:
         elif how == "private" and not info.private:
             self.api.update_repo_settings(repo_id, private=True)
 
+    def dataset_files(self, repo_id: str) -> list[str]:
+        """The files of a Hub dataset's main revision (none while it does not exist)."""
+        if not self.api.repo_exists(repo_id, repo_type="dataset"):
+            return []
+        return self.api.list_repo_files(repo_id, repo_type="dataset")
+
     def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:
         """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them."""
         from huggingface_hub import CommitOperationAdd
