@@ -482,7 +482,7 @@ def _hub_datasets(ctx: Context, sources: set[str]) -> list[tuple[HubData, list[t
         if (hub_data := ctx.project.sources[sid].hub_data) is None:
             continue
         names = [p.name for p in _source_files(ctx.project, sid)]
-        if strays := [f for f in ctx.fx.hub.dataset_files(hub_data.repo)
+        if strays := [f for f in ctx.fx.hub_dataset_files(hub_data.repo)
                       if f not in names and not _dataset_extra(f)]:
             problems.append((f"sources/{sid}.toml: key `hub_data.repo`",
                              f"{hub_data.repo} holds {', '.join(strays)}, which the purge cannot rewrite: it replaces "

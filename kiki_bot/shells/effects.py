@@ -114,6 +114,10 @@ class Effects:
     def hub_file_sha256(self, repo: str, revision: str, filename: str) -> str | None:
         return self.hub.file_sha256(repo, revision, filename)
 
+    def hub_dataset_files(self, repo: str) -> list[str]:
+        """The files of a Hub dataset (none while it does not exist)."""
+        return self.hub.dataset_files(repo)
+
     def hub_pr(self, repo: str, title: str) -> int | None:
         """The open Hub PR of this title (the staged adapter), if any."""
         return self.hub.open_pr(repo, title)
