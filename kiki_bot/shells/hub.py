@@ -31,8 +31,9 @@ class Hub:
 
     def open_pr(self, repo_id: str, title: str) -> int | None:
         """The number of the open Hub PR with this title, if any (re-runs reuse it instead of adding one)."""
-        if not self.api.repo_exists(repo_id):
-            return None
+        return self._open_pr(repo_id, title) if self.api.repo_exists(repo_id) else None
+
+    def _open_pr(self, repo_id: str, title: str) -> int | None:
         for d in self.api.get_repo_discussions(repo_id, discussion_type="pull_request", discussion_status="open"):
             if d.title == title:
                 return d.num
@@ -46,9 +47,10 @@ class Hub:
         changed, must not stay downloadable at the head beside the new ones."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        num = self.open_pr(repo_id, title)
+        exists = self.api.repo_exists(repo_id)  # asked once: the PR lookup and the file listing both need it
+        num = self._open_pr(repo_id, title) if exists else None
         revision = f"refs/pr/{num}" if num is not None else "main"
-        there = self.api.list_repo_files(repo_id, revision=revision) if self.api.repo_exists(repo_id) else []
+        there = self.api.list_repo_files(repo_id, revision=revision) if exists else []
         stale = sorted(f for f in there if f not in files and (f in _ADAPTER_FILES or f.startswith(_ADAPTER_DIRS)))
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data if isinstance(data, bytes) else str(data))
                for name, data in sorted(files.items())] + [CommitOperationDelete(path_in_repo=f) for f in stale]
