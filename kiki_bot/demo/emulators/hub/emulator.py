@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NoReturn
 import yaml
 from werkzeug.wrappers import Request, Response
 
-from .server import Commit, Emulator, History, abort_with, git_blob_sha, json_response, now, token_of
+from ..server import Commit, Emulator, History, abort_with, git_blob_sha, json_response, now, token_of
 
 HUB_LICENSES = frozenset(
     [

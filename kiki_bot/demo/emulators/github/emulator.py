@@ -41,7 +41,7 @@ import yaml
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from .server import (
+from ..server import (
     Commit,
     Emulator,
     History,
