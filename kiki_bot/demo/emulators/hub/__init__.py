@@ -1,5 +1,7 @@
 """The Hugging Face Hub emulator (see `emulator`), a package of modules by API area."""
 
-from .emulator import LFS_THRESHOLD, HubEmulator, lfs_pointer, validate_card
+from .cards import validate_card
+from .emulator import HubEmulator
+from .state import LFS_THRESHOLD, lfs_pointer
 
 __all__ = ["LFS_THRESHOLD", "HubEmulator", "lfs_pointer", "validate_card"]

@@ -1,0 +1,129 @@
+"""Issues, their comments and labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from ..server import json_response, now
+from .state import Issue, Label, Repo, fail, invalid, request_json
+
+
+class Issues:
+    """The handlers of issues (and pull requests as issues), comments and labels."""
+
+    def list_issues(self, request: Request, owner: str, name: str) -> Response:
+        repo, args = self._repo(owner, name), request.args
+        state = args.get("state", "open")
+        wanted = {label for label in args.get("labels", "").split(",") if label}
+        issues = [
+            issue
+            for issue in reversed(repo.issues.values())
+            if state in ("all", issue.state)
+            and wanted <= set(issue.labels)
+            and args.get("creator", issue.user) == issue.user
+        ]
+        return self._page(request, [self._issue_json(repo, issue) for issue in issues])
+
+    def create_issue(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), request_json(request) or {}
+        if not body.get("title"):
+            invalid("Issue", "missing_field", "title")
+        issue = self._new_issue(
+            repo, body["title"], body.get("body"), self._actor(request), body.get("labels", [])
+        )
+        return json_response(self._issue_json(repo, issue), 201)
+
+    def get_issue(self, request: Request, owner: str, name: str, number: str) -> Response:
+        return json_response(self._issue_json(*self._issue(owner, name, number)))
+
+    def edit_issue(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = request_json(request) or {}
+        issue.title = body.get("title", issue.title)
+        issue.body = body.get("body", issue.body)
+        if "labels" in body:
+            issue.labels = []
+            self._add_labels(repo, issue, body["labels"])
+        if "state" in body:
+            self._set_state(issue, body["state"], body.get("state_reason"))
+        issue.updated_at = now()
+        return json_response(self._issue_json(repo, issue))
+
+    def list_comments(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        return self._page(request, [self._comment_json(repo, issue, comment) for comment in issue.comments])
+
+    def create_comment(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = (request_json(request) or {}).get("body") or invalid("IssueComment", "missing_field", "body")
+        comment = self._new_comment(issue, body, self._actor(request))
+        return json_response(self._comment_json(repo, issue, comment), 201)
+
+    def get_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        return json_response(self._comment_json(*self._comment(owner, name, id)))
+
+    def edit_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        repo, issue, comment = self._comment(owner, name, id)
+        comment.body = (request_json(request) or {}).get("body") or invalid("IssueComment", "missing_field", "body")
+        comment.updated_at = now()
+        return json_response(self._comment_json(repo, issue, comment))
+
+    def delete_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
+        _, issue, comment = self._comment(owner, name, id)
+        issue.comments.remove(comment)
+        return Response(status=204)
+
+    def _add_labels(self, repo: Repo, issue: Issue, names: list[Any]) -> None:
+        """Add by name; like GitHub, a label unknown to the repository is created on the fly."""
+        for label in names:
+            label_name = label["name"] if isinstance(label, dict) else str(label)
+            repo.labels.setdefault(label_name, Label(label_name))
+            if label_name not in issue.labels:
+                issue.labels.append(label_name)
+
+    def _issue_labels(self, repo: Repo, issue: Issue) -> Response:
+        return json_response([self._label_json(repo, repo.labels[label]) for label in issue.labels])
+
+    def list_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        return self._issue_labels(*self._issue(owner, name, number))
+
+    def add_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        body = request_json(request)
+        self._add_labels(repo, issue, body.get("labels", []) if isinstance(body, dict) else body or [])
+        return self._issue_labels(repo, issue)
+
+    def set_issue_labels(self, request: Request, owner: str, name: str, number: str) -> Response:
+        _, issue = self._issue(owner, name, number)
+        issue.labels = []
+        return self.add_issue_labels(request, owner, name, number)
+
+    def remove_issue_label(
+        self, request: Request, owner: str, name: str, number: str, label: str
+    ) -> Response:
+        repo, issue = self._issue(owner, name, number)
+        if label not in issue.labels:
+            fail(404, "Label does not exist")
+        issue.labels.remove(label)
+        return self._issue_labels(repo, issue)
+
+    def list_labels(self, request: Request, owner: str, name: str) -> Response:
+        repo = self._repo(owner, name)
+        return self._page(request, [self._label_json(repo, label) for label in repo.labels.values()])
+
+    def create_label(self, request: Request, owner: str, name: str) -> Response:
+        repo, body = self._repo(owner, name), request_json(request) or {}
+        label_name = body.get("name") or invalid("Label", "missing_field", "name")
+        if label_name in repo.labels:
+            invalid("Label", "already_exists", "name")
+        label = repo.labels[label_name] = Label(
+            label_name, body.get("color", "ededed"), body.get("description")
+        )
+        return json_response(self._label_json(repo, label), 201)
+
+    def get_label(self, request: Request, owner: str, name: str, label: str) -> Response:
+        repo = self._repo(owner, name)
+        return json_response(self._label_json(repo, repo.labels.get(label) or fail(404, "Not Found")))
+
