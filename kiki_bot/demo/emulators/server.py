@@ -215,6 +215,20 @@ class History:
         self.commits[commit.sha] = commit
         return commit
 
+    def commit_changes(
+        self, parent: str, changes: dict[str, bytes | None], message: str, author: str,
+        put: Callable[[dict[str, bytes], str, bytes], None] = dict.__setitem__,
+    ) -> Commit:
+        """A commit on `parent` with `changes` applied (None deletes a path); `put` stores a file (the Hub's
+        goes through LFS where the Hub would)."""
+        files = dict(self.commits[parent].files)
+        for path, data in changes.items():
+            if data is None:
+                files.pop(path, None)
+            else:
+                put(files, path, data)
+        return self.commit(files, (parent,), message, author)
+
     def ancestry(self, sha: str) -> Iterator[Commit]:
         """`sha` and every commit reachable from it, nearest first."""
         seen, queue = {sha}, [sha]
@@ -252,6 +266,13 @@ class History:
             if result is not None:
                 merged[path] = result
         return merged, conflicts
+
+    def resolve(self, ref: str, branches: dict[str, str], tags: dict[str, str]) -> str | None:
+        """A branch, tag (optionally as `refs/heads/...`/`refs/tags/...`) or commit sha -> commit sha."""
+        for prefix, refs in (("refs/heads/", branches), ("refs/tags/", tags)):
+            if ref.startswith(prefix):
+                return refs.get(ref.removeprefix(prefix))
+        return branches.get(ref) or tags.get(ref) or (ref if ref in self.commits else None)
 
     def keep_reachable(self, roots: Iterable[str]) -> None:
         """Drop every commit no ref reaches (what git's gc does after a history rewrite)."""

@@ -223,6 +223,14 @@ class GitHubEmulator(Limits, Auth, Repos, GitData, Issues, Pulls, Actions, Shape
         issue.updated_at = moment
         return comment
 
+    def _edit(self, issue: Issue, body: dict[str, Any], reason: str | None) -> None:
+        """The title, body and state an issue's or a pull request's PATCH sets."""
+        issue.title = body.get("title", issue.title)
+        issue.body = body.get("body", issue.body)
+        if "state" in body:
+            self._set_state(issue, body["state"], reason)
+        issue.updated_at = now()
+
     def _set_state(self, issue: Issue, state: str, reason: str | None) -> None:
         if state not in ("open", "closed"):
             invalid("Issue", "invalid", "state")

@@ -41,14 +41,10 @@ class Issues:
     def edit_issue(self, request: Request, owner: str, name: str, number: str) -> Response:
         repo, issue = self._issue(owner, name, number)
         body = request_json(request) or {}
-        issue.title = body.get("title", issue.title)
-        issue.body = body.get("body", issue.body)
         if "labels" in body:
             issue.labels = []
             self._add_labels(repo, issue, body["labels"])
-        if "state" in body:
-            self._set_state(issue, body["state"], body.get("state_reason"))
-        issue.updated_at = now()
+        self._edit(issue, body, body.get("state_reason"))
         return json_response(self._issue_json(repo, issue))
 
     def list_comments(self, request: Request, owner: str, name: str, number: str) -> Response:

@@ -57,12 +57,8 @@ class Pulls:
         repo, issue = self._pull(owner, name, number)
         assert issue.pull is not None
         body = request_json(request) or {}
-        issue.title = body.get("title", issue.title)
-        issue.body = body.get("body", issue.body)
         issue.pull.base = body.get("base", issue.pull.base)
-        if "state" in body:
-            self._set_state(issue, body["state"], None)
-        issue.updated_at = now()
+        self._edit(issue, body, None)  # a pull request takes no state_reason
         return json_response(self._pull_json(repo, issue))
 
     def list_pull_files(self, request: Request, owner: str, name: str, number: str) -> Response:

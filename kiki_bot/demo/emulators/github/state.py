@@ -200,10 +200,7 @@ class Repo:
 
     def resolve(self, ref: str) -> str | None:
         """A branch, tag (optionally as `refs/heads/...`/`refs/tags/...`) or commit sha -> commit sha."""
-        for prefix, refs in (("refs/heads/", self.branches), ("refs/tags/", self.tags)):
-            if ref.startswith(prefix):
-                return refs.get(ref.removeprefix(prefix))
-        return self.branches.get(ref) or self.tags.get(ref) or (ref if ref in self.history.commits else None)
+        return self.history.resolve(ref, self.branches, self.tags)
 
     def files(self, ref: str | None = None) -> dict[str, bytes]:
         sha = self.resolve(ref or self.default_branch)
@@ -214,13 +211,7 @@ class Repo:
     def push(self, branch: str, changes: dict[str, bytes | None], message: str, author: str) -> Commit:
         """Commit `changes` (None deletes a path) on `branch`, creating it from the default branch."""
         parent = self.branches.get(branch) or self.branches[self.default_branch]
-        files = dict(self.history[parent].files)
-        for path, data in changes.items():
-            if data is None:
-                files.pop(path, None)
-            else:
-                files[path] = data
-        commit = self.history.commit(files, (parent,), message, author)
+        commit = self.history.commit_changes(parent, changes, message, author)
         self.branches[branch] = commit.sha
         return commit
 

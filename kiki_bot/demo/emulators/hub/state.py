@@ -123,11 +123,7 @@ class HubRepo:
         if match := re.fullmatch(r"refs/pr/(\d+)", revision):
             discussion = self.discussions.get(int(match[1]))
             return discussion.head if discussion else None
-        for prefix, refs in (("refs/heads/", self.branches), ("refs/tags/", self.tags)):
-            if revision.startswith(prefix):
-                return refs.get(revision.removeprefix(prefix))
-        known = revision in self.history.commits
-        return self.branches.get(revision) or self.tags.get(revision) or (revision if known else None)
+        return self.history.resolve(revision, self.branches, self.tags)
 
     def files(self, revision: str = "main") -> dict[str, bytes]:
         """The content of every file at `revision` (LFS pointers resolved)."""
@@ -147,14 +143,7 @@ class HubRepo:
         self, changes: dict[str, bytes | None], message: str, branch: str = "main", author: str = ""
     ) -> Commit:
         """Commit `changes` (None deletes a path) on an existing branch."""
-        parent = self.branches[branch]
-        files = dict(self.history[parent].files)
-        for path, data in changes.items():
-            if data is None:
-                files.pop(path, None)
-            else:
-                self.store(files, path, data)
-        commit = self.history.commit(files, (parent,), message, author)
+        commit = self.history.commit_changes(self.branches[branch], changes, message, author, self.store)
         self.branches[branch] = commit.sha
         return commit
 
