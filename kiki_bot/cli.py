@@ -382,10 +382,11 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
                   actor: Annotated[str, typer.Option(help="Who approved it (login or 'private').")] = "private",
                   dry_run: DryRun = False, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Purge an approved request: ledger first, then an atomic rewrite of the data; opens the purge PR."""
+    from kiki_bot.hubsync import follow_up
     from kiki_bot.removal import purge_command
 
     ctx = _context(project, dry_run, as_json)
-    outputs = purge_command(ctx, request_id, actor)
+    outputs = follow_up(ctx, purge_command(ctx, request_id, actor))
     _write_outputs(outputs)
     _report(as_json, {"request": request_id, "outputs": outputs}, ctx.fx)
     if dry_run:

@@ -14,7 +14,7 @@ from kiki_bot.context import Context
 from kiki_bot.core import ledger, schedule, tags
 from kiki_bot.core.errors import CheckFailed
 from kiki_bot.core.escape import md
-from kiki_bot.removal import BRANCH_PREFIX, ledger_at, published
+from kiki_bot.removal import ledger_at, published, with_open_purges
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
 
@@ -50,24 +50,9 @@ def in_flight(ctx: Context, tag: str) -> schedule.InFlight | None:
     return schedule.InFlight(started, frozenset(covers), failed)
 
 
-def entries(ctx: Context) -> list[ledger.Entry]:
-    """The default branch's ledger, plus the entries of each request whose purge so far is recorded only in
-    its open purge PR (read from the PR head): its deadline runs whether the PR has merged or not."""
-    found = ledger.read(ctx.project.ledger_path)
-    if ctx.repository is None:
-        return found
-    purged = {e.request.id for e in found if e.event == "purged"}
-    for pr in ctx.fx.open_pulls(BRANCH_PREFIX, ctx.default_branch):
-        rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
-        head = ledger_at(ctx, pr.head.sha, pr.head.ref)
-        if rid not in purged and ledger.find(head, "purged", rid) is not None:
-            found += [e for e in head if e.request.id == rid]
-    return found
-
-
 def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict[str, ledger.RequestState]]:
     """The plan per adapter with pending removals, the tag each would release, and the request states."""
-    states = ledger.request_state(entries(ctx), published(ctx.project))
+    states = ledger.request_state(with_open_purges(ctx), published(ctx.project))
     pending = schedule.pending_by_adapter(states)
     release_tags = {a: f"{a}/v{next_version(ctx, a)}" for a in pending}
     queues = {a: schedule.Queue(items, duration(ctx, a), in_flight(ctx, release_tags[a]))

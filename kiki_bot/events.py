@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kiki_bot.core.errors import BadInput
-from kiki_bot.core.tags import RELEASE_BRANCH, of_release_branch
+from kiki_bot.core.tags import RELEASE_BRANCH, REMOVAL_LABEL, of_release_branch
 
-REMOVAL_LABEL = "removal-request"
 PAYLOAD = "."  # an argument that is the whole payload
 
 
@@ -82,6 +81,7 @@ class Route:
     when: Callable[[dict], bool] = _always
     args: tuple[str | Callable[[dict], Any], ...] = ()  # field paths (PAYLOAD: all of it), or pure functions
     required: tuple[str, ...] = ()  # further fields the target reads
+    then: str | None = None  # "module:function", called as function(ctx, outputs) after the target: the next step
 
     def takes(self, name: str, payload: dict) -> bool:
         return (name == self.event and (self.actions is None or payload.get("action") in self.actions)
@@ -91,10 +91,14 @@ class Route:
         return tuple(a for a in self.args if isinstance(a, str) and a != PAYLOAD) + self.required
 
     def call(self, ctx: Any, payload: dict) -> dict[str, str]:
-        module, function = self.target.split(":")
-        target = getattr(importlib.import_module(module), function)
-        return target(ctx, *(a(payload) if callable(a) else payload if a == PAYLOAD else field(payload, a)
-                             for a in self.args))
+        outputs = _imported(self.target)(ctx, *(a(payload) if callable(a) else payload if a == PAYLOAD
+                                                else field(payload, a) for a in self.args))
+        return outputs if self.then is None else _imported(self.then)(ctx, outputs)
+
+
+def _imported(target: str) -> Callable[..., dict[str, str]]:
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 # The first route that takes an event wins.
@@ -108,7 +112,8 @@ ROUTES: tuple[Route, ...] = (
           args=(PAYLOAD,), required=("issue.number", "issue.created_at", "issue.user.login")),
     Route("issue_comment", "kiki_bot.removal:on_comment", actions=("created",), when=_kiki_command,
           args=(PAYLOAD,), required=("issue.number", "issue.user.login", "comment.id", "comment.body",
-                                     "comment.user.login", "comment.created_at")),
+                                     "comment.user.login", "comment.created_at"),
+          then="kiki_bot.hubsync:follow_up"),  # a decision taken: the Hub discussion the issue mirrors hears it
     Route("pull_request", "kiki_bot.publish:publish", actions=("closed",), when=_review_merged,
           args=(_merged_tag,), required=("pull_request.head.ref",)),
     Route("pull_request", "kiki_bot.review:on_pull_request", actions=("opened", "synchronize", "reopened"),

@@ -20,17 +20,17 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from kiki_bot.core import hubrequests as hr
 from kiki_bot import removal
-from kiki_bot.core import ledger, upstream
-from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.console import say
 from kiki_bot.context import Context
+from kiki_bot.core import hubrequests as hr
+from kiki_bot.core import ledger, upstream
+from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.core.escape import md
-from kiki_bot.events import REMOVAL_LABEL
 from kiki_bot.core.issueform import parse_removal_request
-from kiki_bot.repo.records import iter_source
 from kiki_bot.core.selectors import parse_selector
+from kiki_bot.core.tags import REMOVAL_LABEL
+from kiki_bot.repo.records import iter_source
 
 _UPSTREAM = re.compile(r"<!-- kiki-bot:upstream:([a-z0-9._-]+):([a-z0-9._-]+) -->")
 TDM_REASON = "Text and data mining opt-out (DSM Directive Art. 4(3))"
@@ -63,9 +63,7 @@ class _Known:
     @property
     def entries(self) -> list[ledger.Entry]:
         if self._entries is None:
-            from kiki_bot.deadlines import entries
-
-            self._entries = entries(self.ctx)
+            self._entries = removal.with_open_purges(self.ctx)
         return self._entries
 
 
@@ -105,6 +103,16 @@ def follow_issues(ctx: Context, numbers: set[int]) -> None:
     for (kind, repo, num), (number, body) in sorted(known.mirrors.items()):
         if number in numbers and (thread := ctx.fx.hub_thread(repo, num, kind)) is not None:
             _follow(ctx, known, thread, number, body)
+
+
+def follow_up(ctx: Context, outputs: dict[str, str]) -> dict[str, str]:
+    """The step after a removal request's decision (purged or declined, by `/kiki` or `kiki-bot removal purge`):
+    the Hub discussion its issue mirrors hears it now. Removal knows nothing of the Hub; the route table and the
+    command call this after it."""
+    rid = outputs.get("request", "")
+    if outputs.get("status") in ("purged", "rejected") and rid.startswith("R-"):  # R-<issue> (ledger.RequestRef)
+        follow_issues(ctx, {int(rid.removeprefix("R-"))})
+    return outputs
 
 
 def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: str) -> None:

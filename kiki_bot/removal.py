@@ -318,6 +318,21 @@ def ledger_file(ctx: Context) -> str:
     return ctx.project.ledger_path.relative_to(ctx.project.root).as_posix()
 
 
+def with_open_purges(ctx: Context) -> list[ledger.Entry]:
+    """The default branch's ledger, plus the entries of each request whose purge so far is recorded only in
+    its open purge PR (read from the PR head): its deadline runs whether the PR has merged or not."""
+    found = ledger.read(ctx.project.ledger_path)
+    if ctx.repository is None:
+        return found
+    purged = {e.request.id for e in found if e.event == "purged"}
+    for pr in ctx.fx.open_pulls(BRANCH_PREFIX, ctx.default_branch):
+        rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
+        head = ledger_at(ctx, pr.head.sha, pr.head.ref)
+        if rid not in purged and ledger.find(head, "purged", rid) is not None:
+            found += [e for e in head if e.request.id == rid]
+    return found
+
+
 def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None,
            branch_only: bool = False) -> dict[str, str]:
     """Carry a decided request's step out on this checkout of the default branch: what its PR head records
@@ -377,9 +392,6 @@ def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, 
     ctx.fx.comment_once(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
     ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
     ctx.fx.close_issue(number=issue)
-    from kiki_bot.hubsync import follow_issues
-
-    follow_issues(ctx, {issue})
     return {"request": request_id, "status": "rejected"}
 
 
@@ -467,9 +479,6 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
                                 f"republished before the deadline; this issue is closed when that release is out.")
         ctx.fx.sticky_comment(number=issue, kind=KIND, body=body)
         ctx.fx.label(number=issue, add=["purged", "retrain-scheduled"], remove=["awaiting-approval"])
-        from kiki_bot.hubsync import follow_issues
-
-        follow_issues(ctx, {issue})  # a request from a Hub discussion hears it there too
     return {"request": request_id, "status": "purged", "pr-url": url or ""}
 
 

@@ -93,11 +93,14 @@ def test_each_event_takes_its_route(name, doc, target):
 
 
 def test_every_target_is_a_moment_taking_the_context_and_the_route_arguments():
-    for r in events.ROUTES:
-        module, function = r.target.split(":")
+    def positional(name: str) -> int:
+        module, function = name.split(":")
         target = getattr(importlib.import_module(module), function)
-        positional = [p for p in inspect.signature(target).parameters.values() if p.default is p.empty]
-        assert len(positional) == 1 + len(r.args), r.target
+        return len([p for p in inspect.signature(target).parameters.values() if p.default is p.empty])
+
+    for r in events.ROUTES:
+        assert positional(r.target) == 1 + len(r.args), r.target
+        assert r.then is None or positional(r.then) == 2, r.then  # the context and the target's outputs
 
 
 def test_a_merged_review_pr_publishes_the_tag_it_was_opened_for():

@@ -76,6 +76,39 @@ def test_only_the_shells_import_pygithub_or_huggingface_hub():
     assert not bad, f"outside the shells: {bad}"
 
 
+def test_no_import_cycle():
+    """Each module's imports, lazy ones included, form no cycle: a lower layer that needs a higher one's piece
+    means the piece is in the wrong place (or the higher module's step belongs to whoever calls both)."""
+    graph = {m: internal(names) - {m} for m, names in MODULES.items()}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph[node]):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append({m: sorted(graph[m] & component) for m in sorted(component)})
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    assert not cycles, f"import cycles (module: its imports inside the cycle): {cycles}"
+
+
 def test_routing_an_event_loads_no_third_party_library():
     """`kiki-bot handle` for an event no moment wants must stay fast: events imports the standard library only."""
     probe = ("import sys; before = set(sys.modules); import kiki_bot.events; "

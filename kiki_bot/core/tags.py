@@ -1,7 +1,8 @@
 """Release tags `<adapter>/v<semver>`: parsed strictly, checked against the project and the last release;
-and the review branch `kiki/release/<adapter>/<version>` each release opens.
+the review branch `kiki/release/<adapter>/<version>` each release opens; and the label that marks a removal
+request: the names the router (kiki_bot.events) keys GitHub events on.
 
-semver is imported where a version is compared, so routing on branch names (kiki_bot.events) loads no
+semver is imported where a version is compared, so routing on branch names and labels loads no
 third-party library."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kiki_bot.core.errors import BadInput
 
 VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?"
 RELEASE_BRANCH = "kiki/release/"
+REMOVAL_LABEL = "removal-request"  # the issue form applies it (render/templates/init/removal-request.yml)
 TAG = re.compile(rf"^(?P<adapter>[a-z0-9][a-z0-9._-]*)/v(?P<version>{VERSION})$")
 
 
