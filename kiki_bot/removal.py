@@ -33,6 +33,7 @@ from kiki_bot.shells.github import PERMISSION_ORDER
 KIND = "removal"
 BRANCH_PREFIX = "kiki/removal/"
 _VERDICT = {"approved": "approved", "rejected": "declined"}
+_FINAL = ("purged", "rejected")  # the step a request's PR records last: on the default branch, the PR merged
 STORED = re.compile(r"<!-- kiki-bot:request:([A-Za-z0-9+/=]+) -->")
 _COMMAND = re.compile(r"^/kiki\s+(approve|reject)\b[ \t]*(.*)$", re.IGNORECASE)
 UNCOVERED = {"github_identity": "carry no GitHub repository or path", "path": "carry a repository but no path",
@@ -260,9 +261,7 @@ def on_comment(ctx: Context, payload: dict) -> dict[str, str]:
                                f"{first.at:%Y-%m-%d %H:%M} UTC, and a request is decided once, so this comment "
                                "changes nothing.")
             return {"request": triaged.id, "status": "unchanged"}
-        if standing.merged and standing.done:  # this decision, redelivered after its PR merged
-            return {"request": triaged.id, "status": first.event}
-        return resume(ctx, standing, triaged)
+        return resume(ctx, standing, triaged)  # redelivered: finishes what a failed run left undone
     if verb == "reject":
         _record_request(ctx, triaged, login)
         return _reject(ctx, triaged.id, triaged.issue, login, reason or "no reason given", at)
@@ -287,10 +286,6 @@ class Standing:
     @property
     def decision(self) -> ledger.Entry:
         return next(e for e in self.entries if e.event in _VERDICT)
-
-    @property
-    def done(self) -> bool:
-        return self.decision.event == "rejected" or any(e.event == "purged" for e in self.entries)
 
 
 def branch_of(request_id: str) -> str:
@@ -337,8 +332,10 @@ def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None,
            branch_only: bool = False) -> dict[str, str]:
     """Carry a decided request's step out on this checkout of the default branch: what its PR head records
     is appended again (same steps, seq continuing from the default branch as it is now), the purge removes
-    the records its entry names, and the PR branch is rebuilt on the current default branch. Each part is a
-    no-op where it is done, so a redelivery changes nothing while the default branch stands still.
+    the records its entry names, the PR branch is rebuilt on the current default branch (none once the PR
+    merged), and the Hub dataset and the issue are brought to where the step leaves them. Each part is a
+    no-op where it is done, so a redelivery changes nothing while the default branch stands still, and
+    finishes what a failed run left undone (a Hub write that failed after the PR merged).
     `branch_only`: rebuild the PR branch alone; the run that decided has told the issue and purged the Hub."""
     purged = None
     for e in standing.entries:
@@ -407,10 +404,13 @@ def _propose(ctx: Context, request_id: str, title: str, body: str, files: dict[s
     if not ctx.repository:
         return None
     name, new = ledger_file(ctx), files[ledger_file(ctx)]
-    if not new.startswith(ctx.fx.file_at(name, ctx.default_branch) or b""):
+    on_default = ctx.fx.file_at(name, ctx.default_branch) or b""
+    if not new.startswith(on_default):
         raise CheckFailed(f"{name} on {ctx.default_branch} has entries this checkout lacks: run again on the "
                           f"current {ctx.default_branch}")
     branch = branch_of(request_id)
+    if any(e.request.id == request_id and e.event in _FINAL for e in ledger.parse(on_default, name)):
+        return ctx.fx.merged_pull(branch, ctx.default_branch)  # its PR merged: nothing left to propose
     kept = {_step(e) for e in ledger.parse(new, name)}
     if lost := [e for e in ledger_at(ctx, branch, branch) if _step(e) not in kept]:
         raise CheckFailed(f"{branch} records steps this run would drop from {name}",

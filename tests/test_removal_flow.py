@@ -661,3 +661,37 @@ def test_a_hub_dataset_holding_files_the_purge_cannot_rewrite_is_refused_before_
     assert res.code == 2
     assert "test-lab/fw-data holds data/train-000.jsonl" in res.err and "part-000.jsonl" in res.err
     assert gh.pulls(GH_REPO) == [] and repo.resolve("main") == old
+
+
+def test_a_hub_update_that_failed_is_finished_by_a_redelivery_after_the_purge_pr_merged(
+        env, gh, hub, cli, gh_client, tmp_path, monkeypatch):
+    """The Hub dataset is rewritten after the purge PR holds the entry; when that write fails (here: no Hub
+    token in the run) and the PR merges anyway, the redelivered approval finishes it: the ledger saying
+    `purged` while the Hub dataset still serves the records is not a state to leave."""
+    src = env / "sources" / "acme-fw.toml"
+    src.write_text(src.read_text() + '\n[hub_data]\nrepo = "test-lab/fw-data"\nsquash_history = true\n')
+    data = (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    gh.push(GH_REPO, "main", {"sources/acme-fw.toml": src.read_bytes()})
+    repo = hub.create_repo("test-lab/fw-data", repo_type="dataset", files={"part-000.jsonl": data})
+    old = repo.resolve("main")
+    number = triaged(env, gh, cli, "acme/fw")
+    event = comment_event(number, "/kiki approve", "writer")
+    with monkeypatch.context() as m:
+        m.delenv("HF_TOKEN")
+        res = handle(cli, checkout(gh, tmp_path / "run"), "issue_comment", event)
+    assert res.code != 0 and "Traceback" not in res.err
+    assert repo.files("main")["part-000.jsonl"] == data  # the write failed
+    gh_client.get_repo(GH_REPO).get_pull(pr_number(gh, number)).merge()
+    again = checkout(gh, tmp_path / "redelivered")
+    res = handle(cli, again, "issue_comment", event)
+    assert res.code == 0, res.err
+    purged = (again / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
+    assert purged != data and repo.files("main")["part-000.jsonl"] == purged
+    assert len(repo.log("main")) == 1 and repo.resolve(old) is None
+    assert labels(gh, number) == {"removal-request", "purged", "retrain-scheduled"}
+    [status] = [c.body for c in bot_comments(gh, number) if "approved and purged" in c.body]
+    assert f"/pull/{pr_number(gh, number)}" in status
+    # Delivered once more: nothing left to do, nothing written on either side.
+    head, since = repo.resolve("main"), len(gh.requests)
+    assert handle(cli, checkout(gh, tmp_path / "third"), "issue_comment", event).code == 0
+    assert writes(gh, since) == [] and repo.resolve("main") == head

@@ -102,6 +102,9 @@ class Effects:
     def open_pull(self, branch: str, base: str) -> Any:
         return self.gh.open_pull(branch, base)
 
+    def merged_pull(self, branch: str, base: str) -> str | None:
+        return self.gh.merged_pull(branch, base)
+
     def open_pulls(self, prefix: str, base: str) -> list:
         return self.gh.open_pulls(prefix, base)
 

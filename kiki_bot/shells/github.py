@@ -299,6 +299,12 @@ class GitHub:
         owner = self.repository.split("/")[0]
         return next(iter(self.repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base)), None)
 
+    def merged_pull(self, branch: str, base: str) -> str | None:
+        """The URL of the PR from `branch` that merged into `base` (newest first), or None."""
+        owner = self.repository.split("/")[0]
+        return next((pr.html_url for pr in self.repo.get_pulls(state="closed", head=f"{owner}:{branch}", base=base)
+                     if pr.merged_at is not None), None)
+
     def open_pulls(self, prefix: str, base: str) -> list:
         """Open PRs into `base` whose head branch starts with `prefix` (the bot's own branches)."""
         return [pr for pr in self.repo.get_pulls(state="open", base=base) if pr.head.ref.startswith(prefix)]

@@ -104,12 +104,14 @@ class Hub:
         return self.api.list_repo_files(repo_id, repo_type="dataset")
 
     def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:
-        """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them."""
+        """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them.
+        Safe to repeat and finishes a run that failed part-way: huggingface_hub skips the commit when the Hub
+        already holds these files, and a history already down to one commit is not squashed again."""
         from huggingface_hub import CommitOperationAdd
 
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
         self.api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset")
-        if squash:
+        if squash and len(self.api.list_repo_commits(repo_id, repo_type="dataset")) > 1:
             self.api.super_squash_history(repo_id, repo_type="dataset", commit_message=message)
 
     # ------------------------------------------------------------ Community discussions (removal requests)
