@@ -355,14 +355,21 @@ def resume(ctx: Context, standing: Standing, triaged: Triaged | None = None,
 def refresh(ctx: Context) -> dict[str, str]:
     """The default branch moved: rebuild on it every open removal PR it has left behind, so each can merge
     and the ledger's seq continues across them. Only branches change: the job holds no issue or Hub access."""
-    rebuilt = []
+    rebuilt, refused = [], []
     for pr in ctx.fx.open_pulls(BRANCH_PREFIX, ctx.default_branch):
         rid = pr.head.ref.removeprefix(BRANCH_PREFIX)
         if ctx.fx.built_on(ctx.default_branch, pr.head.ref):
             continue
         if (standing := decision_of(ctx, rid)) is not None:
-            resume(ctx, standing, branch_only=True)
+            try:
+                resume(ctx, standing, branch_only=True)
+            except CheckFailed as exc:  # this branch cannot be rebuilt (a maintainer's commit): the others can
+                refused.append(str(exc))
+                continue
             rebuilt.append(rid)
+    if refused:
+        raise CheckFailed(f"{len(refused)} removal branch(es) not rebuilt on {ctx.default_branch}"
+                          f"{' (rebuilt: ' + ', '.join(rebuilt) + ')' if rebuilt else ''}", refused)
     return {"rebuilt": ",".join(rebuilt)}
 
 

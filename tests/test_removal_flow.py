@@ -695,3 +695,23 @@ def test_a_hub_update_that_failed_is_finished_by_a_redelivery_after_the_purge_pr
     head, since = repo.resolve("main"), len(gh.requests)
     assert handle(cli, checkout(gh, tmp_path / "third"), "issue_comment", event).code == 0
     assert writes(gh, since) == [] and repo.resolve("main") == head
+
+
+def test_a_bot_branch_holding_a_maintainers_commit_is_never_rebuilt_over_it(env, gh, cli, gh_client, tmp_path):
+    """Rebuilding a bot branch on a moved default branch replaces it; a commit someone pushed to it would be
+    dropped. Refused, saying whose commits and what to do; the other bot branches are rebuilt all the same."""
+    one = triaged(env, gh, cli, "https://github.com/acme/fw/blob/main/src/f5.c")
+    two = triaged(env, gh, cli, "https://github.com/acme/fw/blob/main/src/f6.c")
+    for number in (one, two):
+        event = comment_event(number, "/kiki approve", "writer", 700 + number)
+        assert handle(cli, checkout(gh, tmp_path / f"run-{number}"), "issue_comment", event).code == 0
+    branch = f"kiki/removal/R-{two}"  # the newest: the first the refresh comes to
+    bots = gh.repo(GH_REPO).branches[branch]
+    mine = gh.push(GH_REPO, branch, {"NOTES.md": b"why we removed it\n"}, "Explain the removal", author="maint")
+    gh.push(GH_REPO, "main", {"README.md": b"moved on\n"}, author="owner")
+    res = handle(cli, checkout(gh, tmp_path / "push"), "push", push_event())
+    assert res.code == 1 and "Traceback" not in res.err
+    assert f"{branch} holds commits kiki-bot did not make: {mine[:7]} by maint" in res.err
+    assert f"git push --force origin {bots}:refs/heads/{branch}" in res.err
+    assert gh.repo(GH_REPO).branches[branch] == mine  # kept, with the maintainer's commit
+    assert gh_client.get_repo(GH_REPO).compare("main", f"kiki/removal/R-{one}").status == "ahead"  # rebuilt

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 from kiki_bot.core.canonical import git_blob_sha
-from kiki_bot.core.errors import BadInput
+from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.gitattributes import lfs_rule
 from kiki_bot.shells.settings import Settings
 
@@ -212,7 +212,8 @@ class GitHub:
     # ------------------------------------------------------------ branches, PRs, releases
     def commit_files(self, branch: str, base: str, files: dict[str, bytes], message: str, tries: int = 3) -> None:
         """Put `files` (paths relative to the project) on `branch`, a branch built on the current head of `base`,
-        in ONE commit: created there if missing, and rebuilt there when `base` has moved on without it. Files whose
+        in ONE commit: created there if missing, and rebuilt there when `base` has moved on without it (never over a
+        commit the bot did not make: _rebuildable). Files whose
         blob SHA the branch already has are not sent; with none left, nothing is committed. Nothing is written when a file is over GitHub's
         limit or tracked by Git LFS. A run that lost a race for the branch (its ref moved) reads it again."""
         from github import GithubException
@@ -223,7 +224,8 @@ class GitHub:
             head = self.repo.get_branch(base).commit
             ref = self._ref(branch)
             tip = ref.object.sha if ref is not None else None
-            parent = tip if tip is not None and (tip == head.sha or self.built_on(head.sha, branch)) else head.sha
+            parent = tip if tip is not None and (tip == head.sha or self._rebuildable(base, head.sha, branch)) \
+                else head.sha
             parent_commit = head.commit if parent == head.sha else self.repo.get_git_commit(parent)
             root, known, attributes = self._listing(parent_commit.tree.sha, files)
             _lfs_tracked(files, attributes)
@@ -239,6 +241,25 @@ class GitHub:
                 # 422: "Reference already exists" / "Update is not a fast forward": another run moved it first
                 if exc.status != 422 or attempt == tries - 1:
                     raise
+
+    def _rebuildable(self, base: str, head: str, branch: str) -> bool:
+        """Whether `branch` is built on `head` (True) or is to be rebuilt there (False). A rebuild replaces the
+        branch, so one holding a commit the bot did not make (a maintainer's push to its PR) is refused with
+        nothing written: that commit would be dropped."""
+        compared = self.repo.compare(head, branch)
+        if compared.status in ("ahead", "identical"):
+            return True
+        theirs = [c for c in compared.commits if getattr(c.author, "login", None) != self.settings.bot_login]
+        if theirs:
+            who = ", ".join(f"{c.sha[:7]} by {getattr(c.author, 'login', None) or c.commit.author.name}"
+                            for c in theirs)
+            keep = theirs[0].parents[0].sha
+            raise CheckFailed(
+                f"{branch} holds commits kiki-bot did not make: {who}. Rebuilding it on the current {base} "
+                f"would drop them, so nothing was written. Keep those changes on a branch of your own (a pull "
+                f"request into {base}), put {branch} back where kiki-bot left it (`git push --force origin "
+                f"{keep}:refs/heads/{branch}`), then run this step again: kiki-bot rebuilds it on {base}.")
+        return False
 
     def _ref(self, branch: str):
         """The branch's ref, read (so an update goes to the URL GitHub gave: /git/refs/heads/...), or None."""
