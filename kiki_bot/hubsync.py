@@ -45,11 +45,12 @@ def sync(ctx: Context, only: tuple[str, str, int] | None = None) -> dict[str, st
 # ---------------------------------------------------------------- Hub discussions
 @dataclass
 class _Known:
-    """What the sync reads lazily, once: the bot's mirror issues and the requests' states."""
+    """What the sync reads lazily, once: the bot's mirror issues, the ledger entries and the published versions."""
 
     ctx: Context
     _mirrors: dict[tuple[str, str, int], tuple[int, str]] | None = None
     _entries: list[ledger.Entry] | None = None
+    _published: dict[str, list[str]] | None = None
 
     @property
     def mirrors(self) -> dict[tuple[str, str, int], tuple[int, str]]:
@@ -65,6 +66,14 @@ class _Known:
         if self._entries is None:
             self._entries = removal.with_open_purges(self.ctx)
         return self._entries
+
+    @property
+    def published(self) -> dict[str, list[str]]:
+        """Each adapter's published versions: a `released` entry counts only for one (the review PR's merge
+        puts it on the default branch before `publish` runs)."""
+        if self._published is None:
+            self._published = removal.published(self.ctx.project)
+        return self._published
 
 
 def sync_discussions(ctx: Context, only: tuple[str, str, int] | None = None) -> dict[str, str]:
@@ -141,7 +150,7 @@ def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: s
         ctx.fx.hub_comment(**where, body=hr.answer("triaged", (
             f"kiki-bot received this removal request and filed it as {issue}, where a maintainer decides on it. "
             f"kiki-bot answers here at each step.\n\n{_public(answer.body)}")))
-    for step, text in _steps(known.entries, f"R-{number}"):
+    for step, text in _steps(known.entries, f"R-{number}", known.published):
         if step not in done:
             ctx.fx.hub_comment(**where, body=hr.answer(step, text))
             if step == "closed":
@@ -157,9 +166,10 @@ def _issue_url(ctx: Context, number: int) -> str:
     return f"https://github.com/{ctx.repository}/issues/{number}"
 
 
-def _steps(entries: list[ledger.Entry], rid: str) -> list[tuple[str, str]]:
-    """The answers a request's ledger entries call for, in order: each step, and the close once it is complete."""
-    state = ledger.request_state(entries).get(rid)
+def _steps(entries: list[ledger.Entry], rid: str, published: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The answers a request's ledger entries call for, in order: each step, and the close once it is complete
+    (released: only in versions `published`)."""
+    state = ledger.request_state(entries, published).get(rid)
     if state is None:
         return []
     steps = []

@@ -92,6 +92,15 @@ def test_a_hub_discussion_becomes_a_removal_issue_answered_on_the_hub_at_each_st
     assert steps(hub, num) == ["triaged", "approved", "purged"]  # once each
     assert hub.repo(HUB_REPO).discussions[num].status == "open"
 
+    # The review PR of a retrain merged (its `released` entry is on the default branch) but `publish` has not
+    # run: the published weights still hold the records, so the Hub hears nothing of a release yet.
+    ledger.append(env / "compliance" / "removals.jsonl", "released", {"id": f"R-{issue.number}", "issue": issue.number},
+                  "kiki-bot[bot]", OPENED + dt.timedelta(days=3), adapter="tiny-lora", version="0.1.0",
+                  train_sha256="0" * 64, adapter_sha256="0" * 64)
+    assert cli("hub", "sync", "-C", env).code == 0
+    assert steps(hub, num) == ["triaged", "approved", "purged"]
+    assert hub.repo(HUB_REPO).discussions[num].status == "open"
+
 
 def test_a_declined_request_is_answered_and_its_discussion_closed(env, gh, hub, cli):
     num = hub.open_discussion(HUB_REPO, "Removal request", body("acme/fw"), "hf-rightsholder")
