@@ -468,8 +468,9 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
     ctx.fx.purge(root=ctx.project.root, request=request_id, issue=requested.request.issue, keys=sorted(keys),
                  adapters=adapters, actor=actor, at=at, approved=approved)
     files = _purged_files(ctx.project, {s for s, _ in keys})
-    url = _propose(ctx, request_id, f"Purge removal request {request_id}", _purge_pr_body(request_id, keys, adapters),
-                   files)
+    url = _propose(ctx, request_id, f"Purge removal request {request_id}",
+                   _purge_pr_body(request_id, keys, adapters, [h for sid in sorted({s for s, _ in keys})
+                                                               if (h := ctx.project.sources[sid].hub_data)]), files)
     # The Hub's copy after GitHub's: a squash cannot be undone, and a purge GitHub refuses (a file over its limit,
     # a moved ledger) must change nothing there; once the PR holds the entry, a redelivery finishes this part.
     for hub_data, names in datasets:
@@ -530,16 +531,23 @@ def _purged_files(project: Project, sources: set[str]) -> dict[str, bytes]:
     return files
 
 
-def _purge_pr_body(request_id: str, keys: set, adapters: list[str]) -> str:
+def _purge_pr_body(request_id: str, keys: set, adapters: list[str], hub: Iterable[HubData] = ()) -> str:
+    """What merging does and does not remove: the current data (and the Hub copies `hub`), never git history."""
     per_source = Counter(s for s, _ in keys)
     rows = "\n".join(f"| {cell(s)} | {n:,} |" for s, n in sorted(per_source.items())) or "| none | 0 |"
+    copies = "".join(
+        f" The Hub dataset {code(h.repo)} is rewritten too and the history of its `main` squashed: earlier "
+        "revisions of `main` no longer serve the records (a tag or another branch of the dataset still would)."
+        if h.squash_history else
+        f" The Hub dataset {code(h.repo)} is rewritten too, but its earlier revisions still serve the records "
+        "(`hub_data.squash_history` squashes the history of its `main`)." for h in hub)
     return (f"Removes the records of removal request {md(request_id)} and records the purge in the hash-chained "
             f"ledger (content hashes only, never content).\n\n| Source | Records removed |\n|---|---|\n{rows}\n\n"
             f"Adapters to retrain: {md(', '.join(adapters) or 'none')}. The deadline scheduler starts the retrain.\n\n"
             "**Git history still holds the removed content.** Merging this PR removes it from the current data "
             "only; earlier commits keep it. To remove it from history too, rewrite it (for example "
-            "`git filter-repo --replace-text` or `--path` on the affected files, then force-push and ask forks "
-            "and clones to re-clone), or keep the data outside git (a Hub dataset with `hub_data.squash_history`).")
+            "`git filter-repo --replace-text` or `--path` on the affected files), then force-push and ask forks "
+            f"and clones to re-clone.{copies}")
 
 
 # ---------------------------------------------------------------- a request received privately

@@ -159,6 +159,7 @@ def test_only_write_or_higher_may_approve(env, gh, cli, role_user, decides):
     assert files["compliance/removals.jsonl"] == (env / "compliance" / "removals.jsonl").read_bytes()
     assert files["data/acme-fw/part-000.jsonl"] == (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
     assert "Git history still holds the removed content" in pr.body
+    assert "outside git" not in pr.body and "Hub dataset" not in pr.body  # this source has none
     assert labels(gh, number) == {"removal-request", "purged", "retrain-scheduled"}
     assert "approved and purged: 16 records removed" in bot_comments(gh, number)[0].body
     ledger.verify(env / "compliance" / "removals.jsonl")
@@ -301,6 +302,10 @@ def test_purge_of_hub_hosted_data_commits_there_and_squashes_history(env, gh, hu
     assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "writer")).code == 0
     assert repo.files("main")["part-000.jsonl"] == (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes()
     assert len(repo.log("main")) == 1 and repo.resolve(old) is None  # old revisions no longer serve the content
+    # The PR body says what is true: git keeps the content (the purge commits data/ too), the Hub copy does not.
+    [pr] = gh.pulls(GH_REPO)
+    assert "Git history still holds the removed content" in pr.body and "outside git" not in pr.body
+    assert "The Hub dataset `test-lab/fw-data` is rewritten too and the history of its `main` squashed" in pr.body
 
 
 def test_ledger_verify_names_the_first_bad_entry(env, gh, cli):
