@@ -60,6 +60,9 @@ selection = "Synthetic benchmark data."
 description = "Synthetic records for benchmarks."
 collected_from = 2025-01-01
 collected_to = 2025-12-31
+
+[payload]
+text = "source"
 '''
     if category == "2.3":
         doc += '''

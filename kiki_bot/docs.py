@@ -90,7 +90,6 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("Training", "steps_per_eval"): "Validation loss computed every N iterations.",
     ("Evaluation", "benchmark"): "Benchmark name shown on the card.",
     ("Evaluation", "metric"): "Metric name shown on the card.",
-    ("Evaluation", "base_score"): "The base model's score on the benchmark, if published.",
     ("Source", "id"): "Source id: the name of `data/<id>/` and of `_provenance.source`.",
     ("Source", "name"): "Name of the source in the PST.",
     ("Source", "category"): "PST section 2 category.",
@@ -108,7 +107,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
 RULES = {
     "provider": "When `established_in_eu = false`, `authorised_representative` is required (Art. 54).",
     "sources": "A category `2.3` source needs a `[crawler]` table, and only those may have one; "
-    "`collected_to` may not be before `collected_from`.",
+    "`collected_to` may not be before `collected_from`; a category `2.4` source needs `user_data`, and the card "
+    "needs every source's `[payload]`.",
     "adapters": "Every id in `sources` must name a file `sources/<id>.toml`.",
 }
 
@@ -123,6 +123,8 @@ def _type(annotation: object) -> str:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if origin is list:
         return f"list of {_type(args[0])}s"
+    if origin is dict:
+        return f"table of {_type(args[1])}s by {_type(args[0])}"
     if isinstance(annotation, type):
         if issubclass(annotation, Category):
             return "one of " + ", ".join(f"`{c.value}` ({CATEGORY_NAMES[c]})" for c in annotation)

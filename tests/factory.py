@@ -32,6 +32,7 @@ def source(category: str = "2.3", **over) -> dict:
     if category == "2.3":
         doc["crawler"] = {"name": "test-crawler/1.0", "purpose": "Collect code.", "behaviour": "1 request/s.",
                           "opt_outs": ["robots.txt", "ai.txt"], "content_description": "Code hosting sites."}
+    doc["payload"] = {"prompt": "source", "response": "source"}  # after [crawler]: the tests name its lines
     doc.update(over)
     return doc
 

@@ -19,6 +19,7 @@ from kiki_bot.core.cardmodel import (
     Fingerprint,
     Header,
     LargeDataset,
+    ModelLink,
     ModalityRow,
     Previous,
     Removals,
@@ -32,10 +33,11 @@ from kiki_bot.core.cardmodel import (
     SourceRow,
     VersionLink,
 )
+from kiki_bot.core.errors import BadInput
 from kiki_bot.core.optouts import Facts, robots_token
 from kiki_bot.core.optouts import card_text as optouts_text
 from kiki_bot.repo.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
-from kiki_bot.repo.project import Adapter, Category, Modality, Project, Source
+from kiki_bot.repo.project import Adapter, Category, Modality, Payload, Project, Source
 
 TEMPLATE_EDITION = (
     "European Commission, Template for the Public Summary of Training Content for general-purpose AI models "
@@ -45,6 +47,7 @@ TEMPLATE_EDITION = (
 SYSTEMIC_RISK_FLOP = 1e25
 FALLBACK_BASE_FLOP = {"systemic": 1e25, "other": 1e23}
 LARGE_SHARE = 0.03
+PAIRS = "instruction/response pairs"  # PST 1.3 names them among the types of content (chat, prompt/completion)
 LANGUAGE_NAMES = {
     "bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
     "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French", "ga": "Irish", "hr": "Croatian",
@@ -178,7 +181,9 @@ def build(
         t = adapter.training
         processed = round(total_tokens * t.iters * t.batch_size / total_records)
         basis = (f"dataset tokens × iterations × batch size ÷ records ({t.iters} × {t.batch_size} ÷ "
-                 f"{total_records}); no training run recorded yet")
+                 f"{total_records}); " + ("this version's training run was not recorded by kiki-bot (its score is "
+                                           "typed in, see Appendix C)" if run.eval_score is not None
+                                           else "no training run recorded yet"))
     training = _training_facts(adapter)
     period = f"From {mm_yyyy(min(crawl_first))} to {mm_yyyy(max(crawl_last))}" if crawl_first else "not applicable"
     fingerprint = Fingerprint(
@@ -197,11 +202,7 @@ def build(
     entry = changelog_entry(version, date, fingerprint, previous, removals, trained=run.iterations is not None)
     older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version
              and (previous_card.published_at is not None or e.version != previous_card.header.version)]
-    ev = adapter.eval
-    evaluation = None if ev is None else Evaluation(
-        benchmark=ev.benchmark, metric=ev.metric, base=_first(run.eval_base, ev.base_score), adapter=run.eval_score,
-        delta=None if _first(run.eval_base, ev.base_score) is None or run.eval_score is None
-        else round(run.eval_score - _first(run.eval_base, ev.base_score), 4))
+    evaluation = _evaluation(adapter, run)
     return Card(
         adapter=adapter.name,
         header=Header(version=version, last_update=date, previous_versions=history,
@@ -246,10 +247,7 @@ def build(
             domains=[Domain(domain=d, bytes=b) for d, b in ranked],
             comments=("Domains are registrable domains (public suffix list) of each record's origin, ranked by the "
                       "size of the content used in training." if crawled else "")),
-        section24_26=Section24to26(
-            user_interactions=False, user_other_services=bool(by_cat[Category.USER]),
-            synthetic=bool(by_cat[Category.SYNTHETIC]), other=bool(by_cat[Category.OTHER]),
-            other_description=_describe_others(by_cat[Category.OTHER] + by_cat[Category.USER] + by_cat[Category.SYNTHETIC])),
+        section24_26=_sections_24_to_26(srcs, by_cat),
         section3=Section3(
             signatory=cfg.provider.code_of_practice_signatory,
             opt_out_measures=_opt_out_text(crawled, optouts, sum(figures.sources[s.id].records for s in crawled)),
@@ -279,8 +277,112 @@ def build(
     )
 
 
+def _evaluation(adapter: Adapter, run: RunFacts) -> Evaluation | None:
+    """The scores with where each came from; a score typed in (no training run recorded) must say where from,
+    next to the benchmark's caveats, or the card is refused."""
+    ev = adapter.eval
+    if ev is None:
+        return None
+    ran = run.iterations is not None
+    base = _first(run.eval_base, ev.base_score)
+    said = []
+    if run.eval_score is None:
+        said.append("This adapter: not measured" + ("" if ran else " (no training run recorded yet)") + ".")
+    elif ran:
+        said.append("This adapter: measured by this release's training run (the evaluation command after training).")
+    elif not run.eval_source:
+        raise BadInput("card.json: key `run.eval_source`", f"the score {run.eval_score:g} has no recorded training "
+                       "run: say where it came from (`eval_source` in the `--run` facts of `card render`)")
+    else:
+        said.append(f"This adapter: typed in, not measured by a run kiki-bot recorded: {run.eval_source.rstrip('.')}.")
+    if run.eval_base is not None:
+        said.append("Base model: measured by the same run.")
+    elif base is not None:
+        said.append("Base model: typed in by the provider (the adapter's configuration), not measured by a run "
+                    "kiki-bot recorded.")
+    typed = (run.eval_score is not None and not ran) or (base is not None and run.eval_base is None)
+    if typed and not ev.caveats:
+        raise BadInput(f"adapters/{adapter.name}.toml: key `eval.caveats`", "a score typed in is shown with the "
+                       "benchmark's caveats (what it measures and what it does not): add them")
+    if ev.caveats:
+        said.append(f"Benchmark caveats: {ev.caveats.rstrip('.')}.")
+    return Evaluation(benchmark=ev.benchmark, metric=ev.metric, base=base, adapter=run.eval_score,
+                      delta=None if base is None or run.eval_score is None else round(run.eval_score - base, 4),
+                      source=" ".join(said))
+
+
 def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
+
+
+PARTS = {"prompt": "prompts", "response": "responses", "text": "texts"}
+
+
+def _payloads(srcs: list[Source]) -> dict[str, Payload]:
+    """Every source's `[payload]`; a missing one is an error, never a No (PST 2.5 and 2.6 are answered from them)."""
+    missing = [(f"sources/{s.id}.toml: key `payload`", "missing: declare who wrote each part of the records "
+                "(`prompt` and `response`, or `text`: each `source`, `provider` or `model:<hub id>`, DESIGN.md "
+                "section 8); the card answers PST 2.5 and 2.6 from it, never from a default")
+               for s in srcs if s.payload is None]
+    if missing:
+        raise BadInput.of(missing)
+    return {s.id: s.payload for s in srcs if s.payload is not None}
+
+
+def _written_by(srcs: list[Source], payloads: dict[str, Payload], author: str) -> str:
+    """`the responses (in part; the rest taken verbatim from the source) of A, B and C`: what `author` wrote,
+    sources grouped by the parts written."""
+    groups: dict[str, list[str]] = {}
+    for s in srcs:
+        declared = payloads[s.id].authors()
+        parts = []
+        for part in payloads[s.id].by(author):
+            rest = [_author_name(a) for a in declared[part] if a != author and not a.startswith(f"{author}:")]
+            parts.append(PARTS[part] + (f" (in part; the rest {' or '.join(rest)})" if rest else ""))
+        if parts:
+            groups.setdefault(f"the {' and the '.join(parts)}", []).append(s.name)
+    return "; ".join(f"{parts} of {_and(names)}" for parts, names in groups.items())
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _author_name(author: str) -> str:
+    names = {"source": "taken verbatim from the source", "provider": "written by the provider's people"}
+    return names.get(author) or f"generated by {author.removeprefix('model:')}"
+
+
+def _sections_24_to_26(srcs: list[Source], by_cat: dict[Category, list[Source]]) -> Section24to26:
+    """2.4 from the user-data sources' declarations, 2.5 and 2.6 from who wrote each part of every record."""
+    payloads = _payloads(srcs)
+    generated = [s for s in srcs if payloads[s.id].models]
+    models = sorted({m for s in generated for m in payloads[s.id].models})
+    summaries = {m: str(u) for s in generated for m, u in payloads[s.id].summaries.items()}
+    notes = lambda chosen: " ".join(dict.fromkeys(n for s in chosen if (n := payloads[s.id].note)))  # noqa: E731
+    if generated:
+        synthetic = f"Generated: {_written_by(srcs, payloads, 'model')}. {notes(generated)}".strip()
+    else:
+        synthetic = (f"No: by the payload declarations of all {len(srcs)} sources (who wrote each part of their "
+                     "records), no part was generated by an AI model.")
+    people = [s for s in srcs if s.category is not Category.OTHER and payloads[s.id].by("provider")]
+    listed = _describe_others(by_cat[Category.OTHER])
+    if people:
+        other = (f"The provider's people wrote content that no listed source holds: "
+                 f"{_written_by(people, payloads, 'provider')}. {notes(people)} {listed}")
+    elif listed:
+        other = listed
+    else:
+        other = (f"No: by the payload declarations of all {len(srcs)} sources, no part of any record was written "
+                 "by the provider's people, and no source outside sections 2.1 to 2.5 was used.")
+    return Section24to26(
+        user_interactions=any(s.user_data == "model" for s in by_cat[Category.USER]),
+        user_other_services=any(s.user_data == "other-services" for s in by_cat[Category.USER]),
+        synthetic=bool(generated), synthetic_modalities=_mods(generated),
+        synthetic_models=[ModelLink(name=m, url=f"https://huggingface.co/{m}", summary_url=summaries.get(m))
+                          for m in models],
+        synthetic_description=synthetic,
+        other=bool(people or by_cat[Category.OTHER]), other_description=" ".join(other.split()))
 
 
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:
@@ -307,7 +409,8 @@ def _modality_rows(srcs: list[Source], figures: DataFigures) -> list[ModalityRow
             modality=modality, bin=size_bin(modality, amount) if modality in BINS else note,
             bins=BINS[modality][3] if modality in BINS else (note, "", ""),
             amount=amount, unit=unit, size_note=note + "; bins are read as [lower, upper)",
-            content_types=sorted({c for s in chosen for c in s.content_types})))
+            content_types=sorted({c for s in chosen for c in s.content_types}
+                                 | ({PAIRS} if any(s.payload and s.payload.pairs for s in chosen) else set()))))
     return rows
 
 

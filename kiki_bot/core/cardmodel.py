@@ -116,10 +116,19 @@ class Section23(M):
     comments: str
 
 
+class ModelLink(M):
+    name: str
+    url: str
+    summary_url: str | None
+
+
 class Section24to26(M):
     user_interactions: bool
     user_other_services: bool
     synthetic: bool
+    synthetic_modalities: list[Modality] = Field(default_factory=list)
+    synthetic_models: list[ModelLink] = Field(default_factory=list)
+    synthetic_description: str = ""
     other: bool
     other_description: str
 
@@ -173,6 +182,7 @@ class Evaluation(M):
     base: float | None
     adapter: float | None
     delta: float | None
+    source: str = ""  # where each score came from: this release's run, or typed in with the benchmark's caveats
 
 
 class RunFacts(M):
@@ -186,6 +196,7 @@ class RunFacts(M):
     final_val_loss: float | None = None
     eval_score: float | None = None
     eval_base: float | None = None
+    eval_source: str | None = None  # where `eval_score` came from when no training run is recorded (typed in)
     train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
     adapter_sha256: str | None = None  # mlx-lm's weights file staged on the Hub: what `publish` checks
     peft_sha256: str | None = None  # adapter_model.safetensors, the exact PEFT form at the Hub repo's root
