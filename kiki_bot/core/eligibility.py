@@ -26,6 +26,7 @@ class Verdict(enum.Enum):
     PURGED = "purged"  # its (source, record_idx) was purged: left out (it should not be in the data)
     REAPPEARED = "reappeared"  # a removed record's content under another key: left out, flagged
     LICENCE = "licence"  # its licence is outside the policy's allow-list: the build refuses
+    NOTICE = "notice"  # its content carries a licence notice its declared licence does not cover: refused too
     RESERVED = "reserved"  # its origin host had reserved its rights when it was obtained: the build refuses
     USED = "used"
 
@@ -37,7 +38,7 @@ class Verdict(enum.Enum):
     @property
     def refused(self) -> bool:
         """Stops the build: the data must be fixed first."""
-        return self in (Verdict.LICENCE, Verdict.RESERVED)
+        return self in (Verdict.LICENCE, Verdict.NOTICE, Verdict.RESERVED)
 
 
 class Reservations(Protocol):
@@ -60,6 +61,7 @@ class RecordLike(Protocol):
 
     provenance: Any
     content_hash: str
+    notices: tuple[str, ...]  # the licence notices its content carries (`licences.notices_in`)
     file: Path
     line: int
 
@@ -79,6 +81,7 @@ class Rule:
     allowed: frozenset[str] = frozenset()
     reservations: Reservations | None = None
     _licences: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _notices: dict[tuple[tuple[str, ...], str], list[str]] = field(default_factory=dict, compare=False, repr=False)
     _hosts: dict[str, AbstractSet[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -102,6 +105,15 @@ class Rule:
             ok = self._licences[expr] = licences.allowed(expr, self.allowed)
         return ok
 
+    def uncovered(self, notices: tuple[str, ...], licence: str) -> list[str]:
+        """The licence notices of a record's content that its declared `licence` does not cover."""
+        if not notices:
+            return []
+        found = self._notices.get((notices, licence))
+        if found is None:
+            found = self._notices[(notices, licence)] = licences.uncovered(notices, licence)
+        return found
+
     def removal(self, source: str, idx: int, content_hash: str) -> Verdict | None:
         """PURGED or REAPPEARED when a removal on record covers the record, else None."""
         if (source, idx) in self.purged:
@@ -115,20 +127,24 @@ class Rule:
         return self.reservations.reserved(source, host, day)  # type: ignore[union-attr]
 
     def verdict(
-        self, source: str, idx: int, content_hash: str, licence: str, origin: str | None, day: dt.date
+        self, source: str, idx: int, content_hash: str, licence: str, origin: str | None, day: dt.date,
+        notices: tuple[str, ...] = (),
     ) -> Verdict:
         removal = self.removal(source, idx, content_hash)
         if removal is not None:
             return removal
         if not self.licence_ok(licence):
             return Verdict.LICENCE
+        if self.uncovered(notices, licence):
+            return Verdict.NOTICE
         if self.reservations is not None and self.reserved(source, origin_host(origin), day):
             return Verdict.RESERVED
         return Verdict.USED
 
     def of_record(self, rec: RecordLike) -> Verdict:
         p = rec.provenance
-        return self.verdict(p.source, p.record_idx, rec.content_hash, p.license, p.origin, p.access_date)
+        return self.verdict(p.source, p.record_idx, rec.content_hash, p.license, p.origin, p.access_date,
+                            rec.notices)
 
     # ------------------------------------------------------------ the one set of messages
     def removed_note(self, where: str, verdict: Verdict, source: str, idx: int, content_hash: str) -> str:
@@ -141,13 +157,19 @@ class Rule:
         return f"{where} (record {source}#{idx} {why})"
 
     def refusal(
-        self, where: str, verdict: Verdict, source: str, licence: str, host: str | None, day: dt.date
+        self, where: str, verdict: Verdict, source: str, licence: str, host: str | None, day: dt.date,
+        notices: tuple[str, ...] = (),
     ) -> BadInput:
         """The error for a record the build refuses, at `where` (`file:line`); a reservation's problem is
         the evidence's own words (`Reservations.reserved`)."""
         if verdict is Verdict.LICENCE:
             allow = ", ".join(sorted(self.allowed))
             return BadInput(where, f"_provenance.license {licence!r} is not satisfiable by the allow-list ({allow})")
+        if verdict is Verdict.NOTICE:
+            found = " and ".join(self.uncovered(notices, licence))
+            return BadInput(where, f"the content carries {found}, which its declared licence {licence} does not "
+                            "cover: refused like a licence outside the policy (correct `_provenance.license` or "
+                            "remove the record)")
         return BadInput(where, self.reserved(source, host, day) or "")
 
     def note(self, rec: RecordLike, verdict: Verdict) -> str:
@@ -161,4 +183,4 @@ class Rule:
         """The error for a record the build refuses."""
         p = rec.provenance
         where = f"{rec.file}:{rec.line}"
-        return self.refusal(where, verdict, p.source, p.license, origin_host(p.origin), p.access_date)
+        return self.refusal(where, verdict, p.source, p.license, origin_host(p.origin), p.access_date, rec.notices)

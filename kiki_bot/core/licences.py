@@ -129,3 +129,64 @@ def hub_license(spdx: str) -> tuple[str, str | None]:
     it must be `other`."""
     hub = spdx.lower().removeprefix("licenseref-")  # LicenseRef-llama3 is the Hub's llama3
     return (hub, None) if hub in HUB_LICENSES else ("other", hub)
+
+
+# ---------------------------------------------------------------- licence evidence in the content itself
+_SPDX_LINE = re.compile(r"SPDX-License-Identifier:[ \t]*(.*?)[ \t]*(?:\*/|-->|\n|$)")
+SPDX_NOTICE = "SPDX-License-Identifier: "
+# Recognisable notices without an SPDX line, by the licence-id prefix a declared licence must start with to
+# cover it (the GPL's pattern needs "GNU General", so the Lesser and Affero GPLs' names do not match it).
+_NOTICES = {
+    "AGPL": (re.compile(r"GNU\s+Affero\s+General\s+Public\s+License", re.I), "the GNU Affero GPL"),
+    "LGPL": (re.compile(r"GNU\s+(?:Lesser|Library)\s+General\s+Public\s+License", re.I), "the GNU Lesser GPL"),
+    "GPL": (re.compile(r"GNU\s+General\s+Public\s+License", re.I), "the GNU GPL"),
+    "Apache": (re.compile(r"Licensed\s+under\s+the\s+Apache\s+License", re.I), "the Apache License"),
+    "MPL": (re.compile(r"Mozilla\s+Public\s+License", re.I), "the Mozilla Public License"),
+    "MIT": (re.compile(r"Permission\s+is\s+hereby\s+granted,\s+free\s+of\s+charge", re.I), "the MIT licence"),
+    "BSD": (re.compile(r"Redistribution\s+and\s+use\s+in\s+source\s+and\s+binary\s+forms", re.I), "a BSD licence"),
+}
+_COMMENT_BREAK = re.compile(r"\s*\n\s*(?:\*(?!/)|//+|#+|;+|--+)?\s*")
+# A cheap first look: content with none of these carries no notice (most records; the index asks every one).
+_HINT = re.compile(r"SPDX-License-Identifier|General\s+Public|Apache\s+License|Mozilla\s+Public|"
+                   r"hereby\s+granted|Redistribution\s+and\s+use", re.I)
+
+
+def notices_in(text: str) -> tuple[str, ...]:
+    """The licence notices a record's content carries, each once: `SPDX-License-Identifier: <expression>` as
+    written, or the family (`GPL`, `Apache`, ...) of a notice's wording. Whether the record's declared licence
+    covers them is the eligibility rule's question (`uncovered`)."""
+    if not _HINT.search(text):
+        return ()
+    found = [SPDX_NOTICE + m.group(1).strip() for m in _SPDX_LINE.finditer(text)]
+    flat = _COMMENT_BREAK.sub(" ", _SPDX_LINE.sub("\n", text))
+    found += [family for family, (pattern, _) in _NOTICES.items() if pattern.search(flat)]
+    return tuple(dict.fromkeys(found))
+
+
+def _keys(expression: str) -> frozenset[str]:
+    parsed = parse(expression)
+    with _PARSING:
+        symbols = _licensing().license_symbols(parsed, decompose=True)
+    return frozenset(s.key for s in symbols)
+
+
+def uncovered(notices: tuple[str, ...], declared: str) -> list[str]:
+    """The `notices` (`notices_in`) that the declared licence does not cover, one phrase each.
+
+    An `SPDX-License-Identifier:` expression is covered when it can be satisfied with the declared licences
+    alone; a notice without one (GPL, Apache, MIT, BSD, MPL wording) when a declared id is of its family.
+    The content's own notice is evidence: a record that says GPL is not MIT because its provenance says so."""
+    keys = _keys(declared)
+    found: list[str] = []
+    for notice in notices:
+        if notice.startswith(SPDX_NOTICE):
+            try:
+                covered = allowed(notice.removeprefix(SPDX_NOTICE), keys)
+            except ValueError:
+                found.append(f"an `{notice}` line that is no valid SPDX expression")
+                continue
+            if not covered:
+                found.append(f"an `{notice}` line")
+        elif not any(k.lower().startswith(notice.lower()) for k in keys):
+            found.append(f"a notice of {_NOTICES[notice][1]}")
+    return found

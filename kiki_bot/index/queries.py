@@ -109,6 +109,7 @@ class Refused(NamedTuple):
     lic: str
     host: str | None
     day: dt.date
+    notices: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -126,7 +127,8 @@ class Judged:
 def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
     """`rule.verdict` of every row of `f` that it does not simply use, asked only of the rows that can be
     anything else: `hits` (its rows that `lookup` found for the rule's removals), the rows with a licence
-    outside the policy, the rows whose origin host has a reservation on record."""
+    outside the policy, the rows whose content carries a licence notice, the rows whose origin host has a
+    reservation on record."""
     removed = [(hit, rule.removal(f.source, hit.idx, hit.content_hash)) for hit in hits]
     judged = Judged([(hit, v) for hit, v in removed if v is not None], [])
     where = _excluding(ix, judged.skip)
@@ -139,6 +141,15 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
             (f.lo, f.hi),
         ):
             judged.refused.append(Refused(rid, off, Verdict.LICENCE, lic, None, dt.date.fromordinal(day)))
+    seen = {r.rid for r in judged.refused}
+    for rid, off, lic, day, notice in ix.conn.execute(
+        "SELECT id, off, lic, day, notice FROM records WHERE id BETWEEN ? AND ?"
+        f" AND notice IS NOT NULL{where} ORDER BY id",
+        (f.lo, f.hi),
+    ):
+        notices = tuple(notice.split("\n"))
+        if rid not in seen and rule.uncovered(notices, lic):
+            judged.refused.append(Refused(rid, off, Verdict.NOTICE, lic, None, dt.date.fromordinal(day), notices))
     if hosts := rule.reserved_hosts(f.source):
         ranges = ((reverse_host(h) + "\0", reverse_host(h) + "\1") for h in sorted(hosts))
         ix.temp("q_host", "lo TEXT PRIMARY KEY, hi TEXT", ranges)
@@ -152,6 +163,6 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
             when = dt.date.fromordinal(day)
             if rid not in seen and rule.reserved(f.source, host, when):
                 judged.refused.append(Refused(rid, off, Verdict.RESERVED, lic, host, when))
-        judged.refused.sort()
+    judged.refused.sort()
     return judged
 

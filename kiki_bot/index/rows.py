@@ -40,7 +40,9 @@ NO_GH, NO_PATH, NO_URL, NO_ORIGIN = 1, 2, 4, 8
 #          labels reversed so that `domain:` is a prefix), the query in its own column
 COLUMNS = (
     "id", "off", "len", "idx", "ch", "sha", "day", "lic", "tb", "dom", "flags", "gkey", "ukey", "query", "hf",
+    "notice",
 )  # fmt: skip
+# notice = the licence notices of the content (`licences.notices_in`), one a line; NULL when it carries none
 
 
 class Hit(NamedTuple):
@@ -206,9 +208,11 @@ def iter_rows(
                     f"_provenance.source is {src!r} but the file lies under data/{source}/",
                 )
             try:
-                tb = len(record_text(payload).encode("utf-8"))
+                text = record_text(payload)
+                tb = len(text.encode("utf-8"))
+                notice = "\n".join(licences.notices_in(text)) or None
             except Exception:  # noqa: BLE001  figures streams this file and raises it there
-                tb = None
+                tb = notice = None
             flags = 0
             if origin is None:
                 flags |= NO_ORIGIN
@@ -252,6 +256,7 @@ def iter_rows(
                 ukey,
                 query,
                 hf,
+                notice,
             )
             offset += length
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 from kiki_bot.index.rows import COLUMNS, LINE_BITS, LINE_MASK, NO_GH, NO_ORIGIN, NO_PATH, NO_URL, IndexedFile
 
-SCHEMA_VERSION = 6  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
+SCHEMA_VERSION = 7  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
 # 6: duplicate keys refused as rows enter (an index built before is rebuilt, so checked)
 # and SPDX-checked licences (rows of older schemas may hold records that are now refused)
+# 7: each row's licence notices (`notice`), which the eligibility rule checks against its licence
 INDEX_NAME = "index.sqlite"
 ROW_SQL = (
     "(id INTEGER PRIMARY KEY, off INTEGER NOT NULL, len INTEGER NOT NULL, idx INTEGER NOT NULL,"
     " ch BLOB NOT NULL, sha BLOB, day INTEGER NOT NULL, lic TEXT NOT NULL, tb INTEGER, dom TEXT,"
-    " flags INTEGER NOT NULL, gkey TEXT, ukey TEXT, query TEXT, hf TEXT)"
+    " flags INTEGER NOT NULL, gkey TEXT, ukey TEXT, query TEXT, hf TEXT, notice TEXT)"
 )
 INSERT = f"INSERT INTO records VALUES ({','.join('?' * len(COLUMNS))})"
 SCHEMA = f"""
@@ -50,6 +51,7 @@ SECONDARY = {
     "records_gkey": "records (gkey) WHERE gkey IS NOT NULL",
     "records_ukey": "records (ukey, query) WHERE ukey IS NOT NULL",
     "records_hf": "records (hf) WHERE hf IS NOT NULL",
+    "records_notice": "records (id) WHERE notice IS NOT NULL",  # the few rows the rule asks about their notices
 }
 
 

@@ -144,7 +144,8 @@ def _from_index(
     for hit, verdict in judged.removed:
         out.reappeared.append(rule.removed_note(f.where(hit.rid, hit.off), verdict, f.source, hit.idx, hit.content_hash))
     for r in judged.refused:
-        out.refused.append(str(rule.refusal(f.where(r.rid, r.off), r.verdict, f.source, r.lic, r.host, r.day)))
+        out.refused.append(str(rule.refusal(f.where(r.rid, r.off), r.verdict, f.source, r.lic, r.host, r.day,
+                                            r.notices)))
     agg = queries.file_figures(ix, f, judged.skip)
     if agg.n:
         figs.records += agg.n

@@ -71,6 +71,11 @@ class Record:
     def key(self) -> tuple[str, int]:
         return (self.provenance.source, self.provenance.record_idx)
 
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """The licence notices its content carries: the eligibility rule checks its declared licence covers them."""
+        return licences.notices_in(record_text(self.payload))
+
 
 def _error_text(exc: ValidationError) -> str:
     return "; ".join(f"key `{key_name(('_provenance', *loc))}`: {msg}" for loc, msg in explain(Provenance, exc.errors(), "json"))
