@@ -7,6 +7,9 @@ import re
 
 from kiki_bot.core.licences import HUB_LICENSES
 
+# A number as typed: 2850, 2,850, 2 850 (narrow or no-break space); digits inside a word (v5, 0x29) are not one.
+_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[,\u202f\u00a0]\d{3})+(?![\w,]*\d)|(?<![\w.,])\d+(?![\w]|[.,]\d)")
+
 YES_NO = "☒ Yes ☐ No", "☐ Yes ☒ No"
 
 # (label, has a Yes/No box) in template order; labels are the Commission template's own words.
@@ -148,4 +151,33 @@ def check_metadata(meta: dict) -> list[str]:
         problems.append("metadata `base_model_relation` must be `adapter`")
     if meta.get("library_name") != "mlx":
         problems.append("metadata `library_name` must be `mlx`")
+    return problems
+
+
+def figures_of(sources: dict[str, tuple[int, int]]) -> dict[int, str]:
+    """A version's computed figures (records and tokens, per source and in all), each with what it counts."""
+    out: dict[int, str] = {}
+    for sid, (records, tokens) in sources.items():
+        out.setdefault(records, f"records of {sid}")
+        out.setdefault(tokens, f"tokens of {sid}")
+    out.setdefault(sum(r for r, _ in sources.values()), "records in all")
+    out.setdefault(sum(t for _, t in sources.values()), "tokens in all")
+    return out
+
+
+def stale_figures(typed: list[tuple[str, str]], earlier: list[tuple[str, dict[int, str]]],
+                  current: dict[int, str]) -> list[str]:
+    """Typed text that states a figure of an earlier version which the data no longer gives: written once, it
+    went stale when the data changed (the computed sections carry the figures)."""
+    problems = []
+    for where, text in typed:
+        for m in _NUMBER.finditer(text):
+            number = int(re.sub(r"\D", "", m.group()))
+            if number in current:
+                continue
+            for version, figures in earlier:
+                if number in figures:
+                    problems.append(f"{where}: states {m.group()!r}, the {figures[number]} of v{version}; the "
+                                    "data has changed since: leave figures to the sections computed from it")
+                    break
     return problems

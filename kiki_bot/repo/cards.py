@@ -39,12 +39,13 @@ class Report:
     reappeared: list[str] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
     reserved: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
     rendered: Rendered | None = None
 
     @property
     def problems(self) -> list[str]:
         return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
-                *self.reappeared, *self.placeholders, *self.reserved]
+                *self.reappeared, *self.placeholders, *self.reserved, *self.stale]
 
     def as_json(self) -> dict:
         """The `card check --json` entry: the findings, not the rendered card they came from."""
@@ -152,6 +153,11 @@ def check(project: Project, adapter: Adapter) -> Report:
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    previous = fresh.card.previous
+    report.stale = pst_rules.stale_figures(
+        typed_text(project, adapter),
+        [(previous.version, pst_rules.figures_of(previous.fingerprint.sources))] if previous else [],
+        pst_rules.figures_of(fresh.card.fingerprint.sources))
     if committed is None:
         report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
         return report
@@ -167,6 +173,23 @@ def check(project: Project, adapter: Adapter) -> Report:
     report.template = pst_rules.check_body(readme)
     report.metadata = pst_rules.check_metadata(render.metadata(readme))
     return report
+
+
+def typed_text(project: Project, adapter: Adapter) -> list[tuple[str, str]]:
+    """Every free text of the card that a person typed, with the file and key it is typed in."""
+    keys = ("description", "intended_use", "limitations", "illegal_content_measures", "other_processing")
+    out = [(f"adapters/{adapter.name}.toml: key `{k}`", v) for k in keys if (v := getattr(adapter, k))]
+    if adapter.eval and adapter.eval.caveats:
+        out.append((f"adapters/{adapter.name}.toml: key `eval.caveats`", adapter.eval.caveats))
+    for s in project.adapter_sources(adapter):
+        where = f"sources/{s.id}.toml: key"
+        out += [(f"{where} `{k}`", getattr(s, k)) for k in ("selection", "description")]
+        if s.crawler:
+            out += [(f"{where} `crawler.{k}`", getattr(s.crawler, k)) for k in ("purpose", "behaviour",
+                                                                              "content_description")]
+        if s.payload and s.payload.note:
+            out.append((f"{where} `payload.note`", s.payload.note))
+    return out
 
 
 def _head(card: Card) -> tuple[int, str]:
