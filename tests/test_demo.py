@@ -32,6 +32,7 @@ def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
     assert "Version 0.1.1 of tiny-cpp-lora is published" in res.stderr
     assert "(mlx-lm, mlx/)" in res.stderr and "and in transformers + PEFT (the repository's root)" in res.stderr
     assert "Warning" not in res.stderr, res.stderr
+    _the_published_card_says_only_what_the_data_backs(tmp_path / "work" / "model-repo")
 
 
 def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):
@@ -42,3 +43,27 @@ def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):
     assert res.returncode == 2, res.stderr
     assert "werkzeug is not installed: the demo needs `pip install 'kiki-bot[demo]'`" in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "work").exists()
+
+
+def _the_published_card_says_only_what_the_data_backs(repo) -> None:
+    """Issue 15 points 2, 9 and 10 on the demo's v0.1.1 card, as GitHub renders it; `card check` passes."""
+    from test_card_truth import answer, links, section
+
+    from rendering import visible
+
+    check = subprocess.run([sys.executable, "-m", "kiki_bot", "card", "check", "-C", str(repo)],
+                           capture_output=True, text=True, timeout=600)
+    assert check.returncode == 0, check.stderr
+    readme = (repo / "cards" / "tiny-cpp-lora" / "README.md").read_text()
+    text = visible(readme)
+    assert "**Version of the Summary:** 0.1.1" in readme
+    assert "instruction/response pairs" in visible(section(readme, "### 1.3", "**Latest date"))
+    assert answer(section(readme, "### 2.5", "### 2.6")) == "No"
+    assert answer(section(readme, "### 2.6", "## 3.")) == "Yes"
+    assert "2,850" not in text and "the devstral-cpp-lora adapter" not in text  # v0.1.0's figure, the example's name
+    contact = links(section(readme, "**Provider name", "**Authorised"))
+    assert "https://github.com/kiki-demo/embedded-models/issues" in contact
+    assert not any("Ailiance-fr" in url for url in contact)
+    evaluation = visible(section(readme, "## Appendix C", "## Appendix D"))
+    assert "This adapter: measured by this release's training run" in evaluation
+    assert "no training run recorded" not in text

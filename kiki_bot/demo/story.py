@@ -72,6 +72,10 @@ def prepare(workdir: Path, base: Path) -> Path:
               "command": "python -m kiki_bot.evaluate --base {base} --adapter {adapter} --data {data}"},
     )
     (project / "adapters" / f"{ADAPTER}.toml").write_text(tomli_w.dumps(doc))
+    kiki = tomllib.loads((project / "kiki.toml").read_text())  # the demo's contacts are its own repository's
+    kiki["provider"].update(contact=f"https://github.com/{REPO}/issues",
+                            copyright_policy_url=f"https://github.com/{REPO}/blob/main/COPYRIGHT_POLICY.md")
+    (project / "kiki.toml").write_text(tomli_w.dumps(kiki))
     return project
 
 
