@@ -15,9 +15,11 @@ from conftest import EXAMPLE
 from factory import adapter, edit_toml, make_project, record, source, write_jsonl
 from rendering import page, visible
 
-from kiki_bot import cards, manifests, pst_rules, trainset
-from kiki_bot.errors import BadInput
-from kiki_bot.project import Project
+from kiki_bot import render
+from kiki_bot.core import pst_rules
+from kiki_bot.core.errors import BadInput
+from kiki_bot.repo import cards, manifests, trainset
+from kiki_bot.repo.project import Project
 
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06", "-C")
 README = ("cards", "tiny-lora", "README.md")
@@ -224,7 +226,7 @@ def test_typed_text_stating_a_figure_of_an_earlier_version_is_flagged(tmp_path, 
 
 def test_the_example_typed_text_carries_no_figures():
     project = Project(EXAMPLE)
-    card = cards.render.load_card(project.card_dir("devstral-cpp-lora"))
+    card = render.load_card(project.card_dir("devstral-cpp-lora"))
     figures = pst_rules.figures_of(card.fingerprint.sources)
     typed = cards.typed_text(project, project.adapter("devstral-cpp-lora"))
     assert pst_rules.stale_figures(typed, [("current", figures)], {}) == []
