@@ -113,6 +113,23 @@ def test_1_3_names_instruction_response_pairs_only_where_records_are_pairs(tmp_p
         assert ("instruction/response pairs" in visible(row)) is expected
 
 
+def test_a_source_whose_records_are_all_gone_answers_nothing(tmp_path, cli):
+    srcs = {"acme-fw": source(), "answers": source("2.1", name="Generated answers",
+                                                   payload={"prompt": "source", "response": "model:acme/coder-7b"})}
+    records = {"acme-fw": [record("acme-fw", i, f"int f{i}(void);") for i in range(20)], "answers": []}
+    repo = make_project(tmp_path / "repo", sources=srcs, records=records)
+    assert cli(*RENDER, repo).code == 0
+    assert answer(section(repo.joinpath(*README).read_text(), "### 2.5", "### 2.6")) == "No"
+
+
+def test_records_in_another_format_than_declared_are_refused_at_build(tmp_path):
+    repo = make_project(tmp_path / "repo", sources={"acme-fw": source(payload={"text": "source"})})
+    p = Project(repo)
+    with pytest.raises(BadInput, match=r"part-000.jsonl:1: record is in chat format but sources/acme-fw.toml's "
+                                       r"\[payload\] declares text"):
+        trainset.assemble(p, p.adapter("tiny-lora"), tmp_path / "set", [])
+
+
 @pytest.mark.parametrize("declared, first, second", [("model", "Yes", "No"), ("other-services", "No", "Yes")])
 def test_2_4_answers_from_the_user_data_declaration(tmp_path, cli, declared, first, second):
     srcs = {"acme-fw": source(), "chats": source("2.4", name="Chats", user_data=declared)}

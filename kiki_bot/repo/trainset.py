@@ -84,6 +84,10 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) 
                 if verdict.refused:
                     raise eligible.refuse(rec, verdict)
                 fmt = payload_format(rec.payload)
+                declared = project.sources[sid].payload
+                if declared is not None and declared.pairs == (fmt == "text"):  # PST 1.3 says what they are
+                    raise BadInput(f"{rec.file}:{rec.line}", f"record is in {fmt} format but sources/{sid}.toml's "
+                                   f"[payload] declares {'prompt and response' if declared.pairs else 'text'}")
                 first_format = first_format or fmt
                 if fmt != first_format:
                     raise BadInput(f"{rec.file}:{rec.line}", f"record is in {fmt} format but the training set is "
