@@ -127,7 +127,7 @@ def test_records_in_another_format_than_declared_are_refused_at_build(tmp_path):
     p = Project(repo)
     with pytest.raises(BadInput, match=r"part-000.jsonl:1: record is in chat format but sources/acme-fw.toml's "
                                        r"\[payload\] declares text"):
-        trainset.assemble(p, p.adapter("tiny-lora"), tmp_path / "set", [])
+        trainset.assemble(p, p.adapter("tiny-lora"), tmp_path / "set", trainset.rule(p, []))
 
 
 @pytest.mark.parametrize("declared, first, second", [("model", "Yes", "No"), ("other-services", "No", "Yes")])
@@ -199,19 +199,24 @@ COVERED = [  # notices the declared licence covers: no problem
     " * License as published by the Free Software Foundation.\n */\nint f7(void);",
 ])
 def test_a_licence_notice_the_declared_licence_does_not_cover_is_flagged_and_refused_at_build(
-        project, cli, tmp_path, text):
+        project, cli, tmp_path, streaming, text):
+    """The eligibility rule refuses it: the training set, card check (through the index and streamed) and
+    card render all name it in the same words."""
     assert cli(*RENDER, project).code == 0
-    assert cli("card", "check", "-C", project).code == 0  # the scan of the clean file is kept in .kiki/
+    assert cli("card", "check", "-C", project).code == 0
     _with_notice(project, text)
     res = cli("card", "check", "--json", "-C", project)
     assert res.code == 1
     [found] = res.json()["tiny-lora"]["licences"]
-    assert "part-000.jsonl:8: record acme-fw#7 carries" in found and "MIT does not cover" in found
+    assert "part-000.jsonl:8: the content carries " in found and "its declared licence MIT does not cover" in found
+    with streaming():
+        assert cli("card", "check", "--json", "-C", project).json()["tiny-lora"]["licences"] == [found]
     res = cli(*RENDER, project)
-    assert res.code == 2 and "acme-fw#7" in res.err
+    assert res.code == 2 and found in res.err
     p = Project(project)
-    with pytest.raises(BadInput, match=r"part-000.jsonl:8: record acme-fw#7 carries .* refused at build"):
-        trainset.assemble(p, p.adapter("tiny-lora"), tmp_path / "set", [])
+    with pytest.raises(BadInput) as err:
+        trainset.assemble(p, p.adapter("tiny-lora"), tmp_path / "set", trainset.rule(p, []))
+    assert str(err.value) == found
     for covered, license in COVERED:
         _with_notice(project, covered, license)
         assert cli(*RENDER, project).code == 0, covered

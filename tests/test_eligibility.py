@@ -84,7 +84,7 @@ def _hash_of(project: Project, idx: int) -> str:
     return next(r.content_hash for r in iter_source(project.data_dir, "acme-fw") if r.provenance.record_idx == idx)
 
 
-@pytest.mark.parametrize("why", ["licence", "reserved"])
+@pytest.mark.parametrize("why", ["licence", "notice", "reserved"])
 def test_a_refused_record_stops_the_build_and_the_card_in_the_same_words(tmp_path: Path, streaming, why) -> None:
     blog = dict(origin="https://blog.example.org/posts/fw.html", repo=None, path=None)
     extra = [
@@ -92,8 +92,9 @@ def test_a_refused_record_stops_the_build_and_the_card_in_the_same_words(tmp_pat
         record("acme-fw", 41, "int other;", origin="https://other.example.org/x", repo=None, path=None),
         record("acme-fw", 42, "int late;", **blog, access_date="2025-10-02"),
         record("acme-fw", 43, "int gpl;", license="GPL-3.0-only"),
+        record("acme-fw", 44, "// SPDX-License-Identifier: GPL-2.0-only\nint gpl;"),  # declared MIT
     ]
-    project = _project(tmp_path, extra[:3] if why == "reserved" else extra)
+    project = _project(tmp_path, {"licence": extra[:4], "notice": [*extra[:3], extra[4]], "reserved": extra[:3]}[why])
     rule = Rule.of([], project.config.policy.allowed_licenses, Reserved() if why == "reserved" else None)
     err = _assembled(project, rule, tmp_path)
     figs = _both_ways(project, rule, streaming)
@@ -103,6 +104,9 @@ def test_a_refused_record_stops_the_build_and_the_card_in_the_same_words(tmp_pat
     assert figs.refused == [str(err)]
     if why == "reserved":
         assert "blog.example.org" in str(err) and "robots.txt disallows test-crawler" in str(err)
+    elif why == "notice":
+        assert ("the content carries an `SPDX-License-Identifier: GPL-2.0-only` line, which its declared licence "
+                "MIT does not cover") in str(err)
     else:
         assert "'GPL-3.0-only' is not satisfiable by the allow-list" in str(err)
 

@@ -48,7 +48,8 @@ def _rec(sid: str, i: int, **prov) -> dict:
         "path": f"src/f{i}.c" if i % 8 == 0 else None,
         **prov,
     }
-    return record(sid, i, f"// {sid} café ✓\nint f{i}(void) {{ return {i % 7}; }}", **prov)
+    notice = "// SPDX-License-Identifier: MIT\n" if i % 5 == 0 else ""  # covered: the row holds it, nothing refused
+    return record(sid, i, f"{notice}// {sid} café ✓\nint f{i}(void) {{ return {i % 7}; }}", **prov)
 
 
 @pytest.fixture
@@ -137,6 +138,7 @@ def _expected_rows(project: Project) -> list[tuple]:
                     ukey,
                     None if url is None else url.query,
                     None if ds is None else "/".join(ds),
+                    "\n".join(r.notices) or None,
                 )
             )
     return out
