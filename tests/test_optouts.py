@@ -190,7 +190,11 @@ def test_sources_sharing_a_host_ask_it_once(tmp_path, sites):
     assert outcome.lines["one"] == outcome.lines["two"]
 
 
-def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sites, capsys):
+def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sites, capsys, streaming):
+    """Reserved is decided once, by the eligibility rule `trainset.rule` builds from the stored evidence: the
+    check, the training set, the card's figures (through the index or streamed), card check and card render
+    refuse the same records in the same words. Both sites run on one machine: the host is the authority,
+    port included, so the other site's records are not refused."""
     clock = Clock()
     header = sites({PAGE: (200, {"Content-Type": "text/html", "tdm-reservation": "1"}, HTML)}, clock=clock)
     plain = sites(clock=clock)
@@ -203,11 +207,19 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
         path.write_bytes(data)
 
     from kiki_bot.core import ledger
-    from kiki_bot.repo import trainset
+    from kiki_bot.core.errors import BadInput
+    from kiki_bot.repo import figures, trainset
 
-    with pytest.raises(Exception) as exc:
-        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", trainset.rule(proj, ledger.read(proj.ledger_path)))
-    assert "part-000.jsonl:1" in str(exc.value) and "reserved its rights" in str(exc.value)
+    said = [f"{where}: {why}" for where, why in outcome.refused]
+    rule = trainset.rule(proj, ledger.read(proj.ledger_path))
+    with pytest.raises(BadInput) as exc:
+        trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", rule)
+    assert exc.value.lines == said and "part-000.jsonl:1" in said[0] and "reserved its rights" in said[0]
+    assert not (tmp_path / "out" / "train.jsonl").exists()
+    figs = figures.compute(proj, proj.adapter("tiny-lora"), rule)
+    with streaming():
+        assert figures.compute(proj, proj.adapter("tiny-lora"), rule) == figs
+    assert figs.reserved == said and figs.refused == []
 
     asked = len(header.log) + len(plain.log)
     with pytest.raises(SystemExit) as code:
@@ -221,7 +233,7 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
     with pytest.raises(SystemExit) as code:
         main(["card", "check", "--json", "-C", str(proj.root)])
     assert code.value.code == 1
-    assert len(json.loads(capsys.readouterr().out)["tiny-lora"]["reserved"]) == 6
+    assert json.loads(capsys.readouterr().out)["tiny-lora"]["reserved"] == said
 
     with pytest.raises(SystemExit) as code:
         main(["card", "render", "-C", str(proj.root)])
@@ -245,11 +257,11 @@ def test_the_check_in_force_on_the_collection_day_decides():
                         verdict=verdict, detail="d")
 
     rules = Reservations.of([line(5, "allowed"), line(20, "reserved")], through_api=False)
-    origin = "https://pub.example/a"
-    assert rules.reserved(origin, dt.date(2026, 1, 1)) is None  # before any check: the first one stands in
-    assert rules.reserved(origin, dt.date(2026, 1, 10)) is None  # reserved only later
-    assert rules.reserved(origin, dt.date(2026, 1, 25)).verdict == "reserved"
-    assert rules.reserved("https://other.example/a", dt.date(2026, 1, 25)) is None
+    host = optouts.host_of("https://pub.example/a")
+    assert rules.reserved(host, dt.date(2026, 1, 1)) is None  # before any check: the first one stands in
+    assert rules.reserved(host, dt.date(2026, 1, 10)) is None  # reserved only later
+    assert rules.reserved(host, dt.date(2026, 1, 25)).verdict == "reserved"
+    assert rules.reserved("other.example", dt.date(2026, 1, 25)) is None
 
 
 @pytest.mark.parametrize(("prefs", "reserved"), [

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kiki_bot.core import ledger, licences
 from kiki_bot.core.errors import BadInput
-from kiki_bot.core.selectors import origin_url
+from kiki_bot.core.optouts import host_of
 
 
 class Verdict(enum.Enum):
@@ -43,7 +43,8 @@ class Verdict(enum.Enum):
 
 class Reservations(Protocol):
     """The opt-out evidence (DESIGN.md section 8): which hosts had reserved their rights against the
-    collection of a source's records, and when."""
+    collection of a source's records, and when (`trainset.rule` builds it from the stored evidence). A host
+    is an origin's normalised authority (`optouts.host_of`: another port is another host), as checked."""
 
     def hosts(self, source: str) -> AbstractSet[str]:
         """Every host with a reservation on record for `source`: only their records are asked about (the
@@ -64,12 +65,6 @@ class RecordLike(Protocol):
     notices: tuple[str, ...]  # the licence notices its content carries (`licences.notices_in`)
     file: Path
     line: int
-
-
-def origin_host(origin: str | None) -> str | None:
-    """The host a reservation is recorded for: the origin's normalised host (as matching compares it)."""
-    url = origin_url(origin)
-    return None if url is None else url.host
 
 
 @dataclass(frozen=True)
@@ -137,7 +132,7 @@ class Rule:
             return Verdict.LICENCE
         if self.uncovered(notices, licence):
             return Verdict.NOTICE
-        if self.reservations is not None and self.reserved(source, origin_host(origin), day):
+        if self.reservations is not None and self.reserved(source, host_of(origin), day):
             return Verdict.RESERVED
         return Verdict.USED
 
@@ -183,4 +178,4 @@ class Rule:
         """The error for a record the build refuses."""
         p = rec.provenance
         where = f"{rec.file}:{rec.line}"
-        return self.refusal(where, verdict, p.source, p.license, origin_host(p.origin), p.access_date, rec.notices)
+        return self.refusal(where, verdict, p.source, p.license, host_of(p.origin), p.access_date, rec.notices)

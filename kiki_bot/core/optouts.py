@@ -330,36 +330,35 @@ class Reservations:
         before = [t for t in times if t.date() <= day]
         return checks[before[-1] if before else times[0]]
 
-    def reserved(self, origin: str | None, day: dt.date) -> Evidence | None:
-        """The evidence line that reserved `origin`'s host on `day` for a signal that applies, if any."""
-        host = host_of(origin)
-        if host is None:
-            return None
+    def reserved(self, host: str, day: dt.date) -> Evidence | None:
+        """The evidence line that reserved `host` (an origin's `host_of`) on `day` for a signal that applies."""
         return next((e for e in self.in_force(host, day) if e.verdict == "reserved" and e.signal in self.applies),
                     None)
 
     @property
-    def any_reserved(self) -> bool:
-        return any(e.verdict == "reserved" and e.signal in self.applies
-                   for by_time in self.checks.values() for lines in by_time.values() for e in lines)
+    def reserved_hosts(self) -> frozenset[str]:
+        """The hosts reserved, for a signal that applies, by some check: only their records can be refused."""
+        return frozenset(host for host, by_time in self.checks.items() for lines in by_time.values() for e in lines
+                         if e.verdict == "reserved" and e.signal in self.applies)
 
 
-def refusal(where: str, source: str, evidence: Evidence, day: dt.date, evidence_file: str) -> tuple[str, str]:
+def refusal(source: str, evidence: Evidence, day: dt.date, evidence_file: str) -> str:
     """The build's message for a record whose origin host was reserved when it was collected."""
-    return (where, f"record of source {source} collected on {day.isoformat()} from {evidence.host}, which reserved "
-                   f"its rights from text and data mining ({evidence.signal}: {evidence.detail}; checked "
-                   f"{evidence.checked_at.date().isoformat()}, {evidence_file}): remove it from the data (for "
-                   "example with a removal request for its origin) before training")
+    return (f"record of source {source} collected on {day.isoformat()} from {evidence.host}, which reserved "
+            f"its rights from text and data mining ({evidence.signal}: {evidence.detail}; checked "
+            f"{evidence.checked_at.date().isoformat()}, {evidence_file}): remove it from the data (for "
+            "example with a removal request for its origin) before training")
 
 
 @dataclass
 class Facts:
     """What card section 3.1 states about opt-outs: each crawled source's stored evidence (None: the source has
-    no evidence file) and the records the build refuses because their host was reserved when collected."""
+    no evidence file) and the records the build refuses because their host was reserved when collected (in the
+    eligibility rule's words)."""
 
     evidence: dict[str, list[Evidence] | None]
     through_api: dict[str, bool]
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def checked_signals(crawler_tokens: Iterable[str]) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from kiki_bot.core.eligibility import Rule, Verdict
-from kiki_bot.index.rows import LINE_BITS, FileFigures, Hit, IndexedFile, reverse_host
+from kiki_bot.index.rows import LINE_BITS, FileFigures, Hit, IndexedFile, authority_of, authority_range
 from kiki_bot.index.schema import transaction
 from kiki_bot.index.store import Index
 from kiki_bot.repo.records import Record, parse_line
@@ -151,7 +151,7 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
         if rid not in seen and rule.uncovered(notices, lic):
             judged.refused.append(Refused(rid, off, Verdict.NOTICE, lic, None, dt.date.fromordinal(day), notices))
     if hosts := rule.reserved_hosts(f.source):
-        ranges = ((reverse_host(h) + "\0", reverse_host(h) + "\1") for h in sorted(hosts))
+        ranges = (authority_range(h) for h in sorted(hosts))
         ix.temp("q_host", "lo TEXT PRIMARY KEY, hi TEXT", ranges)
         seen = {r.rid for r in judged.refused}
         for rid, off, lic, day, ukey in ix.conn.execute(
@@ -159,7 +159,7 @@ def judge(ix: Index, f: IndexedFile, rule: Rule, hits: Sequence[Hit]) -> Judged:
             f" ON r.ukey >= q.lo AND r.ukey < q.hi WHERE r.id BETWEEN ? AND ?{where}",
             (f.lo, f.hi),
         ):
-            host = reverse_host(ukey.split("\0", 1)[0])
+            host = authority_of(ukey)
             when = dt.date.fromordinal(day)
             if rid not in seen and rule.reserved(f.source, host, when):
                 judged.refused.append(Refused(rid, off, Verdict.RESERVED, lic, host, when))

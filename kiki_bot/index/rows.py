@@ -178,6 +178,25 @@ def url_key(host: str, port: int | None, path: str) -> str:
     return _host_key(host, port) + path
 
 
+def authority_range(authority: str) -> tuple[str, str]:
+    """The `ukey` range of every URL on `authority` (`WebUrl.authority`: `host`, `host:port`, `[v6]:port`)."""
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = authority.partition(":")
+    lo = _host_key(host, int(port) if port else None)
+    return lo, lo[:-1] + "\1"
+
+
+def authority_of(ukey: str) -> str:
+    """The `WebUrl.authority` of a row's `ukey`: what opt-out evidence names a host by."""
+    rev, port, _ = ukey.split("\0", 2)
+    host = reverse_host(rev)
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
 def dataset_key(url: WebUrl | None) -> str | None:
     dataset = hf_dataset_of(url)
     return f"{dataset[0]}/{dataset[1]}" if dataset else None

@@ -85,7 +85,7 @@ def render_adapter(
     entries = ledger.read(project.ledger_path) if entries is None else entries
     eligible = trainset.rule(project, entries)
     figs = figures.compute(project, adapter, eligible)
-    opt = evidence.facts(project, project.adapter_sources(adapter), eligible.purged, eligible.removed_hashes)
+    opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved)
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
                  committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
                  upstream=_upstream_followed(project, adapter, date))
@@ -117,12 +117,11 @@ def write(project: Project, adapter: Adapter, rendered: Rendered) -> list[str]:
 
 
 def files_of(project: Project, cards: list[tuple[Adapter, Rendered]]) -> dict[Path, bytes]:
-    """The card files of every adapter with their bytes; none when any adapter's data breaks the licence
-    policy or the manifests (a `BadInput` naming every problem)."""
-    problems = [p for adapter, rendered in cards for p in rendered.figures.refused + [
+    """The card files of every adapter with their bytes; none when any adapter's data holds a record the
+    eligibility rule refuses or breaks the manifests (a `BadInput` naming every problem)."""
+    problems = [p for adapter, rendered in cards for p in rendered.figures.refused + rendered.figures.reserved + [
         p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]]
     found = [(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in dict.fromkeys(problems)]
-    found += list(dict.fromkeys(r for _, rendered in cards for r in rendered.optouts.refused))
     if found:
         raise BadInput.of(found)
     return {project.card_dir(a.name) / name: text.encode("utf-8") for a, r in cards for name, text in r.files.items()}
@@ -149,7 +148,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     fresh = report.rendered = render_adapter(project, adapter, entries=entries,
                                              ledger_head=_head(committed) if committed else None)
     report.licences = fresh.figures.refused
-    report.reserved = [f"{where}: {why}" for where, why in fresh.optouts.refused]
+    report.reserved = fresh.figures.reserved
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]

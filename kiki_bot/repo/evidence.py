@@ -1,18 +1,20 @@
 """Opt-out evidence on disk: compliance/optouts/<source>.jsonl (DESIGN.md section 8), read, appended, applied.
 
 The files only grow: each check appends its lines, so the state of a host on any past day stays readable.
-The build refuses a record whose origin host was reserved on the day the record was collected.
+`Stored` answers the eligibility rule (`trainset.rule`): a record whose origin host was reserved on the day
+it was collected is refused by the training set, the card's figures and `card check` alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiki_bot.core import optouts
 from kiki_bot.core.optouts import Evidence, Facts, Reservations
 from kiki_bot.repo.project import Category, Project, Source
-from kiki_bot.repo.records import iter_source
 
 
 def path(project: Project, source: str) -> Path:
@@ -49,30 +51,37 @@ def crawled(sources: Iterable[Source]) -> list[Source]:
     return [s for s in sources if s.category is Category.CRAWLED]
 
 
-def refused(project: Project, sources: Iterable[Source], purged: Collection[tuple[str, int]] = frozenset(),
-            blocked: Collection[str] = frozenset(),
-            evidence: dict[str, list[Evidence] | None] | None = None) -> list[tuple[str, str]]:
-    """(file:line, why) of each record the build refuses: its origin host was reserved, for a signal that
-    applies to how it was fetched, on its access date. Purged and blocklisted records are gone already.
-    Only sources whose evidence (`evidence`, else the stored files) holds a reservation are read record by record."""
-    out = []
-    for source in crawled(sources):
-        lines = evidence[source.id] if evidence is not None else load(project, source.id)
-        rules = Reservations.of(lines or [], through_api(source))
-        if not rules.any_reserved:
-            continue
-        for rec in iter_source(project.data_dir, source.id):
-            if rec.key in purged or rec.content_hash in blocked:
-                continue
-            day = rec.provenance.access_date
-            if (hit := rules.reserved(rec.provenance.origin, day)) is not None:
-                out.append(optouts.refusal(f"{rec.file}:{rec.line}", source.id, hit, day, relative(project, source.id)))
-    return out
+@dataclass
+class Stored:
+    """The eligibility rule's `Reservations` from the evidence files (or, for a check not yet written, the
+    evidence given): each crawled source's answers, read when the rule first asks about the source."""
+
+    project: Project
+    given: dict[str, list[Evidence] | None] | None = None
+    _by_source: dict[str, Reservations] = field(default_factory=dict, repr=False)
+
+    def _of(self, source: str) -> Reservations | None:
+        src = self.project.sources.get(source)
+        if src is None or src.category is not Category.CRAWLED:
+            return None
+        if source not in self._by_source:
+            lines = self.given[source] if self.given is not None and source in self.given else load(self.project, source)
+            self._by_source[source] = Reservations.of(lines or [], through_api(src))
+        return self._by_source[source]
+
+    def hosts(self, source: str) -> frozenset[str]:
+        found = self._of(source)
+        return frozenset() if found is None else found.reserved_hosts
+
+    def reserved(self, source: str, host: str, day: dt.date) -> str | None:
+        found = self._of(source)
+        hit = None if found is None else found.reserved(host, day)
+        return None if hit is None else optouts.refusal(source, hit, day, relative(self.project, source))
 
 
-def facts(project: Project, sources: Iterable[Source], purged: Collection[tuple[str, int]] = frozenset(),
-          blocked: Collection[str] = frozenset()) -> Facts:
-    """What card section 3.1 states about the crawled sources' opt-out checks."""
+def facts(project: Project, sources: Iterable[Source], refused: list[str]) -> Facts:
+    """What card section 3.1 states about the crawled sources' opt-out checks; `refused`: the records the
+    eligibility rule refused for a reservation."""
     srcs = crawled(sources)
     return Facts(evidence={s.id: load(project, s.id) for s in srcs}, through_api={s.id: through_api(s) for s in srcs},
-                 refused=refused(project, srcs, purged, blocked))
+                 refused=refused)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiki_bot.core.eligibility import Rule
+from kiki_bot.core.eligibility import Rule, Verdict
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.selectors import registrable_domain
 from kiki_bot.repo.project import Adapter, Project
@@ -40,14 +40,19 @@ class SourceFigures:
 @dataclass
 class DataFigures:
     """Everything the card says about an adapter's training data, plus what the pass found wrong: records
-    the build refuses (`refused`: licence outside the policy, reserved origin) and removed records that
+    the build refuses (`refused`: licence outside the policy or not covering the content's notice;
+    `reserved`: origin host reserved when collected, which card section 3.1 counts) and removed records that
     are back in the data (`reappeared`), each in the eligibility rule's words."""
 
     sources: dict[str, SourceFigures]
     token_method: str
     tokenizer: str | None
     refused: list[str] = field(default_factory=list)
+    reserved: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
+
+    def refusals(self, verdict: Verdict) -> list[str]:
+        return self.reserved if verdict is Verdict.RESERVED else self.refused
 
 
 @lru_cache(maxsize=8)
@@ -111,7 +116,7 @@ def compute(project: Project, adapter: Adapter, rule: Rule | None = None) -> Dat
                         out.reappeared.append(rule.note(rec, verdict))
                         continue
                     if verdict.refused:
-                        out.refused.append(rule.note(rec, verdict))
+                        out.refusals(verdict).append(rule.note(rec, verdict))
                     text = record_text(rec.payload)
                     size = len(text.encode("utf-8"))
                     _add(figs, rec, size, crawled)
@@ -144,7 +149,7 @@ def _from_index(
     for hit, verdict in judged.removed:
         out.reappeared.append(rule.removed_note(f.where(hit.rid, hit.off), verdict, f.source, hit.idx, hit.content_hash))
     for r in judged.refused:
-        out.refused.append(str(rule.refusal(f.where(r.rid, r.off), r.verdict, f.source, r.lic, r.host, r.day,
+        out.refusals(r.verdict).append(str(rule.refusal(f.where(r.rid, r.off), r.verdict, f.source, r.lic, r.host, r.day,
                                             r.notices)))
     agg = queries.file_figures(ix, f, judged.skip)
     if agg.n:

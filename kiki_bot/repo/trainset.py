@@ -16,6 +16,7 @@ from kiki_bot.core import ledger
 from kiki_bot.core.canonical import files_sha256
 from kiki_bot.core.eligibility import Rule, Verdict
 from kiki_bot.core.errors import BadInput
+from kiki_bot.core.optouts import Evidence
 from kiki_bot.repo import evidence, manifests
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.records import iter_source, payload_format
@@ -47,10 +48,12 @@ def _is_valid(content_hash: str, seed: int, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def rule(project: Project, entries: list[ledger.Entry]) -> Rule:
-    """The eligibility rule for the project's data: the ledger's removals and the licence policy. One
-    rule for the training set and the card's figures alike, so the card counts what is trained on."""
-    return Rule.of(entries, project.config.policy.allowed_licenses)
+def rule(project: Project, entries: list[ledger.Entry],
+         optouts: dict[str, list[Evidence] | None] | None = None) -> Rule:
+    """The eligibility rule for the project's data: the ledger's removals, the licence policy and the stored
+    opt-out evidence (or, per source, the evidence `optouts` gives: a check not yet written). One rule for the
+    training set, the card's figures and `card check` alike, so the card counts what is trained on."""
+    return Rule.of(entries, project.config.policy.allowed_licenses, evidence.Stored(project, optouts))
 
 
 def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) -> TrainingSet:
@@ -59,15 +62,13 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) 
     problems = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
     if problems:
         raise BadInput("manifests", f"{problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-    if refused := evidence.refused(project, project.adapter_sources(adapter), eligible.purged,
-                                   eligible.removed_hashes):
-        raise BadInput.of(refused)
     t = adapter.training
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, SourceCounts] = {}
     reappeared: list[str] = []
     hashes: list[str] = []
     first_format: str | None = None
+    refused: list[tuple[str, str]] = []
     n_train = n_valid = 0
     with atomic_writer(out_dir / "train.jsonl") as train, atomic_writer(out_dir / "valid.jsonl") as valid:
         for sid in adapter.sources:
@@ -81,8 +82,10 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) 
                     c.excluded_reappeared += 1
                     reappeared.append(eligible.note(rec, verdict))
                     continue
-                if verdict.refused:
-                    raise eligible.refuse(rec, verdict)
+                if verdict.refused:  # every refused record is named, then nothing is written
+                    err = eligible.refuse(rec, verdict)
+                    refused.append((err.where, err.problem))
+                    continue
                 fmt = payload_format(rec.payload)
                 declared = project.sources[sid].payload
                 if declared is not None and declared.pairs == (fmt == "text"):  # PST 1.3 says what they are
@@ -101,6 +104,8 @@ def assemble(project: Project, adapter: Adapter, out_dir: Path, eligible: Rule) 
                     n_train += 1
                 hashes.append(rec.content_hash)
                 c.used += 1
+        if refused:  # inside the writers: they keep nothing
+            raise BadInput.of(refused)
     if n_train == 0 or n_valid == 0:
         raise BadInput(f"adapters/{adapter.name}.toml: key `training.valid_fraction`",
                        f"the split left {n_train} training and {n_valid} validation records; both must be non-empty")
