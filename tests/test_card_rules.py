@@ -209,6 +209,8 @@ def test_hub_metadata_for_an_mlx_adapter(project):
     assert "datasets" not in meta  # only Hub dataset ids are allowed there; this project has none
     assert pst_rules.check_metadata(meta) == []
     assert pst_rules.check_metadata({**meta, "license": "Apache 2"})
+    assert pst_rules.check_metadata({**meta, "library_name": "peft"}) == []  # the PEFT form at the root (issue 17)
+    assert pst_rules.check_metadata({**meta, "library_name": "transformers"})
 
 
 def test_usage_snippet_loads_base_with_adapter_path(project):

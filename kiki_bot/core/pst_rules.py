@@ -149,8 +149,8 @@ def check_metadata(meta: dict) -> list[str]:
             problems.append(f"metadata `datasets`: {ds!r} is not a Hub dataset id")
     if meta.get("base_model_relation") != "adapter":
         problems.append("metadata `base_model_relation` must be `adapter`")
-    if meta.get("library_name") != "mlx":
-        problems.append("metadata `library_name` must be `mlx`")
+    if meta.get("library_name") not in ("mlx", "peft"):  # peft: the exact PEFT form is at the repository's root
+        problems.append("metadata `library_name` must be `mlx` or `peft`")
     return problems
 
 
