@@ -38,7 +38,9 @@ from .limits import Limits, Refusal
 from .pulls import Pulls
 from .repos import Repos
 from .shapes import Shapes
-from .state import DOCS, Comment, Dispatch, Issue, Label, Pull, Release, Repo, fail, invalid
+from .state import (
+    BODY_LIMIT, DOCS, Comment, Dispatch, Issue, Label, Pull, Release, Repo, fail, invalid, refuse_long,
+)
 
 
 class GitHubEmulator(Limits, Auth, Repos, GitData, Issues, Pulls, Actions, Shapes, Emulator):
@@ -225,6 +227,7 @@ class GitHubEmulator(Limits, Auth, Repos, GitData, Issues, Pulls, Actions, Shape
 
     def _edit(self, issue: Issue, body: dict[str, Any], reason: str | None) -> None:
         """The title, body and state an issue's or a pull request's PATCH sets."""
+        refuse_long("PullRequest" if issue.pull else "Issue", "body", body.get("body"), BODY_LIMIT)
         issue.title = body.get("title", issue.title)
         issue.body = body.get("body", issue.body)
         if "state" in body:

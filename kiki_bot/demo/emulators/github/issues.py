@@ -7,7 +7,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from ..server import json_response, now
-from .state import Issue, Label, Repo, fail, invalid, request_json
+from .state import BODY_LIMIT, LABEL_LIMITS, Issue, Label, Repo, fail, invalid, refuse_long, request_json
 
 
 class Issues:
@@ -30,6 +30,8 @@ class Issues:
         repo, body = self._repo(owner, name), request_json(request) or {}
         if not body.get("title"):
             invalid("Issue", "missing_field", "title")
+        refuse_long("Issue", "body", body.get("body"), BODY_LIMIT)
+        self._refuse_label_names(body.get("labels") or [])
         issue = self._new_issue(
             repo, body["title"], body.get("body"), self._actor(request), body.get("labels", [])
         )
@@ -53,7 +55,7 @@ class Issues:
 
     def create_comment(self, request: Request, owner: str, name: str, number: str) -> Response:
         repo, issue = self._issue(owner, name, number)
-        body = (request_json(request) or {}).get("body") or invalid("IssueComment", "missing_field", "body")
+        body = self._comment_body(request)
         comment = self._new_comment(issue, body, self._actor(request))
         return json_response(self._comment_json(repo, issue, comment), 201)
 
@@ -62,7 +64,7 @@ class Issues:
 
     def edit_comment(self, request: Request, owner: str, name: str, id: str) -> Response:
         repo, issue, comment = self._comment(owner, name, id)
-        comment.body = (request_json(request) or {}).get("body") or invalid("IssueComment", "missing_field", "body")
+        comment.body = self._comment_body(request)
         comment.updated_at = now()
         return json_response(self._comment_json(repo, issue, comment))
 
@@ -71,8 +73,26 @@ class Issues:
         issue.comments.remove(comment)
         return Response(status=204)
 
+    def _comment_body(self, request: Request) -> str:
+        """A comment's body: required, and at most 65,536 characters, refused in GitHub's words for comments."""
+        text = (request_json(request) or {}).get("body") or invalid("IssueComment", "missing_field", "body")
+        if isinstance(text, str) and len(text) > BODY_LIMIT:
+            invalid("IssueComment", "unprocessable", "data",
+                    f"Body is too long (maximum is {BODY_LIMIT} characters)")
+        return str(text)
+
+    def _refuse_label_names(self, names: list[Any]) -> None:
+        """A label made on the fly (named on an issue) is held to a label's limits: GitHub answers 422 `invalid`
+        with the name (semantic-release/github#518)."""
+        for label in names:
+            label_name = label["name"] if isinstance(label, dict) else str(label)
+            if len(label_name) > LABEL_LIMITS["name"]:
+                fail(422, "Validation Failed", errors=[{"value": label_name, "resource": "Label", "field": "name",
+                                                        "code": "invalid"}])
+
     def _add_labels(self, repo: Repo, issue: Issue, names: list[Any]) -> None:
         """Add by name; like GitHub, a label unknown to the repository is created on the fly."""
+        self._refuse_label_names(names)
         for label in names:
             label_name = label["name"] if isinstance(label, dict) else str(label)
             repo.labels.setdefault(label_name, Label(label_name))
@@ -112,6 +132,8 @@ class Issues:
     def create_label(self, request: Request, owner: str, name: str) -> Response:
         repo, body = self._repo(owner, name), request_json(request) or {}
         label_name = body.get("name") or invalid("Label", "missing_field", "name")
+        for key, limit in LABEL_LIMITS.items():
+            refuse_long("Label", key, body.get(key), limit)
         if label_name in repo.labels:
             invalid("Label", "already_exists", "name")
         label = repo.labels[label_name] = Label(

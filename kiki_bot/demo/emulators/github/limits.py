@@ -27,6 +27,7 @@ class Refusal:
     query: dict[str, str]
     retry_after: int | None
     reset_at: int | None
+    rate_headers: bool = True  # False: no x-ratelimit-* headers (a secondary limit may come without them)
 
 
 class Limits:
@@ -50,13 +51,16 @@ class Limits:
 
     def refuse_next(self, status: int, times: int = 1, *, method: str = "", path: str = "",
                     query: dict[str, str] | None = None, retry_after: int | None = None,
-                    reset_at: int | None = None) -> None:
+                    reset_at: int | None = None, rate_headers: bool = True) -> None:
         """Answer the next `times` requests (of `method`, when given) whose path contains `path` (and query has
         `query`) with `status` instead, as GitHub does:
         403/429 with `reset_at` (Unix time) is the primary rate limit (x-ratelimit-remaining 0 and
         x-ratelimit-reset), without it the secondary one (Retry-After when `retry_after` is given); 5xx is a
-        server error."""
-        self.refusals.extend(Refusal(status, method, path, query or {}, retry_after, reset_at) for _ in range(times))
+        server error. `rate_headers=False` leaves out the x-ratelimit-* headers every other answer carries: the
+        secondary limit with neither Retry-After nor x-ratelimit-remaining 0, for which GitHub's docs ("rate limits
+        for the REST API") tell clients to wait at least a minute, longer each time."""
+        self.refusals.extend(Refusal(status, method, path, query or {}, retry_after, reset_at, rate_headers)
+                             for _ in range(times))
 
     def _dispatch(self, request: Request, path: str) -> Response:
         """Every answer carries GitHub's x-ratelimit-* headers; a refusal a test asked for comes first."""
@@ -73,6 +77,8 @@ class Limits:
                     raise
                 response = exc.response
         self.rate_used += 1
+        if refusal is not None and not refusal.rate_headers:
+            return response
         reset = int(now().timestamp()) // 3600 * 3600 + 3600
         for header, value in (("x-ratelimit-limit", 5000), ("x-ratelimit-remaining", max(0, 5000 - self.rate_used)),
                               ("x-ratelimit-used", self.rate_used), ("x-ratelimit-reset", reset),

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from ..server import git_blob_sha, json_response, now
-from .state import CONTENTS_LIMIT, HTML_URL, Pull, Repo, fail, invalid, request_json
+from .state import BODY_LIMIT, CONTENTS_LIMIT, HTML_URL, Pull, Repo, fail, invalid, refuse_long, request_json
 
 
 class Pulls:
@@ -31,6 +31,9 @@ class Pulls:
     def create_pull(self, request: Request, owner: str, name: str) -> Response:
         repo, body = self._repo(owner, name), request_json(request) or {}
         head, base = str(body.get("head", "")).split(":")[-1], body.get("base", "")
+        if not body.get("title"):  # OpenAPI, "Create a pull request": "Required unless `issue` is specified"
+            invalid("PullRequest", "missing_field", "title")
+        refuse_long("PullRequest", "body", body.get("body"), BODY_LIMIT)
         if head not in repo.branches:
             invalid("PullRequest", "invalid", "head")
         if base not in repo.branches:
@@ -46,7 +49,7 @@ class Pulls:
             )
         pull = Pull(head, base, repo.branches[head], draft=bool(body.get("draft")))
         issue = self._new_issue(
-            repo, body.get("title") or head, body.get("body"), self._actor(request), [], pull
+            repo, body["title"], body.get("body"), self._actor(request), [], pull
         )
         return json_response(self._pull_json(repo, issue), 201)
 

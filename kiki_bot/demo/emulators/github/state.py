@@ -230,6 +230,21 @@ def fail(status: int, message: str, **extra: Any) -> NoReturn:
     abort_with(json_response({"message": message, "documentation_url": DOCS, "status": str(status), **extra}, status))
 
 
+BODY_LIMIT = 65536
+"""The most characters GitHub takes in an issue's, a pull request's or a comment's body: over it, its API answers
+422 "body is too long (maximum is 65536 characters)" (seen in its answers: googleapis/release-please#1034,
+trstringer/manual-approval#89)."""
+LABEL_LIMITS = {"name": 50, "description": 100}
+"""A label's name and description, at most (OpenAPI, "Create a label": the description "Must be 100 characters or
+fewer"; the name's 50 is in GitHub's answer, github/docs#32156)."""
+
+
+def refuse_long(resource: str, field_name: str, text: object, limit: int, code: str = "custom") -> None:
+    """GitHub's 422 for a text over its limit, in its words: `<field> is too long (maximum is <limit> ...)`."""
+    if isinstance(text, str) and len(text) > limit:
+        invalid(resource, code, field_name, f"{field_name} is too long (maximum is {limit} characters)")
+
+
 def invalid(resource: str, code: str, field_name: str, message: str | None = None) -> NoReturn:
     error = {"resource": resource, "code": code, "field": field_name}
     fail(422, "Validation Failed", errors=[error | ({"message": message} if message else {})])
