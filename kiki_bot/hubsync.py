@@ -94,6 +94,8 @@ def sync_discussions(ctx: Context, only: tuple[str, str, int] | None = None) -> 
             if not hr.is_request(thread) or thread.status != "open":
                 continue
             body = hr.issue_body(thread)
+            if _too_long(ctx, thread, body):
+                continue
             number = ctx.fx.open_issue(title=hr.issue_title(thread), body=body, labels=[REMOVAL_LABEL])
             if number is None:  # a dry run: the issue, and so what follows, is only planned
                 continue
@@ -135,7 +137,7 @@ def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: s
     elif "triaged" not in done:
         fresh = hr.issue_body(thread)
         invalid_key = f"invalid:{sha256_hex(fresh.encode())[:12]}"
-        if invalid_key in done:
+        if invalid_key in done or _too_long(ctx, thread, fresh):
             return  # this text was answered as invalid; nothing new from the author yet
         if fresh != body:
             ctx.fx.edit_issue(number=number, body=fresh)
@@ -155,6 +157,23 @@ def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: s
             ctx.fx.hub_comment(**where, body=hr.answer(step, text))
             if step == "closed":
                 ctx.fx.hub_close_discussion(**where)
+
+
+def _too_long(ctx: Context, thread: hr.Thread, body: str) -> bool:
+    """Whether the mirror would be longer than GitHub takes for an issue. Such a request is not filed (cut,
+    it would be decided on part of it): the author is asked, once per text, for a shorter one; the sync goes on."""
+    if len(body) <= hr.ISSUE_BODY_LIMIT:
+        return False
+    key = f"too-long:{sha256_hex(body.encode())[:12]}"
+    say(f"Hub discussion {thread.repo_id}#{thread.num}: the request is {len(body):,} characters as a GitHub "
+        f"issue, more than the {hr.ISSUE_BODY_LIMIT:,} GitHub takes: not filed, its author is asked for a shorter one")
+    if key not in hr.answered(thread, ctx.fx.hub_login()):
+        ctx.fx.hub_comment(repo=thread.repo_id, repo_type=thread.repo_type, num=thread.num, body=hr.answer(key, (
+            f"kiki-bot could not file this removal request on GitHub: as an issue it is {len(body):,} characters "
+            f"long, more than the {hr.ISSUE_BODY_LIMIT:,} GitHub takes. Nothing is recorded yet. Please post the "
+            "request form again as a new comment here, shorter (or split it into several requests): kiki-bot "
+            "reads it at its next run.")))
+    return True
 
 
 def _public(comment: str) -> str:

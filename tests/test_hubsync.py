@@ -137,6 +137,25 @@ def test_an_invalid_request_is_answered_and_a_corrected_form_is_triaged(env, gh,
     assert "| 1 | `octo-dev` | `https://github.com/octo-dev` | 4 |" in bot_comments(gh, issue.number)[0].body
 
 
+def test_a_request_longer_than_github_takes_is_answered_on_the_hub_and_the_others_are_filed(env, gh, hub, cli):
+    """GitHub refuses an issue body over 65,536 characters: such a request cannot be mirrored whole, and a cut
+    one would be decided on part of it. It is answered on the Hub, once, and the sync goes on with the others."""
+    long = hub.open_discussion(HUB_REPO, "Removal request", body("acme/fw", details="y" * 70_000), "hf-long")
+    short = hub.open_discussion(HUB_REPO, "Removal request", body("octo-dev"), "hf-user")
+    res = cli("hub", "sync", "-C", env)
+    assert res.code == 0, res.err
+    [issue] = mirrors(gh)
+    assert "\nocto-dev\n" in issue.body and steps(hub, short) == ["triaged"]
+    [step] = steps(hub, long)
+    assert step.startswith("too-long:") and "more than the 65,536 GitHub takes" in hub_answers(hub, long)[0]
+    assert cli("hub", "sync", "-C", env).code == 0
+    assert len(hub_answers(hub, long)) == 1 and len(mirrors(gh)) == 1  # said once, nothing filed
+
+    hub.post_comment(HUB_REPO, long, "hf-long", body("acme/fw"))  # the shorter form it asked for: filed
+    assert cli("hub", "sync", "-C", env).code == 0
+    assert len(mirrors(gh)) == 2 and steps(hub, long)[-1] == "triaged"
+
+
 @pytest.mark.parametrize("payload", [
     "<img src=x onerror=alert(1)> @everyone [click](https://evil.example/x) #1 GH-2",
     "````\n</code></pre><script>alert(1)</script>\n````\n${{ secrets.HF_TOKEN }} {{ 7*7 }} <!-- hidden -->",
