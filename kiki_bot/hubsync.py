@@ -27,7 +27,7 @@ from kiki_bot.core import hubrequests as hr
 from kiki_bot.core import ledger, upstream
 from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.core.escape import md
-from kiki_bot.core.issueform import parse_removal_request
+from kiki_bot.core.issueform import GITHUB_BODY_LIMIT, parse_removal_request
 from kiki_bot.core.selectors import parse_selector
 from kiki_bot.core.tags import REMOVAL_LABEL
 from kiki_bot.repo.records import iter_source
@@ -162,15 +162,15 @@ def _follow(ctx: Context, known: _Known, thread: hr.Thread, number: int, body: s
 def _too_long(ctx: Context, thread: hr.Thread, body: str) -> bool:
     """Whether the mirror would be longer than GitHub takes for an issue. Such a request is not filed (cut,
     it would be decided on part of it): the author is asked, once per text, for a shorter one; the sync goes on."""
-    if len(body) <= hr.ISSUE_BODY_LIMIT:
+    if len(body) <= GITHUB_BODY_LIMIT:
         return False
     key = f"too-long:{sha256_hex(body.encode())[:12]}"
     say(f"Hub discussion {thread.repo_id}#{thread.num}: the request is {len(body):,} characters as a GitHub "
-        f"issue, more than the {hr.ISSUE_BODY_LIMIT:,} GitHub takes: not filed, its author is asked for a shorter one")
+        f"issue, more than the {GITHUB_BODY_LIMIT:,} GitHub takes: not filed, its author is asked for a shorter one")
     if key not in hr.answered(thread, ctx.fx.hub_login()):
         ctx.fx.hub_comment(repo=thread.repo_id, repo_type=thread.repo_type, num=thread.num, body=hr.answer(key, (
             f"kiki-bot could not file this removal request on GitHub: as an issue it is {len(body):,} characters "
-            f"long, more than the {hr.ISSUE_BODY_LIMIT:,} GitHub takes. Nothing is recorded yet. Please post the "
+            f"long, more than the {GITHUB_BODY_LIMIT:,} GitHub takes. Nothing is recorded yet. Please post the "
             "request form again as a new comment here, shorter (or split it into several requests): kiki-bot "
             "reads it at its next run.")))
     return True

@@ -22,7 +22,9 @@ from kiki_bot.context import Context
 from kiki_bot.core import ledger
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import cell, code, md
-from kiki_bot.core.issueform import RemovalRequest, parse_removal_request
+from kiki_bot.core.issueform import (
+    CONTENT, GITHUB_BODY_LIMIT, FieldError, RemovalRequest, parse_removal_request,
+)
 from kiki_bot.core.matching import MatchResult, match_records
 from kiki_bot.core.schedule import deadline_for
 from kiki_bot.core.selectors import Selector, parse_selector
@@ -206,6 +208,11 @@ def triage(ctx: Context, number: int, body: str | None, opened: dt.datetime, log
                  "and republished before the deadline.")
     text = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
                             "received, awaiting approval.", next_step)
+    if len(text) > GITHUB_BODY_LIMIT:  # GitHub would refuse the answer, and so the request's one record
+        error = FieldError(field=CONTENT, line=None, message=(
+            f"kiki-bot's answer, which lists and stores each identifier, would be {len(text):,} characters, more "
+            f"than the {GITHUB_BODY_LIMIT:,} GitHub takes in a comment: split it into several requests"))
+        return Triage("invalid", _comment(state="invalid", errors=[error]), ["invalid"], ["awaiting-approval"])
     return Triage("awaiting-approval", text, ["awaiting-approval"], ["invalid"], triaged)
 
 

@@ -86,10 +86,6 @@ def issue_title(thread: Thread) -> str:
     return f"Removal request from the Hugging Face Hub ({thread.repo_id}, discussion {thread.num})"
 
 
-ISSUE_BODY_LIMIT = 65_536
-"""The most characters GitHub takes in an issue's body (it answers 422 "body is too long" over it)."""
-
-
 def issue_body(thread: Thread) -> str:
     """The mirror: who asked where, then the request verbatim in a code block, which triage reads as the form."""
     return (f"{marker(thread.key)}\nFiled on the Hugging Face Hub by **{md(thread.author)}** in discussion "

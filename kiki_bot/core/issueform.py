@@ -32,6 +32,9 @@ Reason = Literal[
 CONFIRMATION_TEXT = "I confirm that the information in this request is accurate"
 NO_RESPONSE = "_No response_"
 MAX_BODY_BYTES = 64 * 1024
+GITHUB_BODY_LIMIT = 65_536
+"""The most characters GitHub takes in an issue's or a comment's body (over it, its API answers 422 "body is too
+long"): what the bot writes there must fit."""
 MAX_IDENTIFIERS = 200
 _ORDER = (BODY, CONTENT, RELATIONSHIP, REASON, DETAILS, CONFIRMATION)
 _LABELS = {" ".join(label.casefold().split()): label for label in _ORDER[1:]}
