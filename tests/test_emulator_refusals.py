@@ -49,6 +49,18 @@ def test_bodies_over_65536_characters_are_refused_and_nothing_is_kept(gh: GitHub
     assert pull_edit.value.status == 422 and gh.issue("o/r", made.number).body == "short"
 
 
+def test_release_notes_over_125000_characters_are_refused_and_no_tag_is_made(gh: GitHubEmulator,
+                                                                            gh_client: Github) -> None:
+    gh.create_repo("o/r")
+    repo = gh_client.get_repo("o/r")
+    with pytest.raises(GithubException) as notes:
+        repo.create_git_release("adapter/v1.0.0", "adapter 1.0.0", "n" * 125_001)
+    assert _error(notes) == (422, [{"resource": "Release", "code": "custom", "field": "body",
+                                    "message": "body is too long (maximum is 125000 characters)"}])
+    assert gh.releases("o/r") == [] and gh.repo("o/r").tags == {}
+    assert repo.create_git_release("adapter/v1.0.0", "adapter 1.0.0", "n" * 125_000).body == "n" * 125_000
+
+
 def test_a_pull_request_needs_a_title(gh: GitHubEmulator, gh_client: Github) -> None:
     gh.create_repo("o/r")
     gh.push("o/r", "topic", {"a": b"1"})

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from ..server import Commit, git_blob_sha, json_response, now
-from .state import HTML_URL, Release, Repo, fail, invalid, request_json
+from .state import HTML_URL, RELEASE_BODY_LIMIT, Release, Repo, fail, invalid, refuse_long, request_json
 
 
 class Repos:
@@ -183,6 +183,7 @@ class Repos:
         tag = body.get("tag_name") or invalid("Release", "missing_field", "tag_name")
         if self._release(repo, tag):
             invalid("Release", "already_exists", "tag_name")
+        refuse_long("Release", "body", body.get("body"), RELEASE_BODY_LIMIT)
         target = body.get("target_commitish") or repo.default_branch
         if tag not in repo.tags and not body.get("draft"):
             repo.tags[tag] = repo.resolve(target) or invalid("Release", "invalid", "target_commitish")

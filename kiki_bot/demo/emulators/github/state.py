@@ -234,6 +234,8 @@ BODY_LIMIT = 65536
 """The most characters GitHub takes in an issue's, a pull request's or a comment's body: over it, its API answers
 422 "body is too long (maximum is 65536 characters)" (seen in its answers: googleapis/release-please#1034,
 trstringer/manual-approval#89)."""
+RELEASE_BODY_LIMIT = 125_000
+"""A release's notes, at most (422 "body is too long (maximum is 125000 characters)", changesets' releases hit it)."""
 LABEL_LIMITS = {"name": 50, "description": 100}
 """A label's name and description, at most (OpenAPI, "Create a label": the description "Must be 100 characters or
 fewer"; the name's 50 is in GitHub's answer, github/docs#32156)."""
