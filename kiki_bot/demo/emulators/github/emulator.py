@@ -17,8 +17,10 @@ declares; a push starts the workflows whose `on: push` filters match, unless the
 
 The Git Data API (blobs, trees on a base tree, commits, refs) keeps git's own object ids; refs move only by a
 fast-forward unless forced (422 otherwise, 422 for an existing ref). GitHub's limits hold: no file over
-100 MiB, no content in the Contents API's JSON over 1 MiB, at most 100 items a page; every answer carries
-x-ratelimit-* headers, and `refuse_next` makes the next matching requests meet a rate limit or a 5xx.
+100 MiB, no content in the Contents API's JSON over 1 MiB, no issue, pull request or comment body over 65,536
+characters, no release notes over 125,000, no label name over 50, at most 100 items a page; every answer
+carries x-ratelimit-* headers, and `refuse_next` makes the next matching requests meet a rate limit (with or
+without those headers) or a 5xx.
 """
 
 from __future__ import annotations
