@@ -252,6 +252,23 @@ def test_rate_limit_waits_are_bounded(shell, gh, capsys):
     assert refusal.value.status == 403 and waits.seconds == [1.0] * 5
 
 
+def test_a_secondary_rate_limit_403_with_no_header_is_waited_out(shell, gh, capsys):
+    """GitHub may answer a secondary rate limit with a 403 whose only sign is its message (no Retry-After, no
+    x-ratelimit-remaining 0): wait at least a minute, longer each time. Any other bare 403 is a refusal."""
+    github, waits = shell
+    number = gh.open_issue(GH_REPO, "Removal", "x")
+    gh.refuse_next(403, times=2, path="/labels")  # GitHub's "You have exceeded a secondary rate limit" message
+    capsys.readouterr()
+    github.set_labels(number, add=["purged"])
+    assert waits.seconds == [60.0, 120.0] and gh.issue(GH_REPO, number).labels == ["purged"]
+    assert "GitHub answered 403 (secondary rate limit)" in capsys.readouterr().err
+    gh.refuse_next(403, times=10, path=f"/issues/{number}")  # a limit that does not lift: the answer stands
+    with pytest.raises(GithubException) as limited:
+        github.close(number)
+    assert limited.value.status == 403 and "secondary rate limit" in limited.value.data["message"]
+    assert waits.seconds[2:] == [60.0, 120.0, 240.0, 480.0]  # then 960 s: more than kiki-bot waits
+
+
 def test_server_errors_are_retried_only_where_the_call_is_idempotent(shell, gh):
     github, waits = shell
     number = gh.open_issue(GH_REPO, "Removal", "x")

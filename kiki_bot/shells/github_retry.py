@@ -2,8 +2,9 @@
 (the library is not patched), imported only when a GitHub client is made (urllib3 is slow to import).
 
 GitHub's rules (docs: "rate limits for the REST API"): after a 403/429 with Retry-After, wait that long; with
-x-ratelimit-remaining 0, wait until x-ratelimit-reset; a 429 without either, at least a minute, longer each
-time. The request was not served, so any method may be sent again. A 5xx is retried only where repeating the
+x-ratelimit-remaining 0, wait until x-ratelimit-reset; a 429 without either, or a 403 whose message says it
+is a secondary rate limit, at least a minute, longer each time. The request was not served, so any method
+may be sent again. A 5xx is retried only where repeating the
 call changes nothing. Retries are bounded, and so is a single wait: a limit that lifts later fails the run.
 """
 
@@ -24,10 +25,11 @@ CONTENT_ADDRESSED = ("/git/blobs", "/git/trees")
 """POSTs that make a content-addressed object: sending one again makes the same object, so it may be retried."""
 
 
-def rate_limit_wait(status: int, headers: Mapping[str, str], now: float, attempt: int) -> tuple[float, str] | None:
+def rate_limit_wait(status: int, headers: Mapping[str, str], now: float, attempt: int,
+                    message: str | None = None) -> tuple[float, str] | None:
     """(seconds to wait, why) for a rate-limit answer, by GitHub's rule: Retry-After when given, else until
-    x-ratelimit-reset when x-ratelimit-remaining is 0, else (a 429) at least a minute, longer each time. None
-    for any other answer: a 403 without these headers is a refusal (a permission), not a limit."""
+    x-ratelimit-reset when x-ratelimit-remaining is 0, else (a 429, or a 403 whose `message` says so) at least
+    a minute, longer each time. None for any other answer: a 403 without these is a refusal (a permission)."""
     if status not in (403, 429):
         return None
     lower = {key.lower(): value for key, value in headers.items()}
@@ -35,7 +37,15 @@ def rate_limit_wait(status: int, headers: Mapping[str, str], now: float, attempt
         return float(after), "Retry-After"
     if lower.get("x-ratelimit-remaining") == "0" and (reset := lower.get("x-ratelimit-reset", "")).isdigit():
         return max(0.0, int(reset) - now) + 1, "x-ratelimit-reset"  # +1: the reset happens during that second
-    return (60.0 * 2**attempt, "secondary rate limit") if status == 429 else None
+    if status == 429 or _says_secondary(message):
+        return 60.0 * 2**attempt, "secondary rate limit"
+    return None
+
+
+def _says_secondary(message: str | None) -> bool:
+    from github.Requester import Requester
+
+    return bool(message) and Requester.isSecondaryRateLimitError(message)
 
 
 class Patience(Retry):
@@ -61,14 +71,19 @@ class Patience(Retry):
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Patience:
         attempt, call = len(self.history), f"{method} {_path(url)}"
+        refusal = None  # a 403 whose body was read: raised as PyGithub would, since the body is gone
         if response is not None and response.status in (403, 429):
             wait = rate_limit_wait(response.status, response.headers, self._clock(), attempt)
+            if wait is None and response.status == 403:  # only its message tells a secondary limit
+                refusal = _exception(response, url or "")
+                message = refusal.data.get("message") if isinstance(refusal.data, dict) else None
+                wait = rate_limit_wait(response.status, response.headers, self._clock(), attempt, message)
             if wait is None:  # a refusal, not a limit: answered as it came
-                raise MaxRetryError(_pool, url or "", None)
+                raise refusal or MaxRetryError(_pool, url or "", None)
             if wait[0] > MAX_WAIT:
                 _say(f"GitHub's rate limit ({wait[1]}) lifts in {wait[0]:,.0f} s, more than the {MAX_WAIT:,.0f} s "
                      f"kiki-bot waits: giving up on {call}; run again later")
-                raise MaxRetryError(_pool, url or "", None)
+                raise refusal or MaxRetryError(_pool, url or "", None)
             seconds, why = wait[0], f"{response.status} ({wait[1]})"
         else:
             if response is not None and not idempotent(method or "", url or ""):
@@ -78,6 +93,8 @@ class Patience(Retry):
             retry = super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError:
             _say(f"GitHub answered {why} to {call} {RETRIES + 1} times: giving up")
+            if refusal is not None:
+                raise refusal from None
             raise
         retry.wait = (seconds, f"GitHub answered {why} to {call}")
         return retry
@@ -86,6 +103,22 @@ class Patience(Retry):
         seconds, why = self.wait
         _say(f"{why}: waiting {seconds:,.0f} s before retry {len(self.history)} of {RETRIES}")
         self._sleep(seconds)
+
+
+def _exception(response: Any, url: str) -> Exception:
+    """The GithubException PyGithub makes of this answer, its body read (as PyGithub's own GithubRetry does)."""
+    import json
+
+    from github.GithubRetry import GithubRetry
+    from github.Requester import Requester
+
+    content = GithubRetry.get_content(response, url)
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = content.decode("utf-8", "replace")
+    headers = {key.lower(): value for key, value in response.headers.items()}
+    return Requester.createException(response.status, headers, data)
 
 
 def idempotent(method: str, url: str) -> bool:
