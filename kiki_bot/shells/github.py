@@ -7,7 +7,7 @@ and a write that lost a race with another run re-reads what that run wrote.
 Files go up as ONE commit per bot action through the Git Data API (blobs, one tree on the base tree, a
 commit, a fast-forward of the branch): a purge PR is one atomic change, and unchanged files are known by the
 blob SHA computed here, never downloaded. Lists page 100 at a time; rate-limit answers (403/429 with
-Retry-After or x-ratelimit-reset) are waited out, boundedly and said in the log, and 5xx answers are retried
+Retry-After or x-ratelimit-reset, or a secondary limit's message) are waited out, boundedly and said in the log, and 5xx answers are retried
 where the call is idempotent (kiki_bot.shells.github_retry, through PyGithub's own `retry=` hook).
 """
 
