@@ -527,7 +527,7 @@ def handle(
     name = event_name or os.environ.get("GITHUB_EVENT_NAME") or ""
     path = event_path or (Path(p) if (p := os.environ.get("GITHUB_EVENT_PATH")) else None)
 
-    def make(repository: str | None, branch: str):
+    def make(repository: str | None, branch: str | None):
         return _context(project, dry_run, as_json, repository=repository, default_branch=branch)
 
     if hub_event is not None:

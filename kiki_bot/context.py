@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from kiki_bot.repo.project import Project
@@ -17,8 +18,16 @@ class Context:
     settings: Settings
     fx: Effects
     repository: str | None
-    default_branch: str = "main"
+    branch: str | None = None  # the default branch as the event names it; None: asked of GitHub when needed
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @cached_property
+    def default_branch(self) -> str:
+        """The repository's default branch (not always `main`): as the event named it, else GitHub's answer,
+        asked once; `main` where no repository is known (nothing is read from or written to a branch then)."""
+        if self.branch:
+            return self.branch
+        return self.fx.default_branch() if self.repository else "main"
 
     @property
     def runs_dir(self) -> Path:
@@ -30,7 +39,7 @@ class Context:
 
 
 def make(project_dir: Path, dry_run: bool = False, repository: str | None = None,
-         default_branch: str = "main", now: dt.datetime | None = None) -> Context:
+         default_branch: str | None = None, now: dt.datetime | None = None) -> Context:
     from kiki_bot.shells.github import folder_in_checkout
 
     settings = Settings()

@@ -140,7 +140,7 @@ def check_fields(taken: Route, payload: dict, where: str) -> None:
 
 
 def handle(name: str, path: Path | None, bot_login: str,
-           context: Callable[[str | None, str], Any]) -> tuple[dict[str, Any], Any]:
+           context: Callable[[str | None, str | None], Any]) -> tuple[dict[str, Any], Any]:
     """Load the event, route it, check its fields, then build the context (`context(repository, default
     branch)`, from the payload) and call the moment: ({"event", "handled", "outputs"}, the context or None).
     Nothing is built for an event no moment wants: that answer costs only this module."""
@@ -149,11 +149,11 @@ def handle(name: str, path: Path | None, bot_login: str,
     if taken is None:
         return {"event": name, "handled": False, "outputs": {}}, None
     check_fields(taken, payload, str(path))
-    ctx = context(field(payload, "repository.full_name"), field(payload, "repository.default_branch") or "main")
+    ctx = context(field(payload, "repository.full_name"), field(payload, "repository.default_branch"))
     return {"event": name, "handled": True, "outputs": taken.call(ctx, payload)}, ctx
 
 
-def handle_hub(path: Path, context: Callable[[str | None, str], Any]) -> tuple[dict[str, Any], Any]:
+def handle_hub(path: Path, context: Callable[[str | None, str | None], Any]) -> tuple[dict[str, Any], Any]:
     """`handle` for a Hugging Face webhook payload: a discussion created or commented syncs that discussion."""
     from kiki_bot.core.hubrequests import webhook_discussion
 
@@ -162,7 +162,7 @@ def handle_hub(path: Path, context: Callable[[str | None, str], Any]) -> tuple[d
         return {"event": "hub", "handled": False, "outputs": {}}, None
     from kiki_bot import hubsync
 
-    ctx = context(None, "main")
+    ctx = context(None, None)  # the repository (GITHUB_REPOSITORY) is asked for its default branch
     return {"event": "hub", "handled": True, "outputs": hubsync.sync(ctx, only=key)}, ctx
 
 

@@ -145,7 +145,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
             spark_train=lossplot.sparkline([r.train_loss for r in metrics.train]) if metrics else "",
             spark_val=lossplot.sparkline([r.val_loss for r in metrics.val]) if metrics else "",
             final_train=facts.final_train_loss, final_val=facts.final_val_loss,
-            curve_url=f"https://github.com/{ctx.repository}/blob/{branch}/{card_path}/loss-curve.svg",
+            curve_url=f"https://github.com/{ctx.repository}/blob/{branch}/{ctx.fx.folder}{card_path}/loss-curve.svg",
             evaluation=rendered.card.evaluation, card_changes=changes)
         pr_url = ctx.fx.pull_request(branch=branch, base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)

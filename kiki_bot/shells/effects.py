@@ -95,6 +95,10 @@ class Effects:
     def tag_exists(self, tag: str) -> bool:
         return self.gh.tag_exists(tag)
 
+    def default_branch(self) -> str:
+        """The repository's default branch, as GitHub names it."""
+        return self.gh.repo.default_branch
+
     def workflow_runs(self, workflow: str, ref: str) -> list[tuple[datetime, str, str | None]]:
         """(created, status, conclusion) of the workflow's runs on `ref`, newest first."""
         return self.gh.runs(workflow, ref)
