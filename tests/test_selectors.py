@@ -68,6 +68,8 @@ ACCEPTED = [
         PathSelector(owner="o", repo="r", path="src/a.c", is_tree=False),
     ),
     ("domain:Sub.Example.com", DomainSelector(host="sub.example.com")),
+    ("domain:163.com", DomainSelector(host="163.com")),  # all-numeric labels are valid in a host name
+    ("domain:1.example.com", DomainSelector(host="1.example.com")),
     ("DOMAIN:example.com.", DomainSelector(host="example.com")),
     ("hf:datasets/Org/Name", HfDatasetSelector(org="org", name="name")),
     ("hf:datasets/org/name/", HfDatasetSelector(org="org", name="name")),
@@ -171,11 +173,11 @@ REFUSED = [
     ("domain:com", "public suffix"),
     ("domain:co.uk", "public suffix"),
     ("domain:github.io", "public suffix"),
-    # an IP address is not a domain: a host name with a dot and no all-numeric label
+    # an IP address is not a domain: a host whose last label is a number is one (the URL standard's IPv4 rule)
     ("domain:0.1", "IP address"),
     ("domain:10.0.0.1", "IP address"),
     ("domain:192.168.0.1", "IP address"),
-    ("domain:1.example.com", "IP address"),
+    ("domain:0x7f.1", "IP address"),
     ("domain:example.123", "IP address"),
     ("domain:[::1]", "needs a host name"),
     ("domain:::ffff:10.0.0.1", "needs a host name"),

@@ -28,6 +28,8 @@ _HOST = re.compile(
     r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*"
 )
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_IPV4_END = re.compile(r"[0-9]+|0x[0-9a-f]*")
+"""A host's last label that makes it an IPv4 address (the URL standard's "ends in a number"): 163.com is a domain."""
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _PATTERN_CHARS = "*?^$[]{}()|\\+"
 GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
@@ -405,9 +407,9 @@ def _domain(text: str) -> DomainSelector:
         raise InvalidSelector(
             "`domain:` needs a host name such as `domain:example.com` (no scheme, port or path)"
         )
-    if any(label.isdigit() for label in host.split(".")):
+    if _IPV4_END.fullmatch(host.rsplit(".", 1)[-1]):  # the URL standard reads such a host as an IPv4 address
         raise InvalidSelector(
-            "an IP address is not a domain: `domain:` takes a host name without all-numeric labels; "
+            "an IP address is not a domain: `domain:` takes a host name whose last label is not a number; "
             "give the full URL of a page on an IP address"
         )
     if _public_suffixes().is_public(host):  # every single label is one: a domain has at least one dot
