@@ -84,6 +84,7 @@ placed_on_market = 2026-05-06
 sources = {json.dumps(sources)}
 intended_use = "Benchmarks."
 limitations = "Synthetic."
+continuous_training = false
 illegal_content_measures = "None needed."
 
 [base_model]

@@ -69,7 +69,6 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("Adapter", "sources"): "Ids of the data sources (`sources/<id>.toml`) trained on.",
     ("Adapter", "pipeline_tag"): "Hub pipeline tag of the card.",
     ("Adapter", "tags"): "Extra Hub tags of the card.",
-    ("Adapter", "continuous_training"): "The adapter is trained continuously (the PST says so).",
     ("Adapter", "intended_use"): "Intended use (model card).",
     ("Adapter", "limitations"): "Known limitations and uses to avoid (model card).",
     ("Adapter", "base_model"): "The base model the adapter modifies.",

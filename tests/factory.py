@@ -41,6 +41,7 @@ def adapter(sources: list[str], **over) -> dict:
     doc = {
         "description": "Test adapter.", "hub_repo": "test-lab/tiny-lora", "languages": ["en"],
         "placed_on_market": dt.date(2026, 5, 6), "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
+        "continuous_training": False,
         "illegal_content_measures": "PII screening.",
         "base_model": {"id": "test-lab/tiny-base", "license": "Apache-2.0", "parameters": 1.0e6},
         "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["self_attn.q_proj", "self_attn.v_proj"],

@@ -61,6 +61,18 @@ def test_a_source_without_a_payload_declaration_is_an_error_not_a_no(tmp_path, c
     assert not (repo / "cards").exists()
 
 
+def test_whether_the_model_is_trained_continuously_is_declared_not_assumed(tmp_path, cli):
+    doc = adapter(["acme-fw"])
+    del doc["continuous_training"]
+    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": doc})
+    res = cli(*RENDER, repo)
+    assert res.code == 2 and "adapters/tiny-lora.toml: key `continuous_training`" in res.err, res.err
+    edit_toml(repo / "adapters" / "tiny-lora.toml", 'limitations = "Tiny."', 'limitations = "Tiny."\ncontinuous_training = true')
+    assert cli(*RENDER, repo).code == 0
+    latest = visible(section(repo.joinpath(*README).read_text(), "**Latest date", "**Description of the linguistic"))
+    assert "The model is continuously trained on new data after this date." in latest, latest
+
+
 def test_model_written_content_answers_2_5_yes_naming_the_model_and_linking_its_summary(tmp_path, cli):
     model, summary = "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "https://mistral.ai/pst/mistral-small-3-1"
     srcs = {"acme-fw": source(), "answers": source(

@@ -326,7 +326,7 @@ class Adapter(Strict):
     sources: list[str] = Field(min_length=1)
     pipeline_tag: str = "text-generation"
     tags: list[str] = Field(default_factory=list)
-    continuous_training: bool = False
+    continuous_training: bool = Field(description="PST 1.3: whether the model is continuously trained on new data after the latest collection date (declared: the card never assumes it).")
     intended_use: str = Field(min_length=1)
     limitations: str = Field(min_length=1)
     illegal_content_measures: str = Field(min_length=1, description="PST 3.2: measures to avoid illegal content.")
