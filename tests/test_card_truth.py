@@ -131,7 +131,9 @@ def test_a_source_whose_records_are_all_gone_answers_nothing(tmp_path, cli):
     records = {"acme-fw": [record("acme-fw", i, f"int f{i}(void);") for i in range(20)], "answers": []}
     repo = make_project(tmp_path / "repo", sources=srcs, records=records)
     assert cli(*RENDER, repo).code == 0
-    assert answer(section(repo.joinpath(*README).read_text(), "### 2.5", "### 2.6")) == "No"
+    readme = repo.joinpath(*README).read_text()
+    assert answer(section(readme, "### 2.5", "### 2.6")) == "No"
+    assert answer(section(readme, "### 2.1", "### 2.2")) == "No"  # its only public dataset has no record left
 
 
 def test_records_in_another_format_than_declared_are_refused_at_build(tmp_path):

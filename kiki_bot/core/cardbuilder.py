@@ -161,7 +161,8 @@ def build(
     cfg = project.config
     srcs = project.adapter_sources(adapter)
     rows = [_source_row(s, figures) for s in srcs]
-    by_cat = {c: [s for s in srcs if s.category is c] for c in Category}
+    # Sections 2.1 to 2.3 answer for the sources whose records this version uses (all removed: not used)
+    by_cat = {c: [s for s in srcs if s.category is c and figures.sources[s.id].records] for c in Category}
     tokens_by_source = {r.id: r.tokens for r in rows}
     modalities = _modality_rows(srcs, figures)
     all_last = [figures.sources[s.id].last_access for s in srcs if figures.sources[s.id].last_access]
