@@ -3,7 +3,7 @@
 Training-set assembly, the card's figures (streamed or through the provenance index) and the index's
 queries all ask this rule, so the card counts exactly what is trained on, and a record left out or refused
 reads the same wherever it is found. Pure: the ledger's removals, the licence policy and the opt-out
-evidence come in as values.
+evidence come in as values; a record's licence notices (`licences.notices_in`) come with the record.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class RecordLike(Protocol):
 
 @dataclass(frozen=True)
 class Rule:
-    """The removals on record, the licence allow-list and the reservations, asked per record."""
+    """The removals on record, the licence allow-list (the declared licence must also cover the content's own
+    licence notices) and the reservations, asked per record."""
 
     purged: AbstractSet[tuple[str, int]] = frozenset()
     removed_hashes: AbstractSet[str] = frozenset()
