@@ -43,7 +43,7 @@ from factory import make_project, record, source, write_jsonl
 from kiki_bot.core import ledger
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.errors import KikiError
-from kiki_bot.repo import manifests, purge
+from kiki_bot.repo import ledgerfile, manifests, purge
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import data_files, iter_source
 
@@ -144,7 +144,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 def _ledger_problems(root: Path) -> list[str]:
     try:
-        ledger.verify(root / "compliance" / "removals.jsonl")
+        ledgerfile.verify(root / "compliance" / "removals.jsonl")
     except KikiError as exc:
         return [f"ledger: {exc}"]
     return []
@@ -176,7 +176,7 @@ def check_killed(root: Path, want: Expected) -> list[str]:
             problems.append(f"{name}: neither the old nor the new version")
     if bad := _ledger_problems(root):
         return problems + bad
-    entry = ledger.find(ledger.read(root / "compliance" / "removals.jsonl"), "purged", REQUEST)
+    entry = ledger.find(ledgerfile.read(root / "compliance" / "removals.jsonl"), "purged", REQUEST)
     if entry is None and now != want.old:
         problems.append("data changed before the ledger entry was written")
     if entry is not None and sorted(entry.records or []) != sorted(want.removed):
@@ -199,7 +199,7 @@ def check_done(root: Path, want: Expected) -> list[str]:
     problems += [f"{p}: temp file left" for p in (root / "data").glob("*/.*")]
     if bad := _ledger_problems(root):
         return problems + bad
-    purged = [e for e in ledger.read(project.ledger_path) if e.event == "purged"]
+    purged = [e for e in ledgerfile.read(project.ledger_path) if e.event == "purged"]
     if [(e.request.id, sorted(e.records or [])) for e in purged] != [(REQUEST, sorted(want.removed))]:
         problems.append(f"ledger: expected one purged entry for {REQUEST}, found {len(purged)}")
     return problems
@@ -207,7 +207,7 @@ def check_done(root: Path, want: Expected) -> list[str]:
 
 def state(root: Path, want: Expected) -> str:
     """Where the kill left the purge."""
-    if ledger.find(ledger.read(root / "compliance" / "removals.jsonl"), "purged", REQUEST) is None:
+    if ledger.find(ledgerfile.read(root / "compliance" / "removals.jsonl"), "purged", REQUEST) is None:
         return "before_ledger_entry"
     new = sum(d == want.new[n] and d != want.old[n] for n, d in _digests(root).items())
     changed = sum(want.old[n] != want.new[n] for n in want.old)

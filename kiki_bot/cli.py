@@ -319,16 +319,14 @@ def data_check_optouts(
 @ledger_app.command("verify", epilog=_example("ledger verify -C models"))
 def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Exit 1 naming the first bad entry of a broken chain, or a card whose recorded ledger head is gone."""
-    from kiki_bot.core import ledger
-    from kiki_bot.repo import cards
+    from kiki_bot.repo import cards, ledgerfile
 
     proj = _project(project)
     try:
-        ledger.verify(proj.ledger_path, cards.recorded_heads(proj))
+        count = len(ledgerfile.verify(proj.ledger_path, cards.recorded_heads(proj)))
     except CheckFailed as exc:
         _report(as_json, {"ledger": proj.ledger_path, "ok": False, "problem": str(exc)})
         raise
-    count = len(ledger.read(proj.ledger_path))
     _report(as_json, {"ledger": proj.ledger_path, "ok": True, "entries": count})
     say(f"{proj.ledger_path}: {count} entries, chain intact")
 

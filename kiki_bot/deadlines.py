@@ -15,6 +15,7 @@ from kiki_bot.core import ledger, schedule, tags
 from kiki_bot.core.errors import CheckFailed
 from kiki_bot.core.escape import md
 from kiki_bot.removal import ledger_at, published, with_open_purges
+from kiki_bot.repo import ledgerfile
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
 
@@ -98,7 +99,7 @@ def run(ctx: Context) -> dict[str, str]:
                                     title=f"Record missed removal deadlines of {p.adapter}",
                                     body=f"kiki-bot recorded missed deadlines in the ledger and applied the "
                                          f"`{policy.missed_deadline_fallback}` fallback to {md(adapter.hub_repo)}.",
-                                    files={"compliance/removals.jsonl": ctx.project.ledger_path.read_bytes()})
+                                    files={"compliance/removals.jsonl": ledgerfile.data(ctx.project.ledger_path)})
     if missed:
         raise CheckFailed("removal deadline missed", missed)
     return {"actions": ",".join(f"{p.adapter}:{p.action}" for p in plans), **synced}

@@ -30,6 +30,7 @@ from kiki_bot.core.escape import md
 from kiki_bot.core.issueform import GITHUB_BODY_LIMIT, parse_removal_request
 from kiki_bot.core.selectors import parse_selector
 from kiki_bot.core.tags import REMOVAL_LABEL
+from kiki_bot.repo import ledgerfile
 from kiki_bot.repo.records import iter_source
 
 _UPSTREAM = re.compile(r"<!-- kiki-bot:upstream:([a-z0-9._-]+):([a-z0-9._-]+) -->")
@@ -304,7 +305,7 @@ def _requested_before(ctx: Context, sid: str, name: str) -> set[str]:
     requests in the ledger when no repository is known."""
     bodies = ([body for _, body in ctx.fx.bot_issues(REMOVAL_LABEL)
                if (m := _UPSTREAM.search(body)) and m.groups() == (sid, name)] if ctx.repository else [])
-    seen = {s for e in ledger.read(ctx.project.ledger_path) if e.event == "requested" and e.actor == f"upstream:{name}"
+    seen = {s for e in ledgerfile.read(ctx.project.ledger_path) if e.event == "requested" and e.actor == f"upstream:{name}"
             for s in e.selectors or []}
     for body in bodies:
         if not isinstance(parsed := parse_removal_request(body), list):

@@ -9,6 +9,7 @@ from kiki_bot.core import ledger
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import md
 from kiki_bot.release import hub_title, parse_tag
+from kiki_bot.repo import ledgerfile
 
 
 def changelog_text(card) -> str:
@@ -70,7 +71,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     if card is None or card.header.version != tag.version:
         have = card.header.version if card else "none"
         raise BadInput("tag", f"{tag} is not the card version on this branch (v{have}): merge its review PR first")
-    entries = ledger.read(ctx.project.ledger_path)
+    entries = ledgerfile.read(ctx.project.ledger_path)
     pr = ctx.fx.hub_pr(adapter.hub_repo, hub_title(tag))
     if not ctx.dry_run:
         check_staged(ctx, adapter.hub_repo, tag, card, entries, pr)

@@ -20,12 +20,12 @@ from pathlib import Path
 from kiki_bot import render
 from kiki_bot.context import Context
 from kiki_bot.core import carddiff, ledger, tags
-from kiki_bot.core.canonical import files_sha256, sha256_hex
+from kiki_bot.core.canonical import sha256_hex
 from kiki_bot.core.cardmodel import RunFacts
 from kiki_bot.core.errors import BadInput
 from kiki_bot.render import lossplot
-from kiki_bot.repo import cards, trainset
-from kiki_bot.repo.storage import write_text
+from kiki_bot.repo import cards, ledgerfile, trainset
+from kiki_bot.repo.storage import files_sha256, write_text
 from kiki_bot.shells.training import ADAPTER_FILE, TrainSpec, weights_sha256
 
 STATE = "release.json"
@@ -88,7 +88,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     with _timed(timings, "opt-out check"):
         evidence_files = _check_optouts(ctx, adapter, run_dir, state)
     with _timed(timings, "training set"):
-        entries = ledger.read(project.ledger_path)
+        entries = ledgerfile.read(project.ledger_path)
         data = trainset.assemble(project, adapter, run_dir / "data", trainset.rule(project, entries))
     spec = _spec(adapter, base, run_dir, data.train_sha256, base_sha256)
     with _timed(timings, "training"):
@@ -239,7 +239,7 @@ def _released_entries(ctx: Context, adapter: str, version: str, entries: list, s
     will hold it: (its bytes, its entries, the requests honoured). Built in memory from the checkout's
     ledger, whose chain is checked first."""
     path = ctx.project.ledger_path
-    data = path.read_bytes() if path.is_file() else b""
+    data = ledgerfile.data(path)
     chain = ledger.verified(data, str(path))
     if facts.adapter_sha256 is None:
         return data, chain, []
@@ -265,7 +265,7 @@ def _check_ledger_unmoved(ctx: Context, tag: tags.Tag) -> None:
     if not ctx.repository:
         return
     head = ctx.fx.file_at("compliance/removals.jsonl", ctx.default_branch) or b""
-    here = ctx.project.ledger_path.read_bytes() if ctx.project.ledger_path.is_file() else b""
+    here = ledgerfile.data(ctx.project.ledger_path)
     if not here.startswith(head):
         raise BadInput("tag", f"the removal ledger on {ctx.default_branch} has entries that {tag} lacks "
                               f"({len(head.splitlines())} there, {len(here.splitlines())} at the tag): tag the head "

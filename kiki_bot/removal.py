@@ -28,6 +28,7 @@ from kiki_bot.core.issueform import (
 from kiki_bot.core.matching import MatchResult, match_records
 from kiki_bot.core.schedule import deadline_for
 from kiki_bot.core.selectors import Selector, parse_selector
+from kiki_bot.repo import ledgerfile
 from kiki_bot.repo.project import HubData, Project
 from kiki_bot.repo.records import iter_source
 from kiki_bot.shells.github import PERMISSION_ORDER
@@ -301,7 +302,7 @@ def branch_of(request_id: str) -> str:
 
 def decision_of(ctx: Context, request_id: str) -> Standing | None:
     """Where the request's decision stands, or None while it is undecided."""
-    local = [e for e in ledger.read(ctx.project.ledger_path) if e.request.id == request_id]
+    local = [e for e in ledgerfile.read(ctx.project.ledger_path) if e.request.id == request_id]
     if any(e.event in _VERDICT for e in local):
         return Standing(local, merged=True)
     if ctx.repository and (pr := ctx.fx.open_pull(branch_of(request_id), ctx.default_branch)) is not None:
@@ -323,7 +324,7 @@ def ledger_file(ctx: Context) -> str:
 def with_open_purges(ctx: Context) -> list[ledger.Entry]:
     """The default branch's ledger, plus the entries of each request whose purge so far is recorded only in
     its open purge PR (read from the PR head): its deadline runs whether the PR has merged or not."""
-    found = ledger.read(ctx.project.ledger_path)
+    found = ledgerfile.read(ctx.project.ledger_path)
     if ctx.repository is None:
         return found
     purged = {e.request.id for e in found if e.event == "purged"}
@@ -397,18 +398,14 @@ def _reject(ctx: Context, request_id: str, issue: int, login: str, reason: str, 
                          actor=login, at=at, fields={"reason": reason})
     _propose(ctx, request_id, f"Record the decision on removal request {request_id}",
              f"The removal request {request_id} was declined by a maintainer. This PR records the decision in the "
-             "hash-chained ledger; no data changes.", {ledger_file(ctx): _ledger_bytes(ctx)})
+             "hash-chained ledger; no data changes.",
+             {ledger_file(ctx): ledgerfile.data(ctx.project.ledger_path)})
     if branch_only:
         return {"request": request_id, "status": "rejected"}
     ctx.fx.comment_once(number=issue, kind="rejected", body=f"This request was declined by a maintainer. Reason: {md(reason)}")
     ctx.fx.label(number=issue, add=[], remove=["awaiting-approval"])
     ctx.fx.close_issue(number=issue)
     return {"request": request_id, "status": "rejected"}
-
-
-def _ledger_bytes(ctx: Context) -> bytes:
-    path = ctx.project.ledger_path
-    return path.read_bytes() if path.is_file() else b""
 
 
 def _propose(ctx: Context, request_id: str, title: str, body: str, files: dict[str, bytes]) -> str | None:
@@ -441,7 +438,7 @@ def _step(e: ledger.Entry) -> tuple:
 def purge_command(ctx: Context, request_id: str, actor: str) -> dict[str, str]:
     """`kiki-bot removal purge` (the gated job): a private request is approved by the one who runs it, but only
     a request the ledger knows; an unknown id fails in purge_request with nothing written."""
-    entries = ledger.read(ctx.project.ledger_path)
+    entries = ledgerfile.read(ctx.project.ledger_path)
     known = ledger.find(entries, "requested", request_id) is not None
     if known and request_id.startswith("P-") and ledger.find(entries, "approved", request_id) is None:
         ctx.fx.ledger_append(path=ctx.project.ledger_path, event="approved", request={"id": request_id, "issue": None},
@@ -453,7 +450,7 @@ def purge_request(ctx: Context, request_id: str, actor: str, at: dt.datetime, tr
                   recorded: ledger.Entry | None = None, branch_only: bool = False) -> dict[str, str]:
     """Remove an approved request's records, open the purge PR, and say so on the issue. `recorded` is the
     request's `purged` entry on its PR head when this checkout lacks it: the purge removes what it names."""
-    entries = ledger.read(ctx.project.ledger_path)
+    entries = ledgerfile.read(ctx.project.ledger_path)
     requested = ledger.find(entries, "requested", request_id)
     if requested is None:
         raise BadInput("request", f"{request_id} is not a request recorded in {ctx.project.ledger_path}")
@@ -530,7 +527,7 @@ def _source_files(project: Project, sid: str) -> list[Path]:
 
 
 def _purged_files(project: Project, sources: set[str]) -> dict[str, bytes]:
-    files = {"compliance/removals.jsonl": project.ledger_path.read_bytes() if project.ledger_path.is_file() else b""}
+    files = {"compliance/removals.jsonl": ledgerfile.data(project.ledger_path)}
     for sid in sorted(sources):
         for path in [*_source_files(project, sid), project.data_dir / sid / "MANIFEST.json"]:
             if path.is_file():

@@ -24,7 +24,7 @@ from kiki_bot.core.carddiff import Change, summarise
 from kiki_bot.core.cardmodel import Card
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import code_block
-from kiki_bot.repo import cards
+from kiki_bot.repo import cards, ledgerfile
 from kiki_bot.repo.project import Project
 
 KIND = "card-review"
@@ -193,7 +193,7 @@ def ledger_growth(project: Project, base: str, changed: list[str]) -> list[str]:
         return []
     res = _git(project.root, "cat-file", "blob", f"{base}:./{rel}")
     was = res.stdout if res.returncode == 0 else b""
-    now = project.ledger_path.read_bytes() if project.ledger_path.is_file() else b""
+    now = ledgerfile.data(project.ledger_path)
     if now.startswith(was):
         return []
     old_lines, new_lines = was.splitlines(keepends=True), now.splitlines(keepends=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from factory import edit_toml, record, snapshot, write_jsonl
 
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 
 RENDER = ("card", "render", "--version", "0.1.0", "--date", "2026-05-06")
 COMMANDS = {
@@ -68,8 +68,8 @@ def _entries(root: Path) -> Path:
     path = root / "compliance" / "removals.jsonl"
     at = dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)
     for n in (1, 2):
-        ledger.append(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["acme"],
-                      body_sha256="0" * 64, deadline=at + dt.timedelta(days=30), adapters=["tiny-lora"])
+        ledgerfile.append_once(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["acme"],
+                               body_sha256="0" * 64, deadline=at + dt.timedelta(days=30), adapters=["tiny-lora"])
     return path
 
 

@@ -149,13 +149,13 @@ def requests_matching_nothing(project, issues):
     """`requested` entries no adapter is affected by: the card's figures do not change with them."""
     import datetime as dt
 
-    from kiki_bot.core import ledger
+    from kiki_bot.repo import ledgerfile
 
     path = project / "compliance" / "removals.jsonl"
     at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     for n in issues:
-        ledger.append(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
-                      body_sha256="ab" * 32, deadline=at + dt.timedelta(days=30), adapters=[])
+        ledgerfile.append_once(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
+                               body_sha256="ab" * 32, deadline=at + dt.timedelta(days=30), adapters=[])
     return path
 
 

@@ -12,8 +12,7 @@ import yaml
 from conftest import REPO
 from factory import KIKI, adapter, make_project, mark_published, source
 
-from kiki_bot.core import ledger
-from kiki_bot.repo import skeleton
+from kiki_bot.repo import ledgerfile, skeleton
 
 GH_REPO = "test-lab/models"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -39,11 +38,11 @@ def env(gh, hub, monkeypatch, tmp_path, cli):
     card.write_text(json.dumps(doc))
     path = project / "compliance" / "removals.jsonl"
     rid = {"id": "R-1", "issue": 1}
-    ledger.append(path, "requested", rid, "octo-dev", OPENED, selectors=["record:acme-fw#3"], body_sha256="a" * 64,
-                  deadline=DEADLINE, adapters=["tiny-lora"])
-    ledger.append(path, "approved", rid, "maint", OPENED + dt.timedelta(days=1))
-    ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
-                  records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
+    ledgerfile.append_once(path, "requested", rid, "octo-dev", OPENED, selectors=["record:acme-fw#3"], body_sha256="a" * 64,
+                           deadline=DEADLINE, adapters=["tiny-lora"])
+    ledgerfile.append_once(path, "approved", rid, "maint", OPENED + dt.timedelta(days=1))
+    ledgerfile.append_once(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
+                           records=[["acme-fw", 3, "b" * 64]], adapters=["tiny-lora"])
     files = {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*") if p.is_file()}
     files.update({path: text.encode() for path, text in skeleton.caller_workflows(("a" * 40, "a pin")).items()})  # what init writes
     gh.create_repo(GH_REPO, files=files)
@@ -147,7 +146,7 @@ def test_missed_deadline_applies_the_fallback_and_fails(env, gh, hub, cli, fallb
         assert res.code == 1 and "R-1 (tiny-lora): deadline 2026-03-31 10:00 UTC passed" in res.err
     repo = hub.repo("test-lab/tiny-lora")
     assert (repo.gated, repo.private) == (("manual", False) if fallback == "gate" else (False, True))
-    missed = [e for e in ledger.read(env / "compliance" / "removals.jsonl") if e.event == "deadline_missed"]
+    missed = [e for e in ledgerfile.read(env / "compliance" / "removals.jsonl") if e.event == "deadline_missed"]
     assert len(missed) == 1 and missed[0].fallback == fallback and missed[0].at == DEADLINE
     assert "deadline-missed" in gh.issue(GH_REPO, 1).labels
     assert [p.title for p in gh.pulls(GH_REPO)] == ["Record missed removal deadlines of tiny-lora"]

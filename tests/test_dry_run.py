@@ -13,8 +13,7 @@ from test_cli import LEAVES, commands, reprs
 from test_release_flow import GH_REPO, tiny_base, tiny_project, writes  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import body, issue_event
 
-from kiki_bot.core import ledger
-from kiki_bot.repo import skeleton
+from kiki_bot.repo import ledgerfile, skeleton
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -136,7 +135,7 @@ def test_the_overdue_dry_run_is_the_real_runs_plan(cli, repo, hub, tmp_path):
     args = setup_overdue(cli, tmp_path, repo)
     plan = [json.loads(line) for line in cli("schedule", "run", *args, "--dry-run").out.splitlines()]
     assert cli("schedule", "run", *args).code == 1
-    entries = ledger.read(repo / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(repo / "compliance" / "removals.jsonl")
     [missed] = [p for p in plan if p["action"] == "ledger_append"]
     assert entries[-1].event == missed["event"] == "deadline_missed"
 

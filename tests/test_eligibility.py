@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from factory import adapter, make_project, record, source, write_jsonl
 
-from kiki_bot.core import ledger
 from kiki_bot.core.eligibility import Rule, Verdict
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo import figures, manifests, purge, trainset
+from kiki_bot.repo import figures, ledgerfile, manifests, purge, trainset
 from kiki_bot.repo.project import Project
 
 AT = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
@@ -66,7 +65,7 @@ def test_a_removed_record_back_in_the_data_is_left_out_and_named_alike(tmp_path:
     twin["_provenance"]["record_idx"] = 30  # a later scrape brings the content back under a new key
     project = _project(tmp_path, [twin])
     purge.purge(project, "R-1", 1, {("acme-fw", 4)}, set(), ["tiny-lora"], "m", AT)
-    rule = trainset.rule(project, ledger.read(project.ledger_path))
+    rule = trainset.rule(project, ledgerfile.read(project.ledger_path))
     content = _hash_of(project, 30)
     assert rule.removal("acme-fw", 30, content) is Verdict.REAPPEARED
     ts = _assembled(project, rule, tmp_path)
@@ -123,7 +122,7 @@ def test_the_rule_asks_in_order_and_the_index_agrees_with_each_verdict(tmp_path:
     write_jsonl(project.data_dir / "acme-fw" / "part-002.jsonl",
                 [record("acme-fw", 3, "int back;", license="GPL-3.0-only")])
     manifests.refresh(project.data_dir / "acme-fw")
-    rule = Rule.of(ledger.read(project.ledger_path), project.config.policy.allowed_licenses, Reserved())
+    rule = Rule.of(ledgerfile.read(project.ledger_path), project.config.policy.allowed_licenses, Reserved())
     assert rule.verdict("acme-fw", 3, "0" * 64, "GPL-3.0-only", None, dt.date(2025, 1, 1)) is Verdict.PURGED
     assert rule.verdict("acme-fw", 50, "0" * 64, "GPL-3.0-only", blog["origin"], dt.date(2025, 11, 1)) \
         is Verdict.LICENCE

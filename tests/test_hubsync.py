@@ -11,7 +11,7 @@ import pytest
 from factory import adapter, make_project, record, source
 from test_removal_flow import GH_REPO, bot_comments, body, comment_event, handle, labels
 
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 
 HUB_REPO = "test-lab/tiny-lora"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -85,7 +85,7 @@ def test_a_hub_discussion_becomes_a_removal_issue_answered_on_the_hub_at_each_st
     res = handle(cli, env, "issue_comment", comment_event(issue.number, "/kiki approve", "writer",
                                                           issue_user="kiki-bot[bot]"))
     assert res.code == 0, res.err
-    assert [e.event for e in ledger.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+    assert [e.event for e in ledgerfile.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
     assert steps(hub, num) == ["triaged", "approved", "purged"]
     assert "The 16 records it matched were removed" in hub_answers(hub, num)[2]
     assert cli("hub", "sync", "-C", env).code == 0
@@ -94,9 +94,10 @@ def test_a_hub_discussion_becomes_a_removal_issue_answered_on_the_hub_at_each_st
 
     # The review PR of a retrain merged (its `released` entry is on the default branch) but `publish` has not
     # run: the published weights still hold the records, so the Hub hears nothing of a release yet.
-    ledger.append(env / "compliance" / "removals.jsonl", "released", {"id": f"R-{issue.number}", "issue": issue.number},
-                  "kiki-bot[bot]", OPENED + dt.timedelta(days=3), adapter="tiny-lora", version="0.1.0",
-                  train_sha256="0" * 64, adapter_sha256="0" * 64)
+    ledgerfile.append_once(env / "compliance" / "removals.jsonl", "released",
+                           {"id": f"R-{issue.number}", "issue": issue.number}, "kiki-bot[bot]",
+                           OPENED + dt.timedelta(days=3), adapter="tiny-lora", version="0.1.0",
+                           train_sha256="0" * 64, adapter_sha256="0" * 64)
     assert cli("hub", "sync", "-C", env).code == 0
     assert steps(hub, num) == ["triaged", "approved", "purged"]
     assert hub.repo(HUB_REPO).discussions[num].status == "open"

@@ -13,8 +13,7 @@ from test_removal_flow import body, comment_event
 from test_upstream import ListServer, optout
 
 from factory import edit_toml, record
-from kiki_bot.repo import skeleton as scaffold
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile, skeleton as scaffold
 from kiki_bot.core.hubrequests import mirrored
 
 TAG = "tiny-lora/v0.1.0"
@@ -49,7 +48,7 @@ def test_hub_and_upstream_requests_reach_a_release(gh, hub, cli, monkeypatch, tm
         [mirror] = [i for i in mirrors(gh) if mirrored(i.body)]
         [upstream_issue] = [i for i in mirrors(gh) if i.number != mirror.number]
         assert steps(hub, num) == ["triaged"]
-        entries = ledger.read(env / "compliance" / "removals.jsonl")
+        entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
         assert [(e.event, e.actor) for e in entries] == [("requested", "upstream:bigcode"),
                                                          ("approved", "upstream:bigcode"), ("purged", "upstream:bigcode")]
         # The maintainer approves the Hub request on GitHub; the Hub hears it at once.
@@ -75,7 +74,7 @@ def test_hub_and_upstream_requests_reach_a_release(gh, hub, cli, monkeypatch, tm
         res = handle(cli, env, "pull_request", merged_event(review.number, "kiki/release/tiny-lora/0.1.0"))
         assert res.code == 0, res.err
 
-        released = {e.request.id for e in ledger.read(env / "compliance" / "removals.jsonl") if e.event == "released"}
+        released = {e.request.id for e in ledgerfile.read(env / "compliance" / "removals.jsonl") if e.event == "released"}
         assert released == {f"R-{mirror.number}", f"R-{upstream_issue.number}"}
         assert gh.issue(GH_REPO, mirror.number).state == gh.issue(GH_REPO, upstream_issue.number).state == "closed"
         assert steps(hub, num) == ["triaged", "approved", "purged", "released:tiny-lora:0.1.0", "closed"]

@@ -20,14 +20,13 @@ from hypothesis import strategies as st
 from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
 
 from kiki_bot import removal
-from kiki_bot.core import ledger
 from kiki_bot.core.eligibility import Rule
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.matching import match_records
 from kiki_bot.core.selectors import github_file_of, hf_dataset_of, origin_url, parse_selector, registrable_domain
 from kiki_bot.index import match, refresh, rows, schema, store
-from kiki_bot.repo import figures, manifests, purge
+from kiki_bot.repo import figures, ledgerfile, manifests, purge
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import iter_source, parse_line, record_text
 
@@ -605,7 +604,7 @@ def test_figures_through_the_index_equal_streamed_figures(repo: Project, streami
     write_jsonl(repo.data_dir / "acme-fw" / "part-009.jsonl", extra[:1])
     for sid in ("blogs", "acme-fw"):
         manifests.refresh(repo.data_dir / sid)
-    entries = ledger.read(repo.ledger_path)
+    entries = ledgerfile.read(repo.ledger_path)
     rule = Rule.of(entries, repo.config.policy.allowed_licenses, _Reserved())
     got = _figures(repo, rule)
     with streaming():

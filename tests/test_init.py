@@ -378,16 +378,16 @@ def test_ref_pins_that_commit_and_must_be_a_full_sha(tmp_path, cli, no_github):
 def test_a_crlf_checkout_keeps_data_manifests_and_ledger_byte_exact(tmp_path, cli, no_github):
     import datetime as dt
 
-    from kiki_bot.core import ledger
+    from kiki_bot.repo import ledgerfile
 
     repo = git_repo(tmp_path / "models")
     assert cli("init", "--ref", PIN, repo, "--repository", GH_REPO).code == 0
     at = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
     path = repo / "compliance" / "removals.jsonl"
-    ledger.append(path, "requested", {"id": "R-1", "issue": 1}, "octo-dev", at,
-                  selectors=["record:example-source#1"], body_sha256="a" * 64, deadline=at + dt.timedelta(days=30),
-                  adapters=["example-lora"])
-    ledger.append(path, "rejected", {"id": "R-1", "issue": 1}, "maint", at, reason="Not ours.\nSee the licence.")
+    ledgerfile.append_once(path, "requested", {"id": "R-1", "issue": 1}, "octo-dev", at,
+                           selectors=["record:example-source#1"], body_sha256="a" * 64, deadline=at + dt.timedelta(days=30),
+                           adapters=["example-lora"])
+    ledgerfile.append_once(path, "rejected", {"id": "R-1", "issue": 1}, "maint", at, reason="Not ours.\nSee the licence.")
     assert cli("card", "render", "-C", repo).code == 0
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
     subprocess.run([*git, "-C", str(repo), "add", "."], check=True)

@@ -42,7 +42,8 @@ def imports(path: Path) -> set[str]:
     return found
 
 
-MODULES = {module_name(p): imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+PATHS = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {module: imports(path) for module, path in PATHS.items()}
 
 
 def internal(names: set[str]) -> set[str]:
@@ -65,6 +66,24 @@ def test_the_core_imports_no_shell_no_index_and_no_heavy_library():
         if crossing or top(names) & HEAVY:
             bad[module] = sorted(crossing | (top(names) & HEAVY))
     assert not bad, f"the pure core reaches outside: {bad}"
+
+
+FILE_IO = {"open", "read_bytes", "read_text", "write_bytes", "write_text", "exists", "is_file", "is_dir", "mkdir",
+           "iterdir", "glob", "rglob", "unlink", "touch", "stat"}
+FILE_MODULES = {"os", "shutil", "tempfile", "fcntl", "io", "kiki_bot.repo.storage"}
+
+
+def test_the_core_reads_and_writes_no_file():
+    """Pure means from bytes to values: reading a file (the ledger, a data file) is repo/'s job."""
+    bad = {}
+    for module, names in in_package("kiki_bot.core").items():
+        calls = {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                 for node in ast.walk(ast.parse(PATHS[module].read_text(encoding="utf-8")))
+                 if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Name | ast.Attribute)}
+        if found := (calls & FILE_IO) | {n for n in names if n in FILE_MODULES or n.split(".")[0] in FILE_MODULES}:
+            bad[module] = sorted(found)
+    assert not bad, f"the pure core touches files: {bad}"
 
 
 def test_only_the_shells_import_pygithub_or_huggingface_hub():

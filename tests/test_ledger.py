@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 from kiki_bot.core.canonical import canonical_json
 from kiki_bot.core.errors import BadInput, CheckFailed
 
@@ -23,7 +24,7 @@ def _ref(issue: int) -> dict:
 
 
 def _requested(path: Path, issue: int, at: dt.datetime, adapters: tuple[str, ...] = ("cpp",)) -> ledger.Entry:
-    return ledger.append(
+    return ledgerfile.append_once(
         path,
         "requested",
         _ref(issue),
@@ -33,19 +34,19 @@ def _requested(path: Path, issue: int, at: dt.datetime, adapters: tuple[str, ...
         body_sha256=H,
         deadline=at + 30 * DAY,
         adapters=list(adapters),
-    )
+    )[0]
 
 
 def _purged(
     path: Path, issue: int, at: dt.datetime, records: list, adapters: tuple[str, ...] = ("cpp",)
 ) -> None:
-    ledger.append(path, "approved", _ref(issue), "maintainer", at)
-    ledger.append(path, "purged", _ref(issue), "kiki-bot[bot]", at, records=records, adapters=list(adapters))
+    ledgerfile.append_once(path, "approved", _ref(issue), "maintainer", at)
+    ledgerfile.append_once(path, "purged", _ref(issue), "kiki-bot[bot]", at, records=records, adapters=list(adapters))
 
 
 def _released(path: Path, issue: int, at: dt.datetime, adapter: str = "cpp", version: str = "0.4.5") -> None:
-    ledger.append(path, "released", _ref(issue), "kiki-bot[bot]", at, adapter=adapter, version=version,
-                  train_sha256="a" * 64, adapter_sha256="b" * 64)
+    ledgerfile.append_once(path, "released", _ref(issue), "kiki-bot[bot]", at, ("adapter", "version"),
+                           adapter=adapter, version=version, train_sha256="a" * 64, adapter_sha256="b" * 64)
 
 
 @pytest.fixture
@@ -59,13 +60,13 @@ def small(tmp_path: Path) -> Path:
 
 def _problem(path: Path) -> str:
     with pytest.raises(CheckFailed) as info:
-        ledger.verify(path)
+        ledgerfile.verify(path)
     assert info.value.problems == [str(info.value).removeprefix("removal ledger is broken at ")]
     return str(info.value)
 
 
 def test_append_chains_entries_and_read_returns_them(small: Path) -> None:
-    entries = ledger.read(small)
+    entries = ledgerfile.read(small)
     assert [e.seq for e in entries] == [1, 2, 3]
     assert [e.event for e in entries] == ["requested", "approved", "purged"]
     assert entries[0].prev_hash == ledger.GENESIS
@@ -74,12 +75,12 @@ def test_append_chains_entries_and_read_returns_them(small: Path) -> None:
         obj = json.loads(line)
         assert line == canonical_json(obj)
         assert obj["hash"] == ledger.entry_hash(obj) == entry.hash
-    ledger.verify(small)
+    ledgerfile.verify(small)
 
 
 def test_missing_ledger_is_empty_and_valid(tmp_path: Path) -> None:
-    assert ledger.read(tmp_path / "none.jsonl") == []
-    ledger.verify(tmp_path / "none.jsonl")
+    assert ledgerfile.read(tmp_path / "none.jsonl") == []
+    ledgerfile.verify(tmp_path / "none.jsonl")
 
 
 def test_times_are_stored_in_utc(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ def test_truncated_last_line(small: Path) -> None:
         small.write_bytes(data[:-cut])
         assert "removals.jsonl:3 (entry seq 3): truncated last line" in _problem(small)
         with pytest.raises(BadInput, match=r"removals.jsonl:3: truncated last line"):
-            ledger.read(small)
+            ledgerfile.read(small)
         with pytest.raises(CheckFailed):  # never chain onto a torn line
             _released(small, 1, T0)
 
@@ -172,13 +173,13 @@ def test_bad_entries_are_refused(
 ) -> None:
     path = tmp_path / "r.jsonl"
     with pytest.raises(BadInput, match=problem):
-        ledger.append(path, event, ref, actor, T0, **fields)  # type: ignore[arg-type]
+        ledgerfile.append_once(path, event, ref, actor, T0, **fields)  # type: ignore[arg-type]
     assert not path.exists()
 
 
 def test_naive_time_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="timezone"):
-        ledger.append(tmp_path / "r.jsonl", "approved", _ref(2), "bob", dt.datetime(2025, 3, 1))
+        ledgerfile.append_once(tmp_path / "r.jsonl", "approved", _ref(2), "bob", dt.datetime(2025, 3, 1))
 
 
 def test_read_names_the_line_of_an_invalid_entry(small: Path) -> None:
@@ -186,13 +187,13 @@ def test_read_names_the_line_of_an_invalid_entry(small: Path) -> None:
     obj["event"] = "forgotten"
     small.write_bytes(small.read_bytes() + canonical_json(obj) + b"\n")
     with pytest.raises(BadInput, match=r"removals.jsonl:4: not a valid ledger entry \(event: "):
-        ledger.read(small)
+        ledgerfile.read(small)
 
 
 def test_private_request_and_find(small: Path) -> None:
     private = {"id": "P-1f2e3d4c5b6a", "issue": None}
-    ledger.append(small, "rejected", private, "private", T0, reason="not our data")
-    entries = ledger.read(small)
+    ledgerfile.append_once(small, "rejected", private, "private", T0, reason="not our data")
+    entries = ledgerfile.read(small)
     assert ledger.find(entries, "rejected", "P-1f2e3d4c5b6a", reason="not our data") is entries[-1]
     assert ledger.find(entries, "rejected", "P-1f2e3d4c5b6a", reason="other") is None
     assert ledger.find(entries, "purged", "R-1", adapters=["cpp"]) is entries[2]
@@ -207,10 +208,10 @@ def test_derived_views(tmp_path: Path) -> None:
     )
     _released(path, 1, T0 + 10 * DAY, adapter="cpp")
     _requested(path, 2, T0 + DAY)
-    ledger.append(path, "rejected", _ref(2), "maintainer", T0 + 2 * DAY, reason="not our data")
+    ledgerfile.append_once(path, "rejected", _ref(2), "maintainer", T0 + 2 * DAY, reason="not our data")
     _requested(path, 3, T0 + 2 * DAY)
-    ledger.append(path, "approved", _ref(3), "maintainer", T0 + 3 * DAY)
-    entries = ledger.read(path)
+    ledgerfile.append_once(path, "approved", _ref(3), "maintainer", T0 + 3 * DAY)
+    entries = ledgerfile.read(path)
 
     assert ledger.blocklist(entries) == {"cd" * 32, "ef" * 32}
     assert ledger.purged_keys(entries) == {("esp-idf", 17), ("blogs", 3)}
@@ -227,7 +228,7 @@ def test_derived_views(tmp_path: Path) -> None:
     )
 
     _released(path, 1, T0 + 12 * DAY, adapter="rust")
-    assert ledger.request_state(ledger.read(path))["R-1"].status == "released"
+    assert ledger.request_state(ledgerfile.read(path))["R-1"].status == "released"
 
 
 def test_removal_stats(tmp_path: Path) -> None:
@@ -239,13 +240,13 @@ def test_removal_stats(tmp_path: Path) -> None:
         _purged(path, issue, opened + DAY, [["esp-idf", issue, "cd" * 32], ["blogs", issue, "ef" * 32]])
         _released(path, issue, opened + days * DAY)
     _requested(path, 4, T0)
-    ledger.append(path, "rejected", _ref(4), "maintainer", T0)
+    ledgerfile.append_once(path, "rejected", _ref(4), "maintainer", T0)
     _requested(path, 5, T0)
     _requested(path, 6, T0, adapters=("rust",))
-    ledger.append(
+    ledgerfile.append_once(
         path, "deadline_missed", _ref(3), "kiki-bot[bot]", T0 + 40 * DAY, adapter="cpp", fallback="gate"
     )
-    entries = ledger.read(path)
+    entries = ledgerfile.read(path)
 
     assert ledger.removal_stats(entries, "cpp") == {
         "requests_received": 5,
@@ -270,27 +271,27 @@ def test_append_once_under_concurrency_appends_one_entry(tmp_path):
 
     def approve() -> None:
         barrier.wait()
-        appended.append(ledger.append_once(path, "approved", _ref(1), "maint", T0 + DAY)[1])
+        appended.append(ledgerfile.append_once(path, "approved", _ref(1), "maint", T0 + DAY)[1])
 
     threads = [threading.Thread(target=approve) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert [e.event for e in ledger.read(path)] == ["requested", "approved"] and appended.count(True) == 1
-    ledger.verify(path)
+    assert [e.event for e in ledgerfile.read(path)] == ["requested", "approved"] and appended.count(True) == 1
+    ledgerfile.verify(path)
     # `once` names the fields that make a step distinct: a miss for another adapter is its own entry.
     for adapter in ("cpp", "cpp", "rust"):
-        ledger.append_once(path, "deadline_missed", _ref(1), "bot", T0, ["adapter"], adapter=adapter, fallback="gate")
-    assert [e.adapter for e in ledger.read(path) if e.event == "deadline_missed"] == ["cpp", "rust"]
+        ledgerfile.append_once(path, "deadline_missed", _ref(1), "bot", T0, ["adapter"], adapter=adapter, fallback="gate")
+    assert [e.adapter for e in ledgerfile.read(path) if e.event == "deadline_missed"] == ["cpp", "rust"]
 
 
 def test_verify_holds_the_ledger_to_the_heads_cards_recorded(small: Path) -> None:
-    entries = ledger.read(small)
+    entries = ledgerfile.read(small)
     assert ledger.head(entries) == (3, entries[-1].hash) and ledger.head([]) == (0, ledger.GENESIS)
-    ledger.verify(small, {"a": (3, entries[-1].hash), "b": (1, entries[0].hash), "c": (0, ledger.GENESIS)})
+    ledgerfile.verify(small, {"a": (3, entries[-1].hash), "b": (1, entries[0].hash), "c": (0, ledger.GENESIS)})
     with pytest.raises(CheckFailed) as info:
-        ledger.verify(small, {"a": (4, H), "b": (2, H), "c": (0, H), "d": (3, entries[-1].hash)})
+        ledgerfile.verify(small, {"a": (4, H), "b": (2, H), "c": (0, H), "d": (3, entries[-1].hash)})
     assert info.value.problems == [
         f"a records ledger entry seq 4 ({H[:12]}…), but the ledger has only 3 entries: entries were removed",
         f"b records ledger entry seq 2 as {H[:12]}…, but that entry is now {entries[1].hash[:12]}…: "
@@ -308,7 +309,7 @@ def test_once_finds_or_chains_an_entry_in_memory_as_the_file_would(small: Path) 
     assert new and entry.seq == 4 and entries[-1] == entry and small.read_bytes() == data  # nothing written
     again, new = ledger.once(entries, "released", _ref(1), "kiki-bot[bot]", T0 + 3 * DAY, "x", ("version",), **fields)
     assert not new and again == entry and len(entries) == 4
-    ledger.append(small, "released", _ref(1), "kiki-bot[bot]", T0 + 2 * DAY, **fields)
+    ledgerfile.append_once(small, "released", _ref(1), "kiki-bot[bot]", T0 + 2 * DAY, **fields)
     assert small.read_bytes() == data + ledger.line(entry).encode() + b"\n"
 
 

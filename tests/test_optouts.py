@@ -206,12 +206,11 @@ def test_reserved_host_refuses_its_records_at_build_and_cli_exit_1(tmp_path, sit
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    from kiki_bot.core import ledger
     from kiki_bot.core.errors import BadInput
-    from kiki_bot.repo import figures, trainset
+    from kiki_bot.repo import figures, ledgerfile, trainset
 
     said = [f"{where}: {why}" for where, why in outcome.refused]
-    rule = trainset.rule(proj, ledger.read(proj.ledger_path))
+    rule = trainset.rule(proj, ledgerfile.read(proj.ledger_path))
     with pytest.raises(BadInput) as exc:
         trainset.assemble(proj, proj.adapter("tiny-lora"), tmp_path / "out", rule)
     assert exc.value.lines == said and "part-000.jsonl:1" in said[0] and "reserved its rights" in said[0]

@@ -13,7 +13,7 @@ from factory import adapter, make_project, record, source
 from test_release_flow import tiny_base, tiny_project  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import GH_REPO, body, comment_event, handle, issue_event
 
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 
 FOLDER = "ml"
 
@@ -42,7 +42,7 @@ def test_a_purge_commits_the_projects_own_files_when_it_is_a_folder_of_the_repos
     assert handle(cli, nested, "issues", issue_event(number, text)).code == 0
     res = handle(cli, nested, "issue_comment", comment_event(number, "/kiki approve", "writer"))
     assert res.code == 0, res.err
-    events = [e.event for e in ledger.read(nested / "compliance" / "removals.jsonl")]
+    events = [e.event for e in ledgerfile.read(nested / "compliance" / "removals.jsonl")]
     assert events == ["requested", "approved", "purged"]
     main, branch = gh.files(GH_REPO), gh.files(GH_REPO, f"kiki/removal/R-{number}")
     changed = {path for path, data in branch.items() if main.get(path) != data}

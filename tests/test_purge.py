@@ -16,7 +16,7 @@ from factory import make_project, record, source, write_jsonl
 from kiki_bot.core import ledger
 from kiki_bot.core.canonical import content_hash
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo import manifests
+from kiki_bot.repo import ledgerfile, manifests
 from kiki_bot.repo import purge as purge_mod
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.purge import apply, plan, purge
@@ -178,14 +178,14 @@ def test_purge_writes_the_ledger_then_the_data_and_a_repeat_changes_nothing(repo
     expected = list(plan(repo, KEYS, HASHES).records)
     triples = purge(repo, "R-4", 4, KEYS, HASHES, ["tiny-lora"], "maintainer", AT)
     assert triples == expected
-    ledger.verify(repo.ledger_path)
-    (entry,) = ledger.read(repo.ledger_path)
+    ledgerfile.verify(repo.ledger_path)
+    (entry,) = ledgerfile.read(repo.ledger_path)
     assert (entry.event, entry.request.id) == ("purged", "R-4")
     assert (entry.records, entry.adapters) == (triples, ["tiny-lora"])
     files = _files(repo)
     stats = {f: _stat(f) for f in files}
     assert purge(repo, "R-4", 4, KEYS, HASHES, ["tiny-lora"], "maintainer", AT) == triples
-    assert len(ledger.read(repo.ledger_path)) == 1
+    assert len(ledgerfile.read(repo.ledger_path)) == 1
     assert _files(repo) == files and {f: _stat(f) for f in files} == stats
     assert not set(GONE) & _keys(repo)
 
@@ -197,7 +197,7 @@ def test_purge_finishes_from_the_ledger_entry_after_a_crash(repo: Project) -> No
     before = _files(repo)
     crashed = plan(repo, keys)
     ref = {"id": "R-4", "issue": 4}
-    ledger.append(
+    ledgerfile.append_once(
         repo.ledger_path, "purged", ref, "maintainer", AT, records=list(crashed.records), adapters=[]
     )
     fw = repo.data_dir / "acme-fw"
@@ -209,7 +209,7 @@ def test_purge_finishes_from_the_ledger_entry_after_a_crash(repo: Project) -> No
     assert ("blogs", 3) in _keys(repo)
     assert not orphan.exists()
     assert not [p for sid in repo.sources for p in manifests.mismatches(repo.data_dir / sid)]
-    ledger.verify(repo.ledger_path)
+    ledgerfile.verify(repo.ledger_path)
 
 
 def test_a_purged_record_that_comes_back_is_found_by_its_hash(repo: Project) -> None:
@@ -218,11 +218,11 @@ def test_a_purged_record_that_comes_back_is_found_by_its_hash(repo: Project) -> 
     comeback = {**_rec("acme-fw", 2), "_provenance": _rec("acme-fw", 40)["_provenance"]}
     write_jsonl(repo.data_dir / "acme-fw" / "part-003.jsonl", [_rec("acme-fw", 41), comeback])
     manifests.refresh(repo.data_dir / "acme-fw")
-    blocked = ledger.blocklist(ledger.read(repo.ledger_path))
+    blocked = ledger.blocklist(ledgerfile.read(repo.ledger_path))
     triples = purge(repo, "R-5", 5, set(), blocked, ["tiny-lora"], "maintainer", AT)
     assert triples == [("acme-fw", 40, content_hash(comeback))]
     assert ("acme-fw", 40) not in _keys(repo) and ("acme-fw", 41) in _keys(repo)
-    ledger.verify(repo.ledger_path)
+    ledgerfile.verify(repo.ledger_path)
 
 
 def test_sigkill_at_20_points_loses_nothing_and_a_rerun_finishes(tmp_path: Path) -> None:
@@ -260,7 +260,7 @@ def test_a_purge_whose_plan_finds_other_content_than_approved_changes_nothing(re
     assert purge(repo, "R-4", 4, KEYS - {("acme-fw", 9)}, set(), ["tiny-lora"], "maintainer", AT,
                  approved=approved) == [t for t in approved if t[1] != 9]
     stale = [("acme-fw", 9, content_hash(_rec("acme-fw", 9)))]
-    ledger.append(repo.ledger_path, "purged", {"id": "R-5", "issue": 5}, "maintainer", AT, records=stale, adapters=[])
+    ledgerfile.append_once(repo.ledger_path, "purged", {"id": "R-5", "issue": 5}, "maintainer", AT, records=stale, adapters=[])
     before = _files(repo)
     with pytest.raises(BadInput, match="acme-fw#9"):
         purge(repo, "R-5", 5, set(), set(), [], "maintainer", AT)

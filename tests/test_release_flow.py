@@ -261,6 +261,7 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
 
     from kiki_bot.core import ledger
     from kiki_bot.core.canonical import content_hash
+    from kiki_bot.repo import ledgerfile
 
     def sha(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
@@ -275,7 +276,7 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
     first_weights = sha(staged.files(pr_rev)[MLX_WEIGHTS])
 
     rid = _purge_privately(cli, env, "record:acme-fw#3", "record:acme-fw#4")
-    purged = ledger.find(ledger.read(env / "compliance" / "removals.jsonl"), "purged", rid).records
+    purged = ledger.find(ledgerfile.read(env / "compliance" / "removals.jsonl"), "purged", rid).records
     assert len(purged) == 2
 
     # The same tag again (a re-tag, or the workflow re-run) before the review PR is merged.
@@ -286,7 +287,7 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
     assert sha(now_staged[MLX_WEIGHTS]) != first_weights
     files = gh.files(GH_REPO, branch)
     run = json.loads(files["cards/tiny-lora/card.json"])["run"]
-    [released] = [e for e in _entries(tmp_path, files) if e.event == "released"]
+    [released] = [e for e in _entries(files) if e.event == "released"]
     assert (released.request.id, released.adapter, released.version) == (rid, "tiny-lora", "0.1.0")
     assert released.adapter_sha256 == run["adapter_sha256"] == sha(now_staged[MLX_WEIGHTS])
     # The entry names the training set on disk now, which holds none of the purged records.
@@ -299,12 +300,10 @@ def test_a_re_run_after_a_purge_retrains_and_the_released_entry_names_the_new_tr
     assert len(list((data.parent / "adapter").iterdir())) == 2
 
 
-def _entries(tmp_path: Path, files: dict[str, bytes]):
+def _entries(files: dict[str, bytes]):
     from kiki_bot.core import ledger
 
-    path = tmp_path / "branch-ledger.jsonl"
-    path.write_bytes(files["compliance/removals.jsonl"])
-    return ledger.read(path)
+    return ledger.parse(files["compliance/removals.jsonl"], "the review branch")
 
 
 def test_publish_refuses_staged_weights_other_than_the_recorded_ones(env, gh, hub, cli, gh_client, hf_api):

@@ -11,6 +11,7 @@ from conftest import REPO
 from factory import KIKI, adapter, make_project, record, source
 
 from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import iter_source
 
@@ -144,7 +145,7 @@ def test_only_write_or_higher_may_approve(env, gh, cli, role_user, decides):
     number = triaged(env, gh, cli, "acme/fw")
     res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", role_user))
     assert res.code == 0, res.err
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     if not decides:
         assert entries == [] and gh.pulls(GH_REPO) == []
         assert "changes nothing" in bot_comments(gh, number)[-1].body
@@ -162,7 +163,7 @@ def test_only_write_or_higher_may_approve(env, gh, cli, role_user, decides):
     assert "outside git" not in pr.body and "Hub dataset" not in pr.body  # this source has none
     assert labels(gh, number) == {"removal-request", "purged", "retrain-scheduled"}
     assert "approved and purged: 16 records removed" in bot_comments(gh, number)[0].body
-    ledger.verify(env / "compliance" / "removals.jsonl")
+    ledgerfile.verify(env / "compliance" / "removals.jsonl")
 
 
 def test_approval_delivered_twice_changes_nothing_more(env, gh, cli):
@@ -190,14 +191,14 @@ def test_requester_may_self_approve_only_their_own_login(env, gh, cli):
     own = triaged(env, gh, cli, "octo-dev", "https://github.com/octo-dev/fw/blob/main/src/f1.c")
     assert "you may approve it yourself" in bot_comments(gh, own)[0].body
     assert handle(cli, env, "issue_comment", comment_event(own, "/kiki approve", "octo-dev")).code == 0
-    assert [e.event for e in ledger.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+    assert [e.event for e in ledgerfile.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
 
     mixed = triaged(env, gh, cli, "octo-dev", "acme/fw")
     assert "you may approve it yourself" not in bot_comments(gh, mixed)[0].body
     assert handle(cli, env, "issue_comment", comment_event(mixed, "/kiki approve", "octo-dev", 701)).code == 0
     refusal = bot_comments(gh, mixed)[-1].body
     assert "changes nothing" in refusal and "`https://github.com/acme/fw`" in refusal
-    assert len(ledger.read(env / "compliance" / "removals.jsonl")) == 3
+    assert len(ledgerfile.read(env / "compliance" / "removals.jsonl")) == 3
 
 
 def test_self_approval_is_off_by_default(env, gh, cli):
@@ -209,7 +210,7 @@ def test_self_approval_is_off_by_default(env, gh, cli):
 def test_reject_records_the_decision_and_closes(env, gh, cli):
     number = triaged(env, gh, cli, "acme/fw")
     assert handle(cli, env, "issue_comment", comment_event(number, "/kiki reject not our data <b>@x</b>", "maint")).code == 0
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert [e.event for e in entries] == ["requested", "rejected"]
     assert gh.issue(GH_REPO, number).state == "closed"
     assert "Reason: not our data &lt;b&gt;@&#8203;x&lt;/b&gt;" in bot_comments(gh, number)[-1].body
@@ -252,10 +253,10 @@ def test_private_request_is_filed_without_public_traces(env, gh, cli, tmp_path):
     assert res.code == 0, res.err
     doc = res.json()
     assert doc["request"].startswith("P-") and doc["records"] == 16
-    [entry] = ledger.read(env / "compliance" / "removals.jsonl")
+    [entry] = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert entry.actor == "private" and entry.request.issue is None
     assert cli("removal", "purge", doc["request"], "-C", env, "--actor", "maint").code == 0
-    assert [e.event for e in ledger.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
+    assert [e.event for e in ledgerfile.read(env / "compliance" / "removals.jsonl")] == ["requested", "approved", "purged"]
     assert gh.comments(GH_REPO, 1) == [] if gh.repo(GH_REPO).issues else True
 
 
@@ -273,7 +274,7 @@ def test_removed_content_never_returns(env, gh, cli):
 
     proj = Project(env)
     ts = trainset.assemble(proj, proj.adapter("tiny-lora"), env.parent / "ts",
-                          trainset.rule(proj, ledger.read(proj.ledger_path)))
+                          trainset.rule(proj, ledgerfile.read(proj.ledger_path)))
     assert ts.sources["acme-fw"].excluded_reappeared == 1
     assert cli("card", "render", "--version", "0.1.0", "--date", "2026-03-05", "-C", env).code == 0
     res = cli("card", "check", "--json", "-C", env)
@@ -357,7 +358,7 @@ def test_markers_count_only_in_the_bots_own_comments(env, gh, cli):
     assert handle(cli, env, "issues", issue_event(number, body("record:acme-fw#1"))).code == 0
     assert len(bot_comments(gh, number)) == 1  # the stranger's `removal` marker is not the sticky comment
     assert handle(cli, env, "issue_comment", comment_event(number, "/kiki reject no", "maint")).code == 0
-    [entry] = [e for e in ledger.read(env / "compliance" / "removals.jsonl") if e.event == "requested"]
+    [entry] = [e for e in ledgerfile.read(env / "compliance" / "removals.jsonl") if e.event == "requested"]
     assert entry.selectors == ["record:acme-fw#1"]  # the stored request is the bot's, not the forged one
     assert "This request was declined by a maintainer" in bot_comments(gh, number)[-1].body
     assert [c.body for c in gh.comments(GH_REPO, number) if c.user == "mallory"][0].endswith("already declined")
@@ -439,9 +440,9 @@ def test_concurrent_approvals_append_each_step_once(env, gh, cli, round_):
     number = triaged(env, gh, cli, "acme/fw")
     args = _event_file(env, "issue_comment", comment_event(number, "/kiki approve", "writer"), "approve")
     codes = _concurrently([args] * 6)
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert [e.event for e in entries] == ["requested", "approved", "purged"]
-    ledger.verify(env / "compliance" / "removals.jsonl")
+    ledgerfile.verify(env / "compliance" / "removals.jsonl")
     assert len(gh.pulls(GH_REPO)) == 1 and len(bot_comments(gh, number)) == 1
     assert codes == [0] * 6  # racing runs re-read what another one wrote (ref, files, PR, labels) and carry on
 
@@ -487,7 +488,7 @@ def test_a_second_decision_is_answered_once_and_changes_nothing(env, gh, cli, tm
     assert gh.files(GH_REPO, branch) == before and labels(gh, number) == labelled
     events = [e.event for e in ledger.parse(before[LEDGER], branch)]
     assert events == (["requested", "approved", "purged"] if first == "approve" else ["requested", "rejected"])
-    assert [e.event for e in ledger.read(env / LEDGER)] == events
+    assert [e.event for e in ledgerfile.read(env / LEDGER)] == events
     assert (env / "data" / "acme-fw" / "part-000.jsonl").read_bytes() == data
     assert not (tmp_path / "fresh" / LEDGER).exists() and len(gh.pulls(GH_REPO)) == 1
     verdict = "approved" if first == "approve" else "declined"
@@ -509,8 +510,8 @@ def test_bot_branches_follow_the_default_branch_so_both_purges_merge(env, gh, cl
                                                                                        (4, f"R-{two}")]
     repo.get_pull(pr_number(gh, two)).merge()
     final = checkout(gh, tmp_path / "final")
-    ledger.verify(final / LEDGER)
-    assert [(e.event, e.request.id) for e in ledger.read(final / LEDGER)] == [
+    ledgerfile.verify(final / LEDGER)
+    assert [(e.event, e.request.id) for e in ledgerfile.read(final / LEDGER)] == [
         (event, f"R-{n}") for n in (one, two) for event in ("requested", "approved", "purged")]
     assert sorted(r.provenance.record_idx for r in iter_source(final / "data", "acme-fw")) == [
         i for i in range(20) if i not in (5, 6)]
@@ -557,9 +558,9 @@ def test_a_branch_ledger_is_never_replaced_by_one_without_its_steps(env, gh, cli
     # branch's `approved` by writer, so pushing it would replace the recorded decision.
     other = checkout(gh, tmp_path / "other")
     requested = ledger.parse(before[LEDGER], branch)[0]
-    ledger.append(other / LEDGER, "requested", requested.request.model_dump(), requested.actor, requested.at,
-                  **requested.event_fields())
-    ledger.append(other / LEDGER, "approved", requested.request.model_dump(), "owner", OPENED_AT)
+    ledgerfile.append_once(other / LEDGER, "requested", requested.request.model_dump(), requested.actor, requested.at,
+                           **requested.event_fields())
+    ledgerfile.append_once(other / LEDGER, "approved", requested.request.model_dump(), "owner", OPENED_AT)
     res = cli("removal", "purge", f"R-{number}", "--actor", "owner", "-C", other)
     assert res.code == 1 and f"{branch} records steps this run would drop" in res.err
     assert gh.files(GH_REPO, branch) == before and writes(gh, since) == []
@@ -628,7 +629,7 @@ def test_a_purge_removes_only_what_was_matched_at_approval(env, gh, cli):
     res = handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "octo-dev"))
     assert res.code == 2 and "Traceback" not in res.err
     assert "not matched at approval" in res.err and "acme-fw#2" in res.err and "part-001.jsonl" in res.err
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert ledger.find(entries, "purged", f"R-{number}") is None
     assert {p: b for p, b in _snapshot(env).items() if "compliance" not in p.parts} == \
         {p: b for p, b in before.items() if "compliance" not in p.parts}

@@ -15,9 +15,8 @@ from conftest import REPO
 from factory import KIKI, adapter, make_project, record, source, write_jsonl
 from markdown_it import MarkdownIt
 
-from kiki_bot.core import ledger
 from kiki_bot.core.carddiff import Change
-from kiki_bot.repo import manifests
+from kiki_bot.repo import ledgerfile, manifests
 from kiki_bot.repo.records import iter_source
 from kiki_bot.review import KIND, MAX_CHARS, AdapterReview, Check, comment_text
 from kiki_bot.shells.github import marker
@@ -194,7 +193,7 @@ def test_a_fork_gets_the_job_summary_and_the_exit_code_only(start, cli, gh, summ
 def purge(project: Path, idx: int) -> None:
     """What the gated purge job records for record acme-fw#idx (the data itself is left to the caller)."""
     [rec] = [r for r in iter_source(project / "data", "acme-fw") if r.provenance.record_idx == idx]
-    ledger.append(
+    ledgerfile.append_once(
         project / "compliance" / "removals.jsonl",
         "purged",
         {"id": "R-5", "issue": 5},
@@ -410,8 +409,8 @@ def request(project: Path, n: int) -> None:
     at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     path = project / "compliance" / "removals.jsonl"
     deadline = at + dt.timedelta(days=30)
-    ledger.append(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
-                  body_sha256="ab" * 32, deadline=deadline, adapters=[])
+    ledgerfile.append_once(path, "requested", {"id": f"R-{n}", "issue": n}, "alice", at, selectors=["other/repo"],
+                           body_sha256="ab" * 32, deadline=deadline, adapters=[])
 
 
 def three_requests_on_main(project: Path, cli) -> Path:
@@ -446,9 +445,9 @@ def test_a_pr_that_shrinks_or_rewrites_the_ledger_fails_though_its_cards_agree(s
         entries = [json.loads(line) for line in path.read_bytes().splitlines()]
         path.write_bytes(b"")
         for e in entries:  # re-chained, so the PR's own ledger verifies
-            ledger.append(path, e["event"], e["request"], e["actor"], dt.datetime.fromisoformat(e["at"]),
-                          **{k: e[k] for k in ("selectors", "body_sha256", "adapters")},
-                          deadline=dt.datetime.fromisoformat(e["deadline"]))
+            ledgerfile.append_once(path, e["event"], e["request"], e["actor"], dt.datetime.fromisoformat(e["at"]),
+                                   **{k: e[k] for k in ("selectors", "body_sha256", "adapters")},
+                                   deadline=dt.datetime.fromisoformat(e["deadline"]))
     assert cli("card", "render", "-C", project).code == 0
     assert cli("ledger", "verify", "-C", project).code == 0 and cli("card", "check", "-C", project).code == 0
     commit(project, "a shorter history")

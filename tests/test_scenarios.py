@@ -48,6 +48,7 @@ from test_release_flow import fixture, merged_event, mlx_weights, push_event
 from test_removal_flow import GH_REPO, OPENED, body, comment_event, issue_event
 
 from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 from kiki_bot.core.errors import KikiError
 
 ADAPTER, SOURCE, HUB_REPO = "tiny-lora", "acme-fw", "test-lab/tiny-lora"
@@ -378,8 +379,8 @@ class World:
         path = self.root / "ledger-check.jsonl"
         path.write_bytes(data)
         try:
-            ledger.verify(path)
-            return ledger.read(path), []
+            ledgerfile.verify(path)
+            return ledgerfile.read(path), []
         except KikiError as exc:
             return [], [f"{where}: ledger does not verify: {exc}"]
 

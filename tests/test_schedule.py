@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from time_machine import TimeMachineFixture
 
 from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.schedule import (
     SAFETY_MARGIN,
@@ -174,7 +175,7 @@ def test_naive_times_are_refused() -> None:
 def test_plan_from_ledger_is_per_adapter_and_json(tmp_path: Path) -> None:
     path = tmp_path / "removals.jsonl"
     ref = {"id": "R-4", "issue": 4}
-    ledger.append(
+    ledgerfile.append_once(
         path,
         "requested",
         ref,
@@ -185,13 +186,13 @@ def test_plan_from_ledger_is_per_adapter_and_json(tmp_path: Path) -> None:
         deadline=deadline_for(T0),
         adapters=["cpp", "rust"],
     )
-    ledger.append(
+    ledgerfile.append_once(
         path, "purged", ref, "kiki-bot[bot]", T0, records=[["s", 1, "1" * 64]], adapters=["cpp", "rust"]
     )
-    ledger.append(path, "released", ref, "kiki-bot[bot]", T0 + DAY, adapter="cpp", version="1.0.1",
-                  train_sha256="2" * 64, adapter_sha256="3" * 64)
+    ledgerfile.append_once(path, "released", ref, "kiki-bot[bot]", T0 + DAY, adapter="cpp", version="1.0.1",
+                           train_sha256="2" * 64, adapter_sha256="3" * 64)
     queues = {
-        a: Queue(p, DURATION) for a, p in pending_by_adapter(ledger.request_state(ledger.read(path))).items()
+        a: Queue(p, DURATION) for a, p in pending_by_adapter(ledger.request_state(ledgerfile.read(path))).items()
     }
     plans = plan({**queues, "cpp": Queue([], DURATION)}, T0 + 2 * DAY)
     assert [(p.adapter, p.action, p.pending) for p in plans] == [

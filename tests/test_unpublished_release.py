@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from factory import adapter, make_project, mark_published, source
 
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 
 GH_REPO = "test-lab/models"
 OPENED = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -33,14 +33,14 @@ def merged(gh, hub, monkeypatch, tmp_path, cli):
         mark_published(project, name, "2026-02-02T09:00:00Z")
     path = project / "compliance" / "removals.jsonl"
     rid = {"id": "R-1", "issue": 1}
-    ledger.append(path, "requested", rid, "octo-dev", OPENED, selectors=["record:acme-fw#3"], body_sha256="a" * 64,
-                  deadline=DEADLINE, adapters=list(ADAPTERS))
-    ledger.append(path, "approved", rid, "maint", OPENED + dt.timedelta(days=1))
-    ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
-                  records=[["acme-fw", 3, "b" * 64]], adapters=list(ADAPTERS))
+    ledgerfile.append_once(path, "requested", rid, "octo-dev", OPENED, selectors=["record:acme-fw#3"], body_sha256="a" * 64,
+                           deadline=DEADLINE, adapters=list(ADAPTERS))
+    ledgerfile.append_once(path, "approved", rid, "maint", OPENED + dt.timedelta(days=1))
+    ledgerfile.append_once(path, "purged", rid, "maint", OPENED + dt.timedelta(days=1),
+                           records=[["acme-fw", 3, "b" * 64]], adapters=list(ADAPTERS))
     for name in ADAPTERS:  # what each merged review PR brought: the entry, and the card of v0.1.1 (a draft)
-        ledger.append(path, "released", rid, "kiki-bot[bot]", OPENED + dt.timedelta(days=2), adapter=name,
-                      version="0.1.1", train_sha256="c" * 64, adapter_sha256=hashlib.sha256(WEIGHTS[name]).hexdigest())
+        ledgerfile.append_once(path, "released", rid, "kiki-bot[bot]", OPENED + dt.timedelta(days=2), adapter=name,
+                               version="0.1.1", train_sha256="c" * 64, adapter_sha256=hashlib.sha256(WEIGHTS[name]).hexdigest())
         assert cli("card", "render", name, "-C", project, "--version", "0.1.1", "--date", "2026-03-03").code == 0
     gh.create_repo(GH_REPO, files={str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*")
                                    if p.is_file()})

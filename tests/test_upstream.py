@@ -12,7 +12,7 @@ import tomli_w
 from factory import KIKI, adapter, make_project, record, source
 from test_removal_flow import GH_REPO, bot_comments, labels
 
-from kiki_bot.core import ledger
+from kiki_bot.repo import ledgerfile
 from kiki_bot.core.canonical import canonical_json
 from kiki_bot.demo.emulators import serve
 from kiki_bot.repo.records import iter_source
@@ -114,7 +114,7 @@ def test_auto_approval_purges_as_the_upstream_list(tmp_path, lists, on_github, g
     lists.lines = [optout(owners=["OCTO-DEV"])]
     res = cli("hub", "sync", "-C", env)
     assert res.code == 0, res.err
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert [(e.event, e.actor) for e in entries] == [("requested", "upstream:bigcode"), ("approved", "upstream:bigcode"),
                                                      ("purged", "upstream:bigcode")]
     assert len(entries[2].records) == 4 and entries[0].deadline == entries[0].at + __import__("datetime").timedelta(30)
@@ -122,7 +122,7 @@ def test_auto_approval_purges_as_the_upstream_list(tmp_path, lists, on_github, g
     [issue] = bot_issues(gh)
     assert labels(gh, issue.number) == {"removal-request", "purged", "retrain-scheduled"}
     assert cli("hub", "sync", "-C", env).code == 0  # the purged records are gone: nothing matches any more
-    assert len(bot_issues(gh)) == 1 and len(ledger.read(env / "compliance" / "removals.jsonl")) == 3
+    assert len(bot_issues(gh)) == 1 and len(ledgerfile.read(env / "compliance" / "removals.jsonl")) == 3
 
 
 def test_without_a_repository_the_request_is_filed_privately(tmp_path, lists, cli, monkeypatch):
@@ -130,10 +130,10 @@ def test_without_a_repository_the_request_is_filed_privately(tmp_path, lists, cl
     env = upstream_project(tmp_path, {"optout_lists": [{"name": "bigcode", "url": lists.url}]})
     lists.lines = [optout(owners=["octo-dev"])]
     assert cli("hub", "sync", "-C", env).code == 0
-    [entry] = ledger.read(env / "compliance" / "removals.jsonl")
+    [entry] = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert (entry.event, entry.actor, entry.selectors) == ("requested", "upstream:bigcode", ["https://github.com/octo-dev"])
     assert cli("hub", "sync", "-C", env).code == 0
-    assert len(ledger.read(env / "compliance" / "removals.jsonl")) == 1
+    assert len(ledgerfile.read(env / "compliance" / "removals.jsonl")) == 1
 
 
 def test_an_unavailable_list_is_recorded_and_the_run_goes_on(tmp_path, lists, on_github, gh, cli):
@@ -180,7 +180,7 @@ def test_rows_removed_upstream_become_a_request(tmp_path, on_github, gh, hub, cl
     res = cli("hub", "sync", "-C", env)
     assert res.code == 0, res.err
     [issue] = bot_issues(gh)
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert [e.actor for e in entries] == ["upstream:commitpackft"] * 3
     assert sorted(entries[0].selectors) == sorted(f"sha256:{recs[i]['_provenance']['sha256']}" for i in (2, 4))
     assert sorted(idx for _, idx, _ in entries[2].records) == [2, 4]

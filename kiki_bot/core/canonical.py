@@ -1,10 +1,10 @@
-"""Canonical JSON and the hashes built on it (DESIGN.md section 2), the SHA-256 of files, and git's blob id."""
+"""Canonical JSON and the hashes built on it (DESIGN.md section 2), and git's blob id. (The SHA-256 of files,
+which reads them, is kiki_bot.repo.storage.files_sha256.)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 
@@ -20,17 +20,6 @@ def sha256_hex(data: bytes) -> str:
 def content_hash(record: dict[str, Any]) -> str:
     """SHA-256 of a record's canonical JSON without `_provenance`: what the ledger keeps instead of content."""
     return sha256_hex(canonical_json({k: v for k, v in record.items() if k != "_provenance"}))
-
-
-def files_sha256(*paths: Path) -> str:
-    """SHA-256 of the files' bytes one after the other, streamed: a run's training set is its train file
-    then its valid file (DESIGN.md section 7), hashed as one."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_blob_sha(data: bytes) -> str:

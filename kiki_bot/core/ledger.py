@@ -3,8 +3,9 @@
 Each line is the canonical JSON of one `Entry`. `hash` is the SHA-256 of the entry's canonical JSON
 without `hash`, and `prev_hash` is the previous entry's `hash`, so editing, dropping or reordering any
 past line breaks the chain at that line. The ledger keeps ids, logins and content hashes, never content,
-e-mail addresses or names. Writers hold the project lock (`storage.project_lock`) around `append`;
-`once` is the rule every step that happens once follows, on a list of entries (`append_once`: on the file).
+e-mail addresses or names. Pure: entries are parsed and checked from bytes; `once` is the rule every step
+that happens once follows, on a list of entries. The file itself is read and appended to in
+kiki_bot.repo.ledgerfile (`append_once`, the one writer, under the project lock).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import statistics
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,7 +29,6 @@ from pydantic import (
 
 from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.core.errors import BadInput, CheckFailed, explain, key_name
-from kiki_bot.repo.storage import append_line, project_lock
 
 GENESIS = "0" * 64
 Event = Literal["requested", "approved", "rejected", "purged", "released", "deadline_missed"]
@@ -132,16 +131,11 @@ def entry_hash(obj: dict[str, Any]) -> str:
 
 
 class _Bad(Exception):
-    """A line that is not an entry; `read` turns it into BadInput, `verify` into CheckFailed."""
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes without newline, ended by a newline) for each line of the file."""
-    if path.exists():
-        yield from _split(path.read_bytes())
+    """A line that is not an entry; `parse` turns it into BadInput, `verified` into CheckFailed."""
 
 
 def _split(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without newline, ended by a newline) for each line."""
     *lines, last = data.split(b"\n")  # `last` is empty when the data ends with a newline
     for no, raw in enumerate(lines, 1):
         yield no, raw, True
@@ -168,20 +162,12 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{key_name(loc) or 'entry'}: {msg}" for loc, msg in explain(Entry, exc.errors(), "json"))
 
 
-def read(path: Path) -> list[Entry]:
-    """Every entry in file order (a missing file is an empty ledger). Refuses a line that is not an entry,
-    a torn last line included; the chain itself is `verify`'s job."""
-    return _entries(_lines(path), str(path))
-
-
 def parse(data: bytes, where: str) -> list[Entry]:
-    """`read` for a ledger's bytes fetched from elsewhere (another branch, a PR head); `where` names it."""
-    return _entries(_split(data), where)
-
-
-def _entries(lines: Iterator[tuple[int, bytes, bool]], where: str) -> list[Entry]:
+    """Every entry of a ledger's bytes in order (no bytes: an empty ledger); `where` names it (a path,
+    `branch:path`). Refuses a line that is not an entry, a torn last line included; the chain itself is
+    `verified`'s job."""
     entries = []
-    for no, raw, complete in lines:
+    for no, raw, complete in _split(data):
         try:
             entries.append(_parse(raw, complete)[1])
         except _Bad as bad:
@@ -189,9 +175,11 @@ def _entries(lines: Iterator[tuple[int, bytes, bool]], where: str) -> list[Entry
     return entries
 
 
-def verified(data: bytes, where: str) -> list[Entry]:
+def verified(data: bytes, where: str, recorded: Mapping[str, tuple[int, str]] | None = None) -> list[Entry]:
     """Every entry of a ledger's bytes with the chain checked (hashes, canonical lines, seq, prev_hash):
-    CheckFailed names the first bad line. `where` names the ledger (a path, `branch:path`)."""
+    CheckFailed names the first bad line (line number, expected seq) and why. `where` names the ledger (a
+    path, `branch:path`). Then, for each card (name → the `(ledger_seq, ledger_hash)` it recorded),
+    CheckFailed if the ledger no longer holds that head."""
     prev_hash, entries = GENESIS, []
     for no, raw, complete in _split(data):
         expected = len(entries) + 1
@@ -210,21 +198,11 @@ def verified(data: bytes, where: str) -> list[Entry]:
             raise CheckFailed(f"removal ledger is broken at {message}", [message]) from None
         prev_hash = entry.hash
         entries.append(entry)
-    return entries
-
-
-def _checked(path: Path) -> list[Entry]:
-    return verified(path.read_bytes() if path.exists() else b"", str(path))
-
-
-def verify(path: Path, recorded: Mapping[str, tuple[int, str]] | None = None) -> None:
-    """Raise CheckFailed naming the first bad line (line number, expected seq) and why; then, for each card
-    (name → the `(ledger_seq, ledger_hash)` it recorded), if the ledger no longer holds that head."""
-    entries = _checked(path)
     problems = [p for name, (seq, hash_) in (recorded or {}).items()
                 if (p := head_problem(entries, name, seq, hash_))]
     if problems:
-        raise CheckFailed(f"removal ledger {path} lost what a card recorded: {problems[0]}", problems)
+        raise CheckFailed(f"removal ledger {where} lost what a card recorded: {problems[0]}", problems)
+    return entries
 
 
 def head(entries: list[Entry]) -> tuple[int, str]:
@@ -271,15 +249,6 @@ def line(entry: Entry) -> str:
     return canonical_json(entry.as_json()).decode("utf-8")
 
 
-def append(
-    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime, **fields: Any
-) -> Entry:
-    """Chain a new entry onto a verified ledger and write it durably; refuses to extend a broken chain."""
-    entry = chained(_checked(path), event, request, actor, at, str(path), **fields)
-    append_line(path, line(entry))
-    return entry
-
-
 def find(entries: list[Entry], event: Event, request_id: str, **match: Any) -> Entry | None:
     """The first `event` entry of the request whose fields equal `match`: lets a step happen once."""
     for entry in entries:
@@ -302,19 +271,6 @@ def once(
         return found, False
     entries.append(entry := chained(entries, event, request, actor, at, where, **fields))
     return entry, True
-
-
-def append_once(
-    path: Path, event: Event, request: RequestRef | dict[str, Any], actor: str, at: dt.datetime,
-    same: Collection[str] = (), **fields: Any
-) -> tuple[Entry, bool]:
-    """`once` on the ledger file: (entry, appended). Check and append happen under the project lock, so
-    concurrent runs add it once; a broken chain is refused, not extended."""
-    with project_lock(path.parent.parent):
-        entry, new = once(_checked(path), event, request, actor, at, str(path), same, **fields)
-        if new:
-            append_line(path, line(entry))
-        return entry, new
 
 
 # ---------------------------------------------------------------- derived views

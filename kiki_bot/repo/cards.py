@@ -12,7 +12,7 @@ from kiki_bot.core.cardbuilder import build
 from kiki_bot.core.cardmodel import Card, Removals, RunFacts, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.optouts import Facts
-from kiki_bot.repo import evidence, figures, manifests, skeleton, trainset
+from kiki_bot.repo import evidence, figures, ledgerfile, manifests, skeleton, trainset
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.storage import write_files
 
@@ -82,7 +82,7 @@ def render_adapter(
     version = version or (committed.header.version if committed else "0.1.0")
     date = date or (committed.header.last_update if same else render.today())
     run = run or (committed.run if same else RunFacts())
-    entries = ledger.read(project.ledger_path) if entries is None else entries
+    entries = ledgerfile.read(project.ledger_path) if entries is None else entries
     eligible = trainset.rule(project, entries)
     figs = figures.compute(project, adapter, eligible)
     opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved)
@@ -140,7 +140,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     committed = render.load_card(card_dir)
     recorded = {} if committed is None else {str(card_dir / render.CARD_JSON): _head(committed)}
     try:
-        ledger.verify(project.ledger_path, recorded)
+        ledgerfile.verify(project.ledger_path, recorded)
     except CheckFailed as exc:  # names the first bad entry, or the card whose ledger head is gone
         report.ledger.append(str(exc))
     entries = _readable_entries(project)
@@ -204,6 +204,6 @@ def recorded_heads(project: Project) -> dict[str, tuple[int, str]]:
 def _readable_entries(project: Project) -> list[ledger.Entry]:
     """The ledger's entries for figures even when its chain is broken (verify reports that separately)."""
     try:
-        return ledger.read(project.ledger_path)
+        return ledgerfile.read(project.ledger_path)
     except BadInput:
         return []

@@ -29,7 +29,7 @@ from pathlib import Path
 from kiki_bot import console
 from kiki_bot.core import ledger
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo import manifests
+from kiki_bot.repo import ledgerfile, manifests
 from kiki_bot.repo.project import Project
 from kiki_bot.repo.records import data_files, iter_source_file
 from kiki_bot.repo.storage import atomic_writer, fsync_dir, project_lock, write_text
@@ -261,12 +261,12 @@ def purge(
     (source, record_idx, content_hash) triples. With `approved` (the pairs matched at approval), and always
     when finishing, a plan that finds any other record is refused with nothing written."""
     with project_lock(project.root):
-        entry = ledger.find(ledger.read(project.ledger_path), "purged", request_id)
+        entry = ledger.find(ledgerfile.read(project.ledger_path), "purged", request_id)
         if entry is None:
             todo = plan(project, keys, hashes)
             if approved is not None:
                 _within(todo, approved, request_id)
-            entry = ledger.append(
+            entry, _ = ledgerfile.append_once(
                 project.ledger_path,
                 "purged",
                 {"id": request_id, "issue": issue},

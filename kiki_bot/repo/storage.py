@@ -1,4 +1,5 @@
-"""Atomic file writes and a project lock: a crash leaves either the old file or the new one, never half.
+"""Atomic file writes, the SHA-256 of files (streamed), and a project lock: a crash leaves either the old file
+or the new one, never half.
 
 Modes: a new file gets what `open()` would give it (0666 less the umask: the kernel applies the umask to
 the temp file's creation mode), a rewritten file keeps its own mode (the temp file takes it before the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import secrets
 import stat
@@ -65,6 +67,17 @@ def atomic_writer(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterat
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def files_sha256(*paths: Path) -> str:
+    """SHA-256 of the files' bytes one after the other, streamed: a run's training set is its train file
+    then its valid file (DESIGN.md section 7), hashed as one."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def differing(files: Mapping[Path, bytes]) -> dict[Path, bytes]:

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiki_bot.core import ledger
-from kiki_bot.core.canonical import files_sha256
 from kiki_bot.core.eligibility import Rule, Verdict
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.optouts import Evidence
 from kiki_bot.repo import evidence, manifests
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.records import iter_source, payload_format
-from kiki_bot.repo.storage import atomic_writer, write_text
+from kiki_bot.repo.storage import atomic_writer, files_sha256, write_text
 
 HASHES = "training-content-hashes.txt"
 

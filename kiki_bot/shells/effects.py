@@ -226,9 +226,9 @@ class Effects:
     def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict,
                       once: list[str] | None = None) -> bool:
         """Append the step unless the ledger has it (same request, event and `once` fields); True if appended."""
-        from kiki_bot.core import ledger
+        from kiki_bot.repo import ledgerfile
 
-        return ledger.append_once(path, event, request, actor, at, once or (), **fields)[1]
+        return ledgerfile.append_once(path, event, request, actor, at, once or (), **fields)[1]
 
     @effect
     def purge(self, *, root: Path, request: str, issue: int | None, keys: list, adapters: list[str], actor: str,

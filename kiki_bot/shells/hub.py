@@ -66,7 +66,7 @@ class Hub:
         """SHA-256 of one file as the Hub serves it at `revision` (None when it has no such file)."""
         from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
-        from kiki_bot.core.canonical import files_sha256
+        from kiki_bot.repo.storage import files_sha256
 
         try:
             path = self.api.hf_hub_download(repo_id, filename, revision=revision)

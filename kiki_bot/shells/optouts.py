@@ -145,15 +145,14 @@ class Outcome:
 def run(project, source_ids: list[str], at: dt.datetime, offline: bool,
         fetcher: Callable[..., Fetcher] = Fetcher) -> Outcome:
     """Check the sources' hosts (or, offline, take the stored evidence as it is) and say what it means."""
-    from kiki_bot.core import ledger
     from kiki_bot.core.eligibility import Verdict
-    from kiki_bot.repo import evidence, trainset
+    from kiki_bot.repo import evidence, ledgerfile, trainset
     from kiki_bot.repo.records import iter_source
 
     lines = {} if offline else check(project, source_ids, at.replace(microsecond=0), fetcher)
     stored = {sid: evidence.load(project, sid) for sid in source_ids}
     after = {sid: ([*(stored[sid] or []), *lines[sid]] if sid in lines else stored[sid]) for sid in source_ids}
-    rule = trainset.rule(project, ledger.read(project.ledger_path), optouts=after)
+    rule = trainset.rule(project, ledgerfile.read(project.ledger_path), optouts=after)
     refused = [(err.where, err.problem) for sid in source_ids if rule.reserved_hosts(sid)
                for rec in iter_source(project.data_dir, sid) if rule.of_record(rec) is Verdict.RESERVED
                for err in [rule.refuse(rec, Verdict.RESERVED)]]

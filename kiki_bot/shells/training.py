@@ -46,9 +46,9 @@ from pydantic import (
     model_validator,
 )
 
-from kiki_bot.core.canonical import canonical_json, files_sha256, sha256_hex
+from kiki_bot.core.canonical import canonical_json, sha256_hex
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo.storage import write_text
+from kiki_bot.repo.storage import files_sha256, write_text
 
 if TYPE_CHECKING:
     import mlx.optimizers as optim
