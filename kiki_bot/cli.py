@@ -78,15 +78,6 @@ def emit(doc: Any) -> None:
     sys.stdout.write(console.dumps(doc, indent=2) + "\n")
 
 
-def _locked(root: Path, dry_run: bool) -> Any:
-    """The project lock for writers; a dry run writes nothing, not even the lock file."""
-    import contextlib
-
-    from kiki_bot.repo.storage import project_lock
-
-    return contextlib.nullcontext() if dry_run else project_lock(root)
-
-
 def _context(project: Path, dry_run: bool, as_json: bool, **options: Any):
     """The behaviours' context; under --json a dry run's plan goes into the one document, not out as lines.
     A dry run works in a scratch runs directory (removed when the command ends), so it leaves no run state
@@ -142,7 +133,6 @@ def init(
 ) -> None:
     """Scaffold a model repository: kiki.toml, an example adapter with data, caller workflows, the removal form, labels."""
     from kiki_bot import init
-    from kiki_bot.repo import skeleton
     from kiki_bot.shells.effects import Effects
     from kiki_bot.shells.settings import Settings
 
@@ -151,26 +141,18 @@ def init(
         hint = "; --force is a flag and takes no value" if root.name.lower() in _BOOLEAN_WORDS else ""
         raise BadInput(str(root), "no such directory: init scaffolds an existing repository (create it and "
                        f"`git init` it first){hint}")
-    settings = Settings()
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    repository = init.resolve_repository(root, repository)
-    files = init.staged(root, force=force, token=token, repository=repository, private_contact=private_contact,
-                           ref=ref)
-    fx = Effects(settings, None, dry_run, stream=not as_json)
-    with _locked(root, dry_run):
-        fx.write_files(files=files)
-    if token:
-        fx.create_labels(repository=repository, labels=skeleton.LABELS)
-    verb = "would write" if dry_run else "wrote"
-    for path in files:
-        say(f"{verb} {path}")
-    if token:
-        say(f"labels of {repository}: {', '.join(skeleton.LABELS)} ({'would be ' if dry_run else ''}created where "
+    fx = Effects(Settings(), None, dry_run, stream=not as_json)
+    token = fx.settings.github_token.get_secret_value() if fx.settings.github_token else None
+    done = init.init(root, force, token, repository, private_contact, ref, fx)
+    for path in done.files:
+        say(f"{'would write' if dry_run else 'wrote'} {path}")
+    if done.labels:
+        say(f"labels of {done.repository}: {', '.join(done.labels)} ({'would be ' if dry_run else ''}created where "
             "missing)")
     if not dry_run:
-        say(init.next_steps(root, repository))
-    _report(as_json, {"directory": root, "repository": repository, "written": [] if dry_run else list(files),
-                      "labels": list(skeleton.LABELS) if token else []}, fx)
+        say(init.next_steps(root, done.repository))
+    _report(as_json, {"directory": root, "repository": done.repository, "written": [] if dry_run else done.files,
+                      "labels": done.labels}, fx)
 
 
 # ---------------------------------------------------------------- card
@@ -187,9 +169,8 @@ def card_render(
     """Write cards/<adapter>/{README.md,CHANGELOG.md,card.json} from the data."""
     from pydantic import ValidationError
 
+    from kiki_bot import upkeep
     from kiki_bot.core.cardmodel import RunFacts
-    from kiki_bot.repo import cards
-    from kiki_bot.repo.storage import differing
 
     try:
         day = dt.date.fromisoformat(date) if date else None
@@ -202,21 +183,7 @@ def card_render(
     except ValidationError as exc:
         raise BadInput.validation(RunFacts, exc.errors(), f"--run {run}") from None
     ctx = _context(project, dry_run, as_json)
-    proj, doc = ctx.project, {}
-    with _locked(proj.root, dry_run):
-        chosen = _adapters(proj, adapter)
-        with console.progress("rendering cards", len(chosen)) as advance:
-            rendered = []
-            for a in chosen:
-                rendered.append((a, cards.render_adapter(proj, a, version, day, facts)))
-                advance(1)
-        changed = differing(cards.files_of(proj, rendered))  # every card checked before any is written
-        ctx.fx.write_files(files=changed)
-    for a, r in rendered:
-        names = [path.name for path in changed if path.parent == proj.card_dir(a.name)]
-        doc[a.name] = {"version": r.card.header.version, "written": [] if dry_run else names}
-        say(f"{a.name} v{r.card.header.version}: {', '.join(names) or 'unchanged'}{' (dry run)' if dry_run else ''}")
-    _report(as_json, doc, ctx.fx)
+    _report(as_json, upkeep.render_cards(ctx, _adapters(ctx.project, adapter), version, day, facts), ctx.fx)
 
 
 @card_app.command("check", epilog=_example("card check --json"))
@@ -248,25 +215,10 @@ def data_manifest(
     project: ProjectDir = HERE,
 ) -> None:
     """Refresh data/<source>/MANIFEST.json from the files on disk (after validating every record)."""
-    from kiki_bot.repo import manifests
-    from kiki_bot.repo.storage import differing
+    from kiki_bot import upkeep
 
     ctx = _context(project, dry_run, as_json)
-    proj = ctx.project
-    if source is not None and source not in proj.sources:
-        raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
-    ids = [source] if source else sorted(proj.sources)
-    with _locked(proj.root, dry_run):
-        counts, manifests_now = manifests.refreshed_all(proj.data_dir, ids)
-        changed = differing(manifests_now)
-        ctx.fx.write_files(files=changed)
-    doc = {}
-    for sid in ids:
-        stale = proj.data_dir / sid / manifests.MANIFEST in changed
-        doc[sid] = {"records": counts[sid], "changed": stale and not dry_run}
-        state = ("would be updated" if dry_run else "updated") if stale else "unchanged"
-        say(f"{sid}: {counts[sid]} records, manifest {state}")
-    _report(as_json, doc, ctx.fx)
+    _report(as_json, upkeep.refresh_manifests(ctx, source), ctx.fx)
 
 
 @data_app.command("check-optouts", epilog=_example("data check-optouts esp-idf"))
@@ -281,38 +233,13 @@ def data_check_optouts(
     """Check the origin hosts of crawled sources for reservations of rights (robots.txt, TDMRep, ai.txt, noai,
     Content-Usage) and append the answers to compliance/optouts/<source>.jsonl. Exit 1 when a record's host was
     reserved when the record was collected (the build refuses it)."""
-    from kiki_bot.core.optouts import latest
-    from kiki_bot.repo.evidence import crawled
-    from kiki_bot.shells import optouts
+    from kiki_bot import upkeep
 
     ctx = _context(project, dry_run, as_json)
-    proj = ctx.project
-    ids = [s.id for s in crawled(proj.sources.values()) if source in (None, s.id)]
-    if source is not None and not ids:
-        if source not in proj.sources:
-            raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sorted(proj.sources))})")
-        raise BadInput("source", f"{source} is not a crawled source (category {proj.sources[source].category.value}); "
-                                 "opt-out checks are for category 2.3 sources")
-    with _locked(proj.root, dry_run):
-        outcome = optouts.run(proj, sorted(ids), ctx.now, offline)
-        if outcome.files:
-            ctx.fx.write_files(files=outcome.files)
-    doc: dict[str, Any] = {"sources": {}}
-    for sid in sorted(ids):
-        lines = outcome.evidence[sid]
-        last = latest(lines or [])
-        counts = {v: sum(e.verdict == v for ls in last.values() for e in ls) for v in ("reserved", "allowed", "unavailable")}
-        doc["sources"][sid] = {"checked": len(outcome.lines.get(sid, [])), "hosts": sorted(last), "latest": counts,
-                    "reserved": [e.model_dump(mode="json") for ls in last.values() for e in ls if e.verdict == "reserved"]}
-        state = "stored evidence (offline)" if offline else f"{len(last)} host(s) checked"
-        found = ", ".join(f"{n} {v}" for v, n in counts.items()) if lines else "no evidence stored"
-        say(f"{sid}: {state}; latest check: {found}")
-    doc["refused"] = [f"{w}: {why}" for w, why in outcome.refused]
-    for where, why in outcome.refused:
-        say(f"  refused at build: {where}: {why}")
+    doc = upkeep.check_optouts(ctx, source, offline)
     _report(as_json, doc, ctx.fx)
-    if outcome.refused:
-        raise CheckFailed(f"{len(outcome.refused)} record(s) come from hosts reserved when they were collected")
+    if doc["refused"]:
+        raise CheckFailed(f"{len(doc['refused'])} record(s) come from hosts reserved when they were collected")
 
 
 # ---------------------------------------------------------------- ledger
@@ -546,19 +473,11 @@ def demo(
     as_json: AsJson = False,
 ) -> None:
     """The whole story on the bundled example, offline, against local GitHub and Hub emulators."""
-    import importlib.util
     import tempfile
 
     from kiki_bot.demo import story
 
-    try:  # the demo extra: the emulators (werkzeug, yaml), the demo's writer (tomli_w), training and PEFT
-        import tomli_w  # noqa: F401
-        import werkzeug  # noqa: F401
-        import yaml  # noqa: F401
-        missing = next((m for m in ("mlx_lm", "torch", "transformers", "peft") if not importlib.util.find_spec(m)), None)
-    except ImportError as exc:
-        missing = exc.name
-    if missing:
+    if missing := story.missing_extra():
         raise BadInput("kiki-bot demo", f"{missing} is not installed: the demo needs `pip install 'kiki-bot[demo]'`")
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         raise BadInput(f"--workdir {workdir}", "not a directory")
@@ -627,21 +546,14 @@ def export_peft(
 ) -> None:
     """Write the PEFT form of a trained mlx-lm LoRA adapter; refuse (exit 2) what does not convert exactly.
     Relative paths are taken from -C."""
+    from kiki_bot.shells import peft_export
     from kiki_bot.shells.effects import Effects
-    from kiki_bot.shells.peft_export import export
     from kiki_bot.shells.settings import Settings
 
-    run_dir, out, base = project / run_dir, project / out, base and project / base
-    if out.exists() and not out.is_dir():
-        raise BadInput(str(out), "exists and is not a directory")
-    files = {out / name: data for name, data in export(run_dir, base, base_id).files().items()}
     fx = Effects(Settings(), None, dry_run, stream=not as_json)  # files only: no GitHub, no Hub
-    if not dry_run:
-        out.mkdir(parents=True, exist_ok=True)
-    fx.write_files(files=files)
-    doc = {"out": str(out), "files": sorted(str(p) for p in files)}
-    _report(as_json, doc | {"planned": fx.planned} if dry_run else doc)
-    say(f"{'would write' if dry_run else 'wrote'} {', '.join(sorted(str(p) for p in files))}")
+    files = [str(p) for p in peft_export.write(project / run_dir, project / out, base and project / base, base_id, fx)]
+    _report(as_json, {"out": str(project / out), "files": files}, fx)
+    say(f"{'would write' if dry_run else 'wrote'} {', '.join(files)}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -30,6 +32,9 @@ from kiki_bot.repo.skeleton import (
     templates,
 )
 from kiki_bot.repo.storage import write_text
+
+if TYPE_CHECKING:
+    from kiki_bot.shells.effects import Effects
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")  # nothing a workflow's branch filter would read as a pattern
@@ -205,6 +210,15 @@ def staged(
     return out
 
 
+@dataclass(frozen=True)
+class Scaffolded:
+    """What `init` wrote (in a dry run: would write) and where."""
+
+    repository: str | None
+    files: list[Path]
+    labels: list[str]  # created on GitHub where missing (with a token)
+
+
 def init(
     directory: Path | str,
     force: bool = False,
@@ -212,25 +226,26 @@ def init(
     repository: str | None = None,
     private_contact: str | None = None,
     ref: str | None = None,
-) -> list[Path]:
-    """Scaffold a model repository in `directory` (see `staged`); returns the paths written."""
-    from kiki_bot.repo.storage import project_lock, write_bytes
+    fx: Effects | None = None,
+) -> Scaffolded:
+    """Scaffold a model repository in `directory` (see `staged`) through `fx` (default: live, files only);
+    with a `token`, create the labels in `repository` too."""
+    from kiki_bot.repo.storage import writer_lock
+    from kiki_bot.shells.effects import Effects
+    from kiki_bot.shells.settings import Settings
 
     root = Path(directory)
     repository = resolve_repository(root, repository)
     files = staged(root, force, token, repository, private_contact, ref)
-    root.mkdir(parents=True, exist_ok=True)
-    with project_lock(root):
-        for path, data in files.items():
-            write_bytes(path, data)
+    if fx is None:
+        fx = Effects(Settings())
+    if not fx.dry_run:
+        root.mkdir(parents=True, exist_ok=True)
+    with writer_lock(root, fx.dry_run):
+        fx.write_files(files=files)
     if token:
-        from pydantic import SecretStr
-
-        from kiki_bot.shells.effects import Effects
-        from kiki_bot.shells.settings import Settings
-
-        Effects(Settings(github_token=SecretStr(token))).create_labels(repository=repository, labels=LABELS)
-    return list(files)
+        fx.create_labels(repository=repository, labels=LABELS)
+    return Scaffolded(repository, list(files), list(LABELS) if token else [])
 
 
 def _with_lines(path: Path, lines: list[str]) -> bytes | None:

@@ -35,7 +35,7 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
     """Refuse to publish weights other than those the card and the ledger's `released` entries of this version
     name: a removal is honoured by what is published, not by what was trained at some point."""
     from kiki_bot.shells.peft_export import PEFT_WEIGHTS
-    from kiki_bot.shells.training import ADAPTER_FILE
+    from kiki_bot.shells.trainspec import ADAPTER_FILE
 
     named = [("card.json", card.run.adapter_sha256)] + [
         (f"{ctx.project.ledger_path.name} seq {e.seq} (released for {e.request.id})", e.adapter_sha256)

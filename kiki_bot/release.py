@@ -26,7 +26,7 @@ from kiki_bot.core.errors import BadInput
 from kiki_bot.render import lossplot
 from kiki_bot.repo import cards, ledgerfile, trainset
 from kiki_bot.repo.storage import files_sha256, write_text
-from kiki_bot.shells.training import ADAPTER_FILE, TrainSpec, weights_sha256
+from kiki_bot.shells.trainspec import ADAPTER_FILE, TrainSpec, weights_sha256
 
 STATE = "release.json"
 OPTOUTS = "optouts.tsv"  # the first attempt's opt-out answers: source id, tab, evidence line
@@ -281,7 +281,8 @@ def _hub_files(run_dir: Path, adapter_dir: Path, base_id: str, card_files: dict[
                                       "loss-curve.svg": curve.encode(),
                                       trainset.HASHES: run_dir / "data" / trainset.HASHES}
     if mlx_dir is not None:
-        from kiki_bot.shells.training import CONFIG_FILE, strip_adapter_config
+        from kiki_bot.shells.training import strip_adapter_config
+        from kiki_bot.shells.trainspec import CONFIG_FILE
 
         strip_adapter_config(adapter_dir, base_model_id=base_id)
         files[mlx_dir + ADAPTER_FILE] = adapter_dir / ADAPTER_FILE

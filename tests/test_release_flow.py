@@ -132,7 +132,7 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     # What users download: a card the Hub accepts, a clean config, an adapter that loads and generates.
     from huggingface_hub import ModelCard, snapshot_download
 
-    from kiki_bot.shells.training import generate_sample
+    from kiki_bot.shells import samples
 
     local = Path(snapshot_download("test-lab/tiny-lora", revision="v0.1.0"))
     ModelCard((local / "README.md").read_text()).validate()  # the Hub's own check, raises if refused
@@ -141,7 +141,7 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     assert config["model"] == "test-lab/tiny-base"
     assert not [v for v in json.dumps(config).split('"') if v.startswith("/")]
     assert len((local / "training-content-hashes.txt").read_text().split()) == 20
-    assert isinstance(generate_sample(tiny_base, local / "mlx", "int f", max_tokens=5), str)
+    assert isinstance(samples.mlx(tiny_base, local / "mlx", "int f", max_tokens=5), str)
 
     # The same tag again, or an older one, is refused once published.
     for tag in (TAG, "tiny-lora/v0.0.9"):
@@ -177,7 +177,7 @@ def test_missing_base_model(env, gh, hub, cli, tmp_path):
 
 
 def test_pinned_base_weights_are_checked_before_anything_is_built(env, gh, hub, cli, tiny_base, tmp_path):
-    from kiki_bot.shells.training import weights_sha256
+    from kiki_bot.shells.trainspec import weights_sha256
 
     path = env / "adapters" / "tiny-lora.toml"
     text = path.read_text()

@@ -17,7 +17,8 @@ import pytest
 
 from kiki_bot.core.errors import BadInput
 from kiki_bot.demo.tinymodel import make_tiny_base
-from kiki_bot.shells.training import RunMetrics, TrainSpec, generate_sample, strip_adapter_config, train
+from kiki_bot.shells.samples import mlx as generate_sample
+from kiki_bot.shells.training import RunMetrics, TrainSpec, strip_adapter_config, train
 
 # Everything loads from local directories. HF_HUB_OFFLINE is set only for the training subprocesses: set in
 # this process it would freeze huggingface_hub into offline mode for the whole session (the Hub emulator tests).

@@ -26,6 +26,20 @@ MAINTAINER = "alice"
 EXAMPLE = "devstral-cpp-lora"
 
 
+def missing_extra() -> str | None:
+    """The first module of the demo extra that is not installed: the emulators (werkzeug, yaml), the demo's
+    writer (tomli_w), training and PEFT."""
+    import importlib.util
+
+    try:
+        import tomli_w  # noqa: F401
+        import werkzeug  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        return exc.name
+    return next((m for m in ("mlx_lm", "torch", "transformers", "peft") if not importlib.util.find_spec(m)), None)
+
+
 def example_dir() -> Path:
     here = Path(__file__).resolve().parents[1]  # the kiki_bot package
     for candidate in (here / "examples" / EXAMPLE, here.parent / "examples" / EXAMPLE):
@@ -187,12 +201,12 @@ def _story(kiki: Kiki, workdir: Path, cache: Path, gh, hub, hub_url: str) -> Non
     say("9/9  checking the published adapter and where things are")
     from huggingface_hub import snapshot_download
 
-    from kiki_bot.shells import peft_export, training
+    from kiki_bot.shells import samples
 
     local = Path(snapshot_download(f"kiki-demo/{ADAPTER}", revision="v0.1.1"))
     prompt = "Write a FreeRTOS task that blinks an LED."
-    sample = training.generate_sample(base, local / "mlx", prompt, max_tokens=12)
-    peft_sample = peft_export.generate_sample(base, local, prompt, max_tokens=12)
+    sample = samples.mlx(base, local / "mlx", prompt, max_tokens=12)
+    peft_sample = samples.peft(base, local, prompt, max_tokens=12)
     hub_repo = hub.repo(f"kiki-demo/{ADAPTER}")
     say(f"     the published v0.1.1 adapter loads on the tiny base and generates: {sample[:40]!r} (mlx-lm, mlx/)")
     same = "the same text" if peft_sample == sample else "other text (greedy decoding can part at a near tie)"

@@ -130,6 +130,11 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fh.fileno())
 
 
+def writer_lock(root: Path, dry_run: bool) -> contextlib.AbstractContextManager:
+    """The project lock for a step that writes; a dry run writes nothing, not even the lock file."""
+    return contextlib.nullcontext() if dry_run else project_lock(root)
+
+
 _held = threading.local()  # lock files this thread holds: a nested project_lock must not deadlock on flock
 
 

@@ -16,9 +16,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiki_bot.core.errors import BadInput
+
+if TYPE_CHECKING:
+    from kiki_bot.shells.effects import Effects
 
 MLX_WEIGHTS = "adapters.safetensors"
 MLX_CONFIG = "adapter_config.json"
@@ -76,6 +79,18 @@ def export(adapter_dir: Path, base_dir: Path | None = None, base_id: str | None 
                                     "it, e.g. --base-id Qwen/Qwen2.5-0.5B; PEFT records it as "
                                     "base_model_name_or_path")
     return convert(adapter_dir, base_dir, base_id)
+
+
+def write(adapter_dir: Path, out: Path, base_dir: Path | None, base_id: str | None, fx: Effects) -> list[Path]:
+    """`kiki-bot export peft`: the PEFT files of `export` written into `out` through `fx` (a dry run writes
+    nothing), all or none; what does not convert exactly is refused before anything is written."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(str(out), "exists and is not a directory")
+    files = {out / name: data for name, data in export(adapter_dir, base_dir, base_id).files().items()}
+    if not fx.dry_run:
+        out.mkdir(parents=True, exist_ok=True)
+    fx.write_files(files=files)
+    return sorted(files)
 
 
 def convert(adapter_dir: Path, base_dir: Path, base_id: str) -> PeftAdapter:
@@ -238,27 +253,3 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BadInput(str(path), "expected a JSON object")
     return doc
-
-
-def generate_sample(base_dir: Path, adapter_dir: Path, prompt: str, max_tokens: int = 20) -> str:
-    """Load base + PEFT adapter with transformers the way the card tells users to, and generate greedily: proof
-    that the published PEFT form works, beside mlx-lm's `training.generate_sample`."""
-    try:
-        import torch
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as e:
-        raise BadInput("PEFT", f"loading the PEFT form needs the `peft` extra: pip install 'kiki-bot[peft]' ({e})") from e
-    for where in (base_dir, adapter_dir):
-        if not Path(where).is_dir():
-            raise BadInput(str(where), "directory does not exist")
-    import warnings
-
-    with warnings.catch_warnings():  # transformers' own deprecation notices, not the user's to act on
-        warnings.simplefilter("ignore", FutureWarning)
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir)), str(adapter_dir)).eval()
-        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-        inputs = tokenizer(prompt, return_tensors="pt")
-        with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False)
-    return tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
