@@ -260,6 +260,23 @@ def test_typed_text_stating_a_figure_of_an_earlier_version_is_flagged(tmp_path, 
     assert cli("card", "check", "-C", repo).code == 0
 
 
+def test_every_typed_text_of_a_source_is_read_for_stale_figures(tmp_path, cli):
+    repo = make_project(tmp_path / "repo", sources={"acme-fw": source(
+        name="Acme firmware", content_types=["C source code (20 functions)"])})
+    assert cli(*RENDER, repo).code == 0
+    from factory import mark_published
+
+    mark_published(repo, "tiny-lora")
+    write_jsonl(repo / "data" / "acme-fw" / "part-000.jsonl",
+                [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}") for i in range(18)])
+    manifests.refresh(repo / "data" / "acme-fw")
+    assert cli("card", "render", "--version", "0.1.1", "--date", "2026-06-01", "-C", repo).code == 0
+    res = cli("card", "check", "--json", "-C", repo)
+    assert res.code == 1
+    [stale] = res.json()["tiny-lora"]["stale"]
+    assert stale.startswith("sources/acme-fw.toml: key `content_types[0]`: states '20', the records of acme-fw of v0.1.0")
+
+
 def test_the_example_typed_text_carries_no_figures():
     project = Project(EXAMPLE)
     card = render.load_card(project.card_dir("devstral-cpp-lora"))

@@ -182,7 +182,8 @@ def typed_text(project: Project, adapter: Adapter) -> list[tuple[str, str]]:
         out.append((f"adapters/{adapter.name}.toml: key `eval.caveats`", adapter.eval.caveats))
     for s in project.adapter_sources(adapter):
         where = f"sources/{s.id}.toml: key"
-        out += [(f"{where} `{k}`", getattr(s, k)) for k in ("selection", "description")]
+        out += [(f"{where} `{k}`", getattr(s, k)) for k in ("name", "selection", "description")]
+        out += [(f"{where} `content_types[{i}]`", c) for i, c in enumerate(s.content_types)]
         if s.crawler:
             out += [(f"{where} `crawler.{k}`", getattr(s.crawler, k)) for k in ("purpose", "behaviour",
                                                                               "content_description")]
