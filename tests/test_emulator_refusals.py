@@ -70,6 +70,25 @@ def test_a_pull_request_needs_a_title(gh: GitHubEmulator, gh_client: Github) -> 
     assert gh.pulls("o/r") == []
 
 
+def test_a_pull_request_with_nothing_to_merge_or_already_open_is_refused_in_githubs_words(
+        gh: GitHubEmulator, gh_client: Github) -> None:
+    gh.create_repo("o/r")
+    gh.push("o/r", "topic", {"a": b"1"})
+    repo = gh_client.get_repo("o/r")
+    repo.create_git_ref("refs/heads/same", gh.repo("o/r").branches["main"])
+    for head in ("main", "same"):  # the base itself, then a branch whose commits the base holds already
+        with pytest.raises(GithubException) as nothing:
+            repo.create_pull(base="main", head=head, title="Purge")
+        assert _error(nothing) == (422, [{"resource": "PullRequest", "code": "custom",
+                                          "message": f"No commits between main and {head}"}])
+    repo.create_pull(base="main", head="topic", title="Purge")
+    with pytest.raises(GithubException) as again:
+        repo.create_pull(base="main", head="o:topic", title="Purge again")
+    assert _error(again) == (422, [{"resource": "PullRequest", "code": "custom",
+                                    "message": "A pull request already exists for o:topic."}])
+    assert len(gh.pulls("o/r")) == 1
+
+
 def test_label_names_over_50_and_descriptions_over_100_characters_are_refused(gh: GitHubEmulator,
                                                                               gh_client: Github) -> None:
     gh.create_repo("o/r")

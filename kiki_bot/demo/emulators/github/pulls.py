@@ -38,15 +38,16 @@ class Pulls:
             invalid("PullRequest", "invalid", "head")
         if base not in repo.branches:
             invalid("PullRequest", "invalid", "base")
+        # These two, as GitHub sends them, name no field (seen in its answers; octokit users match the message).
         if repo.history.is_ancestor(repo.branches[head], repo.branches[base]):
-            invalid("PullRequest", "custom", "head", f"No commits between {base} and {head}")
+            fail(422, "Validation Failed", errors=[{"resource": "PullRequest", "code": "custom",
+                                                    "message": f"No commits between {base} and {head}"}])
         if any(
             i.pull and i.state == "open" and (i.pull.head, i.pull.base) == (head, base)
             for i in repo.issues.values()
         ):
-            invalid(
-                "PullRequest", "custom", "head", f"A pull request already exists for {repo.owner}:{head}."
-            )
+            exists = f"A pull request already exists for {repo.owner}:{head}."
+            fail(422, "Validation Failed", errors=[{"resource": "PullRequest", "code": "custom", "message": exists}])
         pull = Pull(head, base, repo.branches[head], draft=bool(body.get("draft")))
         issue = self._new_issue(
             repo, body["title"], body.get("body"), self._actor(request), [], pull
