@@ -102,6 +102,27 @@ def _report(as_json: bool, doc: dict, fx=None) -> None:
         emit({**doc, "planned": fx.planned} if fx is not None and fx.dry_run else doc)
 
 
+def _write_outputs(outputs: dict[str, str]) -> None:
+    """Step outputs for the Action, with a delimiter that cannot occur in a value."""
+    import secrets
+
+    from kiki_bot.shells.settings import Settings
+
+    path = Settings().github_output
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        for key, value in outputs.items():
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def _outputs(as_json: bool, outputs: dict[str, str], fx, **doc: Any) -> None:
+    """What a moment did: its step outputs for the Action, and the --json document that holds them."""
+    _write_outputs(outputs)
+    _report(as_json, {**doc, "outputs": outputs}, fx)
+
+
 def _project(root: Path):
     from kiki_bot.repo.project import Project
 
@@ -312,8 +333,7 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
 
     ctx = _context(project, dry_run, as_json)
     outputs = follow_up(ctx, purge_command(ctx, request_id, actor))
-    _write_outputs(outputs)
-    _report(as_json, {"request": request_id, "outputs": outputs}, ctx.fx)
+    _outputs(as_json, outputs, ctx.fx, request=request_id)
     if dry_run:
         say(f"{request_id}: dry run, nothing purged")
     else:
@@ -365,8 +385,7 @@ def schedule_run(now: Now = None, dry_run: DryRun = False, as_json: AsJson = Fal
         for problem in exc.problems:
             say(f"  {problem}")
         return
-    _write_outputs(outputs)
-    _report(as_json, {"outputs": outputs}, ctx.fx)
+    _outputs(as_json, outputs, ctx.fx)
     say(outputs.get("actions") or "nothing to do")
 
 
@@ -379,29 +398,11 @@ def hub_sync(dry_run: DryRun = False, as_json: AsJson = False, project: ProjectD
 
     ctx = _context(project, dry_run, as_json)
     outputs = hubsync.sync(ctx)
-    _write_outputs(outputs)
-    _report(as_json, {"outputs": outputs}, ctx.fx)
+    _outputs(as_json, outputs, ctx.fx)
     say(", ".join(f"{k}: {v or 'nothing new'}" for k, v in outputs.items()) or "nothing to sync")
 
 
 # ---------------------------------------------------------------- release flow
-
-
-def _write_outputs(outputs: dict[str, str]) -> None:
-    """Step outputs for the Action, with a delimiter that cannot occur in a value."""
-    import secrets
-
-    from kiki_bot.shells.settings import Settings
-
-    path = Settings().github_output
-    if path is None:
-        return
-    with open(path, "a", encoding="utf-8") as fh:
-        for key, value in outputs.items():
-            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
-            fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-
-
 @app.command(epilog=_example("release example-lora/v0.2.0 --dry-run"))
 def release(
     tag: Annotated[str, typer.Argument(help="<adapter>/v<semver>, e.g. example-lora/v0.1.0", metavar="TAG")],
@@ -414,8 +415,7 @@ def release(
 
     ctx = _context(project, dry_run, as_json)
     outputs = run(ctx, tag)
-    _write_outputs(outputs)
-    _report(as_json, {"tag": tag, "outputs": outputs}, ctx.fx)
+    _outputs(as_json, outputs, ctx.fx, tag=tag)
     say(f"release {tag}: review PR {outputs.get('pr-url') or '(dry run)'}")
 
 
@@ -431,8 +431,7 @@ def publish(
 
     ctx = _context(project, dry_run, as_json)
     outputs = run(ctx, tag)
-    _write_outputs(outputs)
-    _report(as_json, {"tag": tag, "outputs": outputs}, ctx.fx)
+    _outputs(as_json, outputs, ctx.fx, tag=tag)
     say(f"published {tag}: {outputs.get('hub-url') or '(dry run)'}")
 
 

@@ -71,6 +71,17 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
 
+def write_split(source_dir: Path, records: list[dict], first: int, second: int, blank_after: int) -> None:
+    """`records` in three data files, then the manifest: part-000.jsonl up to `first`; part-001.jsonl up to
+    `second`, in compact JSON with a blank line after its `blank_after`th line and no final newline (what
+    hand edits leave); part-002.jsonl the rest."""
+    write_jsonl(source_dir / "part-000.jsonl", records[:first])
+    lines = [json.dumps(r, separators=(",", ":")) for r in records[first:second]]
+    (source_dir / "part-001.jsonl").write_bytes("\n".join([*lines[:blank_after], "", *lines[blank_after:]]).encode())
+    write_jsonl(source_dir / "part-002.jsonl", records[second:])
+    manifests.refresh(source_dir)
+
+
 def make_project(root: Path, sources: dict[str, dict] | None = None, records: dict[str, list[dict]] | None = None,
                  kiki: dict | None = None, adapters: dict[str, dict] | None = None) -> Path:
     """A complete project: kiki.toml, sources, adapters, data files with manifests."""

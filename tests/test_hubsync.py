@@ -11,6 +11,7 @@ import pytest
 from factory import adapter, make_project, record, source
 from test_removal_flow import GH_REPO, bot_comments, body, comment_event, handle, labels
 
+from kiki_bot.removal import STORED, Triaged
 from kiki_bot.repo import ledgerfile
 
 HUB_REPO = "test-lab/tiny-lora"
@@ -196,3 +197,19 @@ def test_dry_run_plans_the_mirror_and_does_nothing(env, gh, hub, cli):
     assert res.code == 0, res.err
     assert [p["action"] for p in res.json()["planned"]] == ["open_issue"]
     assert mirrors(gh) == [] and hub_answers(hub, 1) == []
+
+
+def test_a_purge_by_the_gated_job_is_answered_on_the_hub_too(env, gh, hub, cli):
+    """`kiki-bot removal purge` (the gated job) takes the step after an approval: the discussion hears it."""
+    num = hub.open_discussion(HUB_REPO, "Please remove my code", body("acme/fw"), "hf-rightsholder")
+    assert cli("hub", "sync", "-C", env).code == 0
+    [issue] = mirrors(gh)
+    [triage] = bot_comments(gh, issue.number)
+    triaged = Triaged.decode(STORED.search(triage.body).group(1))
+    path, ref = env / "compliance" / "removals.jsonl", {"id": triaged.id, "issue": issue.number}
+    ledgerfile.append_once(path, "requested", ref, "writer", triaged.opened_at, selectors=triaged.selectors,
+                           body_sha256=triaged.body_sha256, deadline=triaged.deadline, adapters=triaged.adapters)
+    ledgerfile.append_once(path, "approved", ref, "writer", triaged.opened_at + dt.timedelta(days=1))
+    res = cli("removal", "purge", triaged.id, "--actor", "writer", "-C", env)
+    assert res.code == 0, res.err
+    assert steps(hub, num) == ["triaged", "approved", "purged"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from factory import adapter, make_project, record, source, write_jsonl
+from factory import adapter, make_project, record, source, write_jsonl, write_split
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
@@ -65,12 +65,7 @@ def repo(tmp_path: Path) -> Project:
         {"blogs": recs["blogs"]},
         adapters={"tiny-lora": adapter(["acme-fw", "blogs"])},
     )
-    fw = root / "data" / "acme-fw"
-    write_jsonl(fw / "part-000.jsonl", recs["acme-fw"][:15])
-    lines = [json.dumps(r, separators=(",", ":")) for r in recs["acme-fw"][15:25]]
-    (fw / "part-001.jsonl").write_bytes("\n".join([*lines[:3], "", *lines[3:]]).encode())
-    write_jsonl(fw / "part-002.jsonl", recs["acme-fw"][25:])
-    manifests.refresh(fw)
+    write_split(root / "data" / "acme-fw", recs["acme-fw"], 15, 25, blank_after=3)
     return Project(root)
 
 

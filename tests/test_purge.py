@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from factory import make_project, record, source, write_jsonl
+from factory import make_project, record, source, write_jsonl, write_split
 
 from kiki_bot.core import ledger
 from kiki_bot.core.canonical import content_hash
@@ -41,12 +41,7 @@ def repo(tmp_path: Path) -> Project:
     recs["blogs"][3] = {**recs["acme-fw"][12], "_provenance": recs["blogs"][3]["_provenance"]}
     srcs = {"acme-fw": source(), "blogs": source("2.1"), "docs": source("2.1")}
     root = make_project(tmp_path / "repo", srcs, {"blogs": recs["blogs"], "docs": recs["docs"]})
-    fw = root / "data" / "acme-fw"
-    write_jsonl(fw / "part-000.jsonl", recs["acme-fw"][:10])
-    lines = [json.dumps(r, separators=(",", ":")) for r in recs["acme-fw"][10:15]]
-    (fw / "part-001.jsonl").write_bytes("\n".join([*lines[:2], "", *lines[2:]]).encode())
-    write_jsonl(fw / "part-002.jsonl", recs["acme-fw"][15:])
-    manifests.refresh(fw)
+    write_split(root / "data" / "acme-fw", recs["acme-fw"], 10, 15, blank_after=2)
     return Project(root)
 
 

@@ -41,12 +41,7 @@ class RecordLike(Protocol):
 
 def _slash_prefixes(path: str) -> list[str]:
     """Every `p` such that `path` equals `p` (ignoring trailing `/`) or lies below `p/`."""
-    found = [path.rstrip("/")]
-    i = path.find("/")
-    while i != -1:
-        found.append(path[:i])
-        i = path.find("/", i + 1)
-    return found
+    return [path.rstrip("/"), *_folders_above(path)]
 
 
 def _folders_above(path_key: str) -> list[str]:
