@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,6 +122,15 @@ def _outputs(as_json: bool, outputs: dict[str, str], fx, **doc: Any) -> None:
     """What a moment did: its step outputs for the Action, and the --json document that holds them."""
     _write_outputs(outputs)
     _report(as_json, {**doc, "outputs": outputs}, fx)
+
+
+def _moment(step: Callable[..., dict[str, str]], args: tuple, project: Path, dry_run: bool, as_json: bool,
+            **doc: Any) -> dict[str, str]:
+    """`step(context, *args)`, then its outputs (`_outputs`)."""
+    ctx = _context(project, dry_run, as_json)
+    outputs = step(ctx, *args)
+    _outputs(as_json, outputs, ctx.fx, **doc)
+    return outputs
 
 
 def _project(root: Path):
@@ -396,9 +406,7 @@ def hub_sync(dry_run: DryRun = False, as_json: AsJson = False, project: ProjectD
     requests for upstream opt-out lists and dataset revisions (what the scheduled run does first)."""
     from kiki_bot import hubsync
 
-    ctx = _context(project, dry_run, as_json)
-    outputs = hubsync.sync(ctx)
-    _outputs(as_json, outputs, ctx.fx)
+    outputs = _moment(hubsync.sync, (), project, dry_run, as_json)
     say(", ".join(f"{k}: {v or 'nothing new'}" for k, v in outputs.items()) or "nothing to sync")
 
 
@@ -413,9 +421,7 @@ def release(
     """Train the tagged version, regenerate its card, stage it on the Hub and open the review PR."""
     from kiki_bot.release import release as run
 
-    ctx = _context(project, dry_run, as_json)
-    outputs = run(ctx, tag)
-    _outputs(as_json, outputs, ctx.fx, tag=tag)
+    outputs = _moment(run, (tag,), project, dry_run, as_json, tag=tag)
     say(f"release {tag}: review PR {outputs.get('pr-url') or '(dry run)'}")
 
 
@@ -429,9 +435,7 @@ def publish(
     """Merge the staged Hub PR, tag the Hub revision, make the GitHub release, close satisfied removals."""
     from kiki_bot.publish import publish as run
 
-    ctx = _context(project, dry_run, as_json)
-    outputs = run(ctx, tag)
-    _outputs(as_json, outputs, ctx.fx, tag=tag)
+    outputs = _moment(run, (tag,), project, dry_run, as_json, tag=tag)
     say(f"published {tag}: {outputs.get('hub-url') or '(dry run)'}")
 
 
