@@ -280,20 +280,29 @@ def _revision_check(ctx: Context, sid: str, ds) -> Check:
     from kiki_bot.shells import upstream as upstream_io
 
     check = Check(ds.name, "dataset-revision", f"hf:datasets/{ds.repo}", revision=ds.revision)
-    wanted = frozenset(r.provenance.sha256 for r in iter_source(ctx.project.data_dir, sid) if r.provenance.sha256)
+    hashes, by_id = set(), {}  # a record that keeps its row's id is matched by it (`id_field`), others by hash
+    for r in iter_source(ctx.project.data_dir, sid):
+        if ds.id_field and (i := upstream.row_id(r.provenance.upstream_id)) is not None:
+            by_id.setdefault(i, []).append(r.provenance.record_idx)
+        elif r.provenance.sha256:
+            hashes.add(r.provenance.sha256)
+    wanted, wanted_ids = frozenset(hashes), frozenset(by_id)
     try:
         check.newest = ctx.fx.dataset_head(ds.repo)
-        present: set[str] = set()
+        present, present_ids = set(), set()
         if check.newest != ds.revision:
             for name in ds.files:
-                present |= upstream.scan_rows(upstream_io.missing_is_empty(ctx.fx.dataset_lines, ds.repo,
-                                                                           check.newest, name),
-                                              wanted, ds.content_field, check.scan)
+                found = upstream.scan_rows(upstream_io.missing_is_empty(ctx.fx.dataset_lines, ds.repo, check.newest,
+                                                                        name),
+                                           wanted, ds.content_field, check.scan, wanted_ids, ds.id_field)
+                present |= found[0]
+                present_ids |= found[1]
     except upstream_io.UNAVAILABLE as exc:
         check.status, check.detail = "unavailable", upstream_io.why(exc)
         return check
     if check.newest != ds.revision:
-        check.scan.matched = {f"sha256:{h}" for h in wanted - present}
+        check.scan.matched = {f"sha256:{h}" for h in wanted - present} | {
+            f"record:{sid}#{idx}" for i in wanted_ids - present_ids for idx in by_id[i]}
         details = (f"Rows removed upstream: the pinned revision {ds.revision[:12]} of `{ds.repo}` (source `{sid}`) "
                    f"has them, its newest revision {check.newest[:12]} does not.")
         check.filed = _file(ctx, sid, ds.name, check.scan.matched, "Other", details)

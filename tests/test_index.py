@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from factory import adapter, make_project, record, source, write_jsonl, write_split
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_matching import GITHUB_CASES, HF_URL, PROVENANCE, SELECTOR_LINES, URL_CASES, _parsed
 
@@ -354,6 +354,7 @@ PROV_VALUES = {
     "repo": st.sampled_from([None, "o/r", "o/r\n", "o/r/x", "ö/r", ""]),
     "path": st.sampled_from([None, "a/b.c", "", "ä", 1]),
     "sha256": st.sampled_from([None, "a" * 64, "A" * 64, "a" * 63, "a" * 64 + "\n"]),
+    "upstream_id": st.sampled_from([None, "row-1", "", 7, True, 1.5, ["x"], {"id": 1}]),
     "extra": JSON_VALUES,
 }
 
@@ -404,8 +405,16 @@ def _by_parse_line(raw: bytes):
     )
 
 
+def _valid(**prov) -> bytes:
+    return json.dumps({"text": "x", "_provenance": {"source": "s", "license": "MIT", "record_idx": 0,
+                                                    "access_date": "2025-10-02", **prov}}).encode()
+
+
 @settings(max_examples=1500, deadline=None)
 @given(raw=lines())
+@example(raw=_valid(upstream_id=["x"])).via("an upstream id of no accepted type")
+@example(raw=_valid(upstream_id=True)).via("a boolean is not an integer id")
+@example(raw=_valid(upstream_id=7)).via("an integer id")
 def test_parse_fields_is_parse_line(raw: bytes) -> None:
     assert _outcome(lambda b: rows.parse_fields(b, Path("f.jsonl"), 3, 10), raw) == _outcome(
         _by_parse_line, raw

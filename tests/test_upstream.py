@@ -188,6 +188,31 @@ def test_rows_removed_upstream_become_a_request(tmp_path, on_github, gh, hub, cl
     assert (last["revision"], last["newest"], last["matched"]) == (pinned, repo.branches["main"], 2)
 
 
+def test_rows_removed_upstream_are_matched_by_their_upstream_id_when_the_records_keep_it(tmp_path, on_github, gh,
+                                                                                        hub, cli):
+    """With `id_field` naming the dataset's id column and records keeping it as `_provenance.upstream_id`, a row
+    upstream removed is the one whose id is gone: a row upstream edited keeps its id and is not a removal (by
+    content hash it would look removed). A record without an id is still matched by its content hash."""
+    rows = [{"id": f"row-{i}", **_row(i)} for i in range(6)]
+    repo = hub.create_repo("bigcode/commitpackft", "dataset",
+                           files={"data/c.jsonl": b"".join(canonical_json(r) + b"\n" for r in rows)})
+    pinned = repo.branches["main"]
+    recs = [record("acme-fw", i, rows[i]["new_contents"], upstream_id=None if i == 5 else rows[i]["id"],
+                   sha256=hashlib.sha256(rows[i]["new_contents"].encode()).hexdigest()) for i in range(6)]
+    upstream = {"dataset": {"name": "commitpackft", "repo": "bigcode/commitpackft", "revision": pinned,
+                            "files": ["data/c.jsonl"], "content_field": "new_contents", "id_field": "id"}}
+    env = on_github(upstream_project(tmp_path, upstream, "auto", records=recs))
+    edited = {**rows[4], "new_contents": "int f4(void) { return 44; }"}  # reformatted upstream, same row
+    kept = [edited if i == 4 else r for i, r in enumerate(rows) if i not in (2, 5)]
+    repo.push({"data/c.jsonl": b"".join(canonical_json(r) + b"\n" for r in kept)}, "Honour opt-outs")
+    res = cli("hub", "sync", "-C", env)
+    assert res.code == 0, res.err
+    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    assert sorted(entries[0].selectors) == ["record:acme-fw#2", f"sha256:{recs[5]['_provenance']['sha256']}"]
+    assert sorted(idx for _, idx, _ in entries[2].records) == [2, 5]
+    assert evidence(env)[-1]["matched"] == 2
+
+
 def test_upstream_config_is_validated(tmp_path, cli):
     env = upstream_project(tmp_path, {"optout_lists": [{"name": "bigcode", "url": "https://x.example/l.jsonl",
                                                         "hub_dataset": "a/b", "file": "l.jsonl"}]})

@@ -107,15 +107,31 @@ def row_hash(row: dict, content_field: str | None) -> str | None:
     return hashlib.sha256(value.encode("utf-8")).hexdigest() if isinstance(value, str) else None
 
 
-def scan_rows(lines: Iterable[bytes], wanted: frozenset[str], content_field: str | None, scan: Scan) -> set[str]:
-    """Stream one file of a dataset revision; returns which of the `wanted` row hashes it holds."""
-    present: set[str] = set()
+def row_id(value: object) -> str | None:
+    """An upstream row id as text (`_provenance.upstream_id`, or the row's `id_field`): a string or an integer."""
+    if isinstance(value, bool):
+        return None
+    return str(value) if isinstance(value, str | int) else None
+
+
+def scan_rows(lines: Iterable[bytes], wanted: frozenset[str], content_field: str | None, scan: Scan,
+              wanted_ids: frozenset[str] = frozenset(), id_field: str | None = None) -> tuple[set[str], set[str]]:
+    """Stream one file of a dataset revision; returns which of the `wanted` row hashes and of the `wanted_ids`
+    (the values of `id_field`) it holds. Only what is wanted is computed, so an id-only source needs no text."""
+    hashes: set[str] = set()
+    ids: set[str] = set()
     for no, row in _objects(lines, scan):
-        if (h := row_hash(row, content_field)) is None:
-            scan.problem(no, f"no text `{content_field}`")
-        elif h in wanted:
-            present.add(h)
-    return present
+        if wanted:
+            if (h := row_hash(row, content_field)) is None:
+                scan.problem(no, f"no text `{content_field}`")
+            elif h in wanted:
+                hashes.add(h)
+        if id_field is not None:
+            if (i := row_id(row.get(id_field))) is None:
+                scan.problem(no, f"no id `{id_field}` (a string or an integer)")
+            elif i in wanted_ids:
+                ids.add(i)
+    return hashes, ids
 
 
 def form_bodies(identifiers: Iterable[str], reason: str, details: str) -> list[str]:

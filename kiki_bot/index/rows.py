@@ -104,6 +104,8 @@ def plain_fields(obj: dict) -> tuple | None:
         return None
     if sha is not None and (type(sha) is not str or not _HEX64.fullmatch(sha)):
         return None
+    if (uid := prov.get("upstream_id")) is not None and type(uid) not in (str, int):  # not kept: only checked
+        return None
     return source, lic, idx, day.toordinal(), origin, repo, path, sha
 
 

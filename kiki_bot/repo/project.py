@@ -207,7 +207,8 @@ class OptOutList(Strict):
 class UpstreamDataset(Strict):
     """The Hub dataset revision the source's records were drawn from: rows the newest revision no longer has are
     removals upstream made. A row is identified by the SHA-256 of `content_field`'s UTF-8 text (or of the row's
-    canonical JSON), which the records keep as `_provenance.sha256`."""
+    canonical JSON), which the records keep as `_provenance.sha256`; or, with `id_field`, by its id, which the
+    records keep as `_provenance.upstream_id` (a row upstream edits keeps its id, not its hash)."""
 
     name: str = Field(pattern=UPSTREAM_NAME, description="Short name; requests it files are by `upstream:<name>`.")
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="The Hub dataset id.")
@@ -215,6 +216,9 @@ class UpstreamDataset(Strict):
     files: list[str] = Field(min_length=1, description="The JSONL files of the dataset the source drew from.")
     content_field: str | None = Field(default=None, min_length=1, description="The row field whose text the "
                                       "records' `_provenance.sha256` hashes; default: the whole row's canonical JSON.")
+    id_field: str | None = Field(default=None, min_length=1, description="The row field holding each row's id, "
+                                 "which records keep as `_provenance.upstream_id`: a record that keeps one is "
+                                 "matched by id, not by content hash.")
 
 
 class Upstream(Strict):

@@ -53,6 +53,7 @@ class Provenance(BaseModel):
     repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     path: str | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    upstream_id: str | int | None = None  # the row's id in the upstream dataset (its `id_field`), when drawn from one
 
 
 @dataclass(frozen=True, slots=True)
