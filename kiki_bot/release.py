@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kiki_bot import render
+from kiki_bot.console import say
 from kiki_bot.context import Context
 from kiki_bot.core import carddiff, ledger, tags
 from kiki_bot.core.canonical import sha256_hex
@@ -149,6 +150,9 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
             evaluation=rendered.card.evaluation, card_changes=changes)
         pr_url = ctx.fx.pull_request(branch=branch, base=ctx.default_branch, title=f"Release {tag}", body=body,
                                      files=files)
+    if pr_url is None and not ctx.dry_run:  # its review PR merged, and nothing changed since: publish is next
+        say(f"{tag}: nothing to review, {ctx.default_branch} already holds its card; publish it "
+            f"(`kiki-bot publish {tag}`, which the merged review PR's workflow runs)")
     return {"version": tag.version, "pr-url": pr_url or "", "hub-url": hub_pr_url if hub_pr else ""}
 
 

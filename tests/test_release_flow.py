@@ -337,3 +337,22 @@ def test_publish_refuses_staged_weights_other_than_the_recorded_ones(env, gh, hu
                          commit_message="the recorded PEFT weights", revision=pr_rev)
     assert cli("publish", TAG, "-C", env).code == 0
     assert "v0.1.0" in staged.tags and [r.tag_name for r in gh.releases(GH_REPO)] == [TAG]
+
+
+def test_a_re_tag_of_a_merged_but_unpublished_version_points_to_publish(env, gh, hub, cli, gh_client):
+    """The review PR merged, publish has not run yet, and the tag is pushed again (or its run re-run): the default
+    branch already holds what the review PR would propose, so there is nothing to review. Not GitHub's 422 for an
+    empty PR: the run says so and what to do, and the version publishes as it was reviewed."""
+    assert handle(cli, env, "push", push_event(TAG)).code == 0
+    [pr] = gh.pulls(GH_REPO)
+    gh_client.get_repo(GH_REPO).get_pull(pr.number).merge(merge_method="squash")
+    for name, data in gh.files(GH_REPO, "main").items():
+        (env / name).parent.mkdir(parents=True, exist_ok=True)
+        (env / name).write_bytes(data)
+    main = gh.files(GH_REPO, "main")
+    res = handle(cli, env, "push", push_event(TAG))
+    assert res.code == 0, res.err
+    assert f"{TAG}: nothing to review, main already holds its card; publish it" in res.err
+    assert len(gh.pulls(GH_REPO)) == 1 and gh.files(GH_REPO, "main") == main
+    assert handle(cli, env, "pull_request", merged_event(pr.number, "kiki/release/tiny-lora/0.1.0")).code == 0
+    assert "v0.1.0" in hub.repo("test-lab/tiny-lora").tags

@@ -185,9 +185,11 @@ class Effects:
         self.gh.close(number)
 
     @effect
-    def pull_request(self, *, branch: str, base: str, title: str, body: str, files: dict[str, bytes]) -> str:
+    def pull_request(self, *, branch: str, base: str, title: str, body: str, files: dict[str, bytes]) -> str | None:
+        """The PR's URL; None when `base` already holds `files` (nothing to propose)."""
         self.gh.commit_files(branch, base, files, title)
-        return self.gh.pull_request(branch, base, title, body).html_url
+        pr = self.gh.pull_request(branch, base, title, body)
+        return pr.html_url if pr is not None else None
 
     @effect
     def commit(self, *, branch: str, files: dict[str, bytes], message: str) -> None:

@@ -331,10 +331,13 @@ class GitHub:
         return [pr for pr in self.repo.get_pulls(state="open", base=base) if pr.head.ref.startswith(prefix)]
 
     def pull_request(self, branch: str, base: str, title: str, body: str):
-        """The open PR from `branch`, with its body brought up to date, or a new one."""
+        """The open PR from `branch`, with its body brought up to date, or a new one; None when `branch` holds
+        nothing `base` lacks (what it would propose is merged already: GitHub refuses an empty PR)."""
         from github import GithubException
 
         if (pr := self.open_pull(branch, base)) is None:
+            if self.repo.compare(base, branch).ahead_by == 0:
+                return None
             try:
                 return self.repo.create_pull(base=base, head=branch, title=title, body=body)
             except GithubException as exc:
