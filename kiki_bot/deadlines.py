@@ -14,7 +14,7 @@ from kiki_bot.context import Context
 from kiki_bot.core import ledger, schedule, tags
 from kiki_bot.core.errors import CheckFailed
 from kiki_bot.core.escape import md
-from kiki_bot.removal import ledger_at, published, with_open_purges
+from kiki_bot.removal import ledger_at, ledger_file, published, with_open_purges
 from kiki_bot.repo import ledgerfile
 
 DEFAULT_RUN = dt.timedelta(hours=12)  # until an adapter has a recorded training run
@@ -27,6 +27,22 @@ def next_version(ctx: Context, adapter: str) -> str:
     card = render.load_card(ctx.project.card_dir(adapter))
     last = last_published(card)
     return tags.next_patch(last) if last else card.header.version if card else "0.1.0"
+
+
+def release_tag(ctx: Context, adapter: str) -> str:
+    """The tag a retrain of `adapter` releases: the next version's, or a later one's while that tag exists on a
+    commit whose ledger the default branch has moved past. Its release is refused (a purge merged after the tag
+    was made: the review PR would drop those entries) and tags are never moved, so dispatching it again would
+    be refused again, run after run until the deadline passed."""
+    version = next_version(ctx, adapter)
+    if ctx.repository is None:
+        return f"{adapter}/v{version}"
+    name = ledger_file(ctx)
+    head = ctx.fx.file_at(name, ctx.default_branch) or b""
+    while ctx.fx.tag_exists(tag := f"{adapter}/v{version}") and not (
+            ctx.fx.file_at(name, f"refs/tags/{tag}") or b"").startswith(head):
+        version = tags.next_patch(version)
+    return tag
 
 
 def duration(ctx: Context, adapter: str) -> dt.timedelta:
@@ -55,7 +71,7 @@ def plan(ctx: Context) -> tuple[list[schedule.AdapterPlan], dict[str, str], dict
     """The plan per adapter with pending removals, the tag each would release, and the request states."""
     states = ledger.request_state(with_open_purges(ctx), published(ctx.project))
     pending = schedule.pending_by_adapter(states)
-    release_tags = {a: f"{a}/v{next_version(ctx, a)}" for a in pending}
+    release_tags = {a: release_tag(ctx, a) for a in pending}
     queues = {a: schedule.Queue(items, duration(ctx, a), in_flight(ctx, release_tags[a]))
               for a, items in pending.items()}
     warn = dt.timedelta(days=ctx.project.config.policy.warn_days)

@@ -172,3 +172,28 @@ def test_schedule_event_routes_to_the_deadline_run(env, gh, cli, tmp_path, monke
     with time_machine.travel(OPENED + dt.timedelta(days=29), tick=False):
         res = cli("handle", "--event-name", "workflow_dispatch", "--event-path", path, "-C", env)
     assert res.code == 0 and len(release_runs(gh)) == 1
+
+
+def test_a_purge_merged_after_the_retrain_was_tagged_gets_a_new_tag_not_the_refused_one_again(env, gh, cli):
+    """The deadline run tags v0.1.1 and dispatches its release; a purge merges before the release reads the
+    ledger, so the release is refused (the default branch's ledger has entries the tag lacks; tags are never
+    moved). Dispatching that tag again would be refused again, every run until the deadline passed: the next
+    run tags the next version at the default branch's head instead, once."""
+    when = at(dt.timedelta(days=27, hours=12))
+    assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    [first] = release_runs(gh)
+    stale = gh.repo(GH_REPO).tags["tiny-lora/v0.1.1"]
+    path = env / "compliance" / "removals.jsonl"
+    rid = {"id": "R-2", "issue": 2}
+    ledger.append(path, "requested", rid, "octo-dev", OPENED + dt.timedelta(days=20), selectors=["record:acme-fw#4"],
+                  body_sha256="d" * 64, deadline=DEADLINE + dt.timedelta(days=20), adapters=["tiny-lora"])
+    ledger.append(path, "approved", rid, "maint", OPENED + dt.timedelta(days=21))
+    ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=21),
+                  records=[["acme-fw", 4, "e" * 64]], adapters=["tiny-lora"])
+    head = gh.push(GH_REPO, "main", {"compliance/removals.jsonl": path.read_bytes()}, "Purge R-2", author="maint")
+    first.status, first.conclusion = "completed", "failure"  # refused: the ledger moved after the tag
+    for _ in range(2):
+        assert cli("schedule", "run", "--now", when, "-C", env).code == 0
+    assert [(r.ref, r.payload) for r in release_runs(gh)] == [
+        ("tiny-lora/v0.1.1", {"tag": "tiny-lora/v0.1.1"}), ("tiny-lora/v0.1.2", {"tag": "tiny-lora/v0.1.2"})]
+    assert gh.repo(GH_REPO).tags["tiny-lora/v0.1.2"] == head and gh.repo(GH_REPO).tags["tiny-lora/v0.1.1"] == stale
