@@ -175,7 +175,7 @@ def test_runners_concurrency_and_checkouts():
     release = load(OWN / "release.yml")["jobs"]["release"]
     assert release["runs-on"] == ["self-hosted", "macOS", "ARM64"]
     assert release["concurrency"] == {
-        "group": "kiki-release-${{ needs.tag.outputs.adapter }}",
+        "group": "kiki-release-${{ github.ref_name }}",  # one tag's runs (GitHub keeps one waiting per group)
         "cancel-in-progress": False,
     }
     assert (
@@ -741,9 +741,47 @@ def test_no_comment_displaces_a_maintainers_pending_decision(callers):
     assert sorted(kept) == ["approve", "requester", "triage"]  # a stranger's comment starts no job at all
 
 
-def test_a_second_maintainer_command_queues_behind_the_first(callers):
-    """Maintainers' commands on one request run one at a time, in order, none cancelling a running one;
-    the requester's own comments (self-approval) queue apart and cannot push a maintainer's command out."""
+def test_a_collaborator_without_the_permission_cannot_displace_a_maintainers_waiting_decision(callers):
+    """GitHub keeps one waiting job per concurrency group, and the `if:` lets in every collaborator: kiki-bot
+    checks their permission only once the job runs. A read-only collaborator's second `/kiki approve` while
+    their first runs must not cancel the maintainer's approval waiting between them: that purge would be lost."""
+    reader = ("reader", 4004)
+    kept, cancelled = queue(
+        [
+            ("reader-1", command("/kiki approve", "COLLABORATOR", reader)),
+            ("approve", command("/kiki approve", "MEMBER", MAINTAINER)),
+            ("reader-2", command("/kiki approve", "COLLABORATOR", reader)),
+            ("reader-3", command("/kiki approve", "COLLABORATOR", reader)),
+        ],
+        callers,
+    )
+    assert "approve" in kept and "approve" not in cancelled
+
+
+def test_a_release_the_deadline_run_dispatched_is_never_displaced_by_another_tag():
+    """The deadline run dispatches the retrain it tagged while another release of the adapter runs; a
+    maintainer's tag pushed next must not cancel the dispatched one waiting: the deadline would pass."""
+    job = load(OWN / "release.yml")["jobs"]["release"]
+    running, waiting, cancelled = {}, {}, []
+    for label, event, tag in (("v0.2.0", "push", "tiny-lora/v0.2.0"), ("retrain", "workflow_dispatch",
+                              "tiny-lora/v0.1.1"), ("v0.2.1", "push", "tiny-lora/v0.2.1")):
+        ctx = {"github": {"event_name": event, "ref": f"refs/tags/{tag}", "ref_name": tag, "repository": GH_REPO},
+               "needs": {"tag": {"outputs": {"adapter": tag.split("/")[0]}}}, "inputs": {}}
+        group = str(evaluate(job["concurrency"]["group"], ctx)).casefold()
+        if group not in running:
+            running[group] = label
+            continue
+        if group in waiting:
+            cancelled.append(waiting[group])
+        waiting[group] = label
+    assert job["concurrency"]["cancel-in-progress"] is False and cancelled == []
+
+
+def test_a_second_maintainer_command_queues_apart_from_the_first(callers):
+    """Each person's commands on one request queue in a group of their own, none cancelling a running one or
+    anyone else's waiting one; the requester's own comments (self-approval) queue apart too. Different people's
+    commands may run at once: one decision per request holds through the branch's ledger (kiki-bot refuses to
+    push a ledger without the steps the branch records, and a later decision is answered, changing nothing)."""
     kept, cancelled = queue(
         [
             ("approve", command("/kiki approve", "COLLABORATOR", MAINTAINER)),
