@@ -699,16 +699,24 @@ def queue(arrivals: list[tuple[str, tuple[str, dict]]], callers: dict[str, Path]
     one job runs and one waits; a newer waiting job cancels the one waiting before it (`cancel-in-progress:
     true` would cancel the running one too). A job skipped by its `if:` (the caller's or the reusable
     workflow's) never joins a group. Returns (labels of the jobs started or waiting, labels of those cancelled)."""
-    running: dict[str, str] = {}
-    waiting: dict[str, str] = {}
-    cancelled: list[str] = []
+    joined = []
     for label, (event_name, payload) in arrivals:
         moment = {"issues": "removal-triage", "issue_comment": "removal-purge"}[event_name]
         ctx = {"github": {"event_name": event_name, "event": payload, "repository": GH_REPO}, "inputs": {}}
         [caller] = load(callers[moment])["jobs"].values()
         [job] = load(OWN / f"{moment}.yml")["jobs"].values()
-        if not (condition(caller.get("if"), ctx) and condition(job.get("if"), ctx)):
-            continue
+        if condition(caller.get("if"), ctx) and condition(job.get("if"), ctx):
+            joined.append((label, job, ctx))
+    return waitlist(joined)
+
+
+def waitlist(joined: list[tuple[str, dict, dict]]) -> tuple[list[str], list[str]]:
+    """GitHub's rule for jobs (label, job, expression context) joining their concurrency groups in this order,
+    every one that started still running: (labels started or waiting, labels cancelled)."""
+    running: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    cancelled: list[str] = []
+    for label, job, ctx in joined:
         group = str(evaluate(job["concurrency"]["group"], ctx)).casefold()  # group names ignore case
         if group not in running:
             running[group] = label
@@ -762,19 +770,15 @@ def test_a_release_the_deadline_run_dispatched_is_never_displaced_by_another_tag
     """The deadline run dispatches the retrain it tagged while another release of the adapter runs; a
     maintainer's tag pushed next must not cancel the dispatched one waiting: the deadline would pass."""
     job = load(OWN / "release.yml")["jobs"]["release"]
-    running, waiting, cancelled = {}, {}, []
-    for label, event, tag in (("v0.2.0", "push", "tiny-lora/v0.2.0"), ("retrain", "workflow_dispatch",
-                              "tiny-lora/v0.1.1"), ("v0.2.1", "push", "tiny-lora/v0.2.1")):
-        ctx = {"github": {"event_name": event, "ref": f"refs/tags/{tag}", "ref_name": tag, "repository": GH_REPO},
-               "needs": {"tag": {"outputs": {"adapter": tag.split("/")[0]}}}, "inputs": {}}
-        group = str(evaluate(job["concurrency"]["group"], ctx)).casefold()
-        if group not in running:
-            running[group] = label
-            continue
-        if group in waiting:
-            cancelled.append(waiting[group])
-        waiting[group] = label
-    assert job["concurrency"]["cancel-in-progress"] is False and cancelled == []
+
+    def tagged(tag: str, event: str) -> dict:
+        return {"github": {"event_name": event, "ref": f"refs/tags/{tag}", "ref_name": tag, "repository": GH_REPO},
+                "needs": {"tag": {"outputs": {"adapter": tag.split("/")[0]}}}, "inputs": {}}
+
+    kept, cancelled = waitlist([("v0.2.0", job, tagged("tiny-lora/v0.2.0", "push")),
+                                ("retrain", job, tagged("tiny-lora/v0.1.1", "workflow_dispatch")),
+                                ("v0.2.1", job, tagged("tiny-lora/v0.2.1", "push"))])
+    assert cancelled == [] and "retrain" in kept
 
 
 def test_a_second_maintainer_command_queues_apart_from_the_first(callers):
