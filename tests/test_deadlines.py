@@ -185,11 +185,12 @@ def test_a_purge_merged_after_the_retrain_was_tagged_gets_a_new_tag_not_the_refu
     stale = gh.repo(GH_REPO).tags["tiny-lora/v0.1.1"]
     path = env / "compliance" / "removals.jsonl"
     rid = {"id": "R-2", "issue": 2}
-    ledger.append(path, "requested", rid, "octo-dev", OPENED + dt.timedelta(days=20), selectors=["record:acme-fw#4"],
-                  body_sha256="d" * 64, deadline=DEADLINE + dt.timedelta(days=20), adapters=["tiny-lora"])
-    ledger.append(path, "approved", rid, "maint", OPENED + dt.timedelta(days=21))
-    ledger.append(path, "purged", rid, "maint", OPENED + dt.timedelta(days=21),
-                  records=[["acme-fw", 4, "e" * 64]], adapters=["tiny-lora"])
+    ledgerfile.append_once(path, "requested", rid, "octo-dev", OPENED + dt.timedelta(days=20),
+                           selectors=["record:acme-fw#4"], body_sha256="d" * 64,
+                           deadline=DEADLINE + dt.timedelta(days=20), adapters=["tiny-lora"])
+    ledgerfile.append_once(path, "approved", rid, "maint", OPENED + dt.timedelta(days=21))
+    ledgerfile.append_once(path, "purged", rid, "maint", OPENED + dt.timedelta(days=21),
+                           records=[["acme-fw", 4, "e" * 64]], adapters=["tiny-lora"])
     head = gh.push(GH_REPO, "main", {"compliance/removals.jsonl": path.read_bytes()}, "Purge R-2", author="maint")
     first.status, first.conclusion = "completed", "failure"  # refused: the ledger moved after the tag
     for _ in range(2):

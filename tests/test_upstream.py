@@ -207,7 +207,7 @@ def test_rows_removed_upstream_are_matched_by_their_upstream_id_when_the_records
     repo.push({"data/c.jsonl": b"".join(canonical_json(r) + b"\n" for r in kept)}, "Honour opt-outs")
     res = cli("hub", "sync", "-C", env)
     assert res.code == 0, res.err
-    entries = ledger.read(env / "compliance" / "removals.jsonl")
+    entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert sorted(entries[0].selectors) == ["record:acme-fw#2", f"sha256:{recs[5]['_provenance']['sha256']}"]
     assert sorted(idx for _, idx, _ in entries[2].records) == [2, 5]
     assert evidence(env)[-1]["matched"] == 2
