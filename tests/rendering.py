@@ -82,10 +82,15 @@ def squash(text: str) -> str:
     return " ".join(text.replace("\u200b", "").split())
 
 
-def live(hostile: str, harmless: str) -> list[str]:
+def live(hostile: str, harmless: str, *, code_spans: bool = False) -> list[str]:
     """What in `hostile` (a document rendered from attacker text) is live, judged against `harmless` (the same
-    document rendered from plain words): extra or different elements, mentions, issue references, comments."""
+    document rendered from plain words): extra or different elements, mentions, issue references, comments.
+    `code_spans`: the document may turn parts of the text into code spans, which are inert (nothing inside
+    code is linked), so `<code>` elements do not count."""
     got, want = page(hostile), page(harmless)
+    if code_spans:
+        for p in (got, want):
+            p.elements = [e for e in p.elements if e[0] not in ("code", "/code")]
     problems = []
     if got.elements != want.elements:
         diff = next(

@@ -15,14 +15,16 @@ import re
 
 from markupsafe import Markup
 
-_MD_SPECIALS = set("\\`*_[]#!|~<>")
+_MD_SPECIALS = set("\\`*_[]#!|~<")
 ZWSP = "&#8203;"
 # A zero-width space after `@`, and between `#` or `GH-` and a digit, keeps the text readable and stops
 # GitHub from turning it into a mention or an issue reference (`#1`, `owner/repo#1`, `GH-1`).
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# `<` and `&` as references (no tag, autolink or entity can start); `>` and `"` mean nothing mid-line.
+_ENTITIES = {"&": "&amp;", "<": "&lt;"}
 _ISSUE_REF = re.compile(r"(?i)(\\#|\bgh-)(?=[0-9])")
-# At the start of a line these open a block: a list item (`- `, `+ `, `1. `, `1) `), a rule or an underline.
-_BLOCK_START = re.compile(r"(?:[0-9]{1,9}(?P<p>[.)])|(?P<b>[-+]))(?=[ \t]|$)|(?P<r>[-=])[-= \t]*$")
+# At the start of a line these open a block: a list item (`- `, `+ `, `1. `, `1) `), a rule, an underline or a
+# block quote (`>`).
+_BLOCK_START = re.compile(r"(?:[0-9]{1,9}(?P<p>[.)])|(?P<b>[-+]))(?=[ \t]|$)|(?P<r>[-=])[-= \t]*$|(?P<q>>)")
 _WWW = re.compile(r"(?i)(www)\.")
 
 
@@ -58,6 +60,28 @@ def md(value: object) -> str:
     text = _ISSUE_REF.sub(r"\1" + ZWSP, _refs(lead) + body + _refs(trail))
     # GitHub autolinks bare URLs and www. hosts: break the pattern without changing what a reader sees.
     return _WWW.sub(r"\1" + ZWSP + ".", text.replace("://", ":" + ZWSP + "//"))
+
+
+# In the provider's own prose: what the writer put in backticks, URLs and e-mail addresses.
+_VERBATIM = re.compile(r"`([^`\n]+)`|https?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)]"
+                       r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_TOKEN, _TOKENS = 0xE000, 4096  # private-use characters stand in for the verbatim parts while the rest is escaped
+
+
+def prose(value: object) -> str:
+    """The provider's own prose (descriptions, selections, measures) as inline text, like `md`, except that
+    backtick spans, URLs and e-mail addresses become code spans: they copy exactly as written, with no
+    zero-width space or escape inside, and link nothing."""
+    if isinstance(value, Markup):
+        return str(value)
+    text = _one_line(value)
+    parts = [m.group(1) or m.group(0) for m in _VERBATIM.finditer(text)]
+    if not parts or len(parts) > _TOKENS or any(_TOKEN <= ord(c) < _TOKEN + _TOKENS for c in text):
+        return md(text)
+    count = iter(range(len(parts)))
+    marked = _VERBATIM.sub(lambda _: chr(_TOKEN + next(count)), text)
+    return re.sub(f"[{chr(_TOKEN)}-{chr(_TOKEN + _TOKENS - 1)}]",
+                  lambda t: code(parts[ord(t.group()) - _TOKEN], limit=len(text)), md(marked))
 
 
 def code(value: object, limit: int = 300, *, table: bool = False) -> str:
