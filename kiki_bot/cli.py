@@ -217,6 +217,44 @@ def card_render(
     _report(as_json, upkeep.render_cards(ctx, _adapters(ctx.project, adapter), version, day, facts), ctx.fx)
 
 
+@card_app.command("import", epilog=_example("card import README.md devstral-cpp-lora"))
+def card_import(
+    file: Annotated[Path, typer.Argument(help="The hand-written card (Markdown with a changelog table).",
+                                         metavar="FILE", show_default=False)],
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; needed when there are several.",
+                                                  metavar="ADAPTER")] = None,
+    date: Annotated[str | None, typer.Option(help="Date YYYY-MM-DD of the generated draft; default: today.")] = None,
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    project: ProjectDir = HERE,
+) -> None:
+    """Take a hand-written card's version history into card.json (marked imported): the draft of the next version
+    links every earlier one."""
+    from kiki_bot.repo import cards
+    from kiki_bot.repo.storage import differing
+
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
+    ctx = _context(project, dry_run, as_json)
+    proj = ctx.project
+    if adapter is None and len(proj.adapters) != 1:
+        raise BadInput("ADAPTER", f"name the adapter the card is of (one of: {', '.join(sorted(proj.adapters))})")
+    chosen = _adapters(proj, adapter)[0]
+    hand = cards.read_hand_written(file)
+    with _locked(proj.root, dry_run):
+        rendered = cards.import_card(proj, chosen, hand, day)
+        changed = differing(cards.files_of(proj, [(chosen, rendered)]))
+        ctx.fx.write_files(files=changed)
+    card = rendered.card
+    imported = [v.version for v in card.header.previous_versions if v.imported]
+    say(f"{chosen.name}: imported {', '.join('v' + v for v in imported)}; draft v{card.header.version} "
+        f"{'would link' if dry_run else 'links'} them ({', '.join(p.name for p in changed) or 'unchanged'})")
+    _report(as_json, {chosen.name: {"imported": imported, "version": card.header.version,
+                                    "written": [] if dry_run else [p.name for p in changed]}}, ctx.fx)
+
+
 @card_app.command("check", epilog=_example("card check --json"))
 def card_check(
     adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
@@ -233,6 +271,8 @@ def card_check(
         say(f"{r.adapter}: {'ok' if not r.problems else f'{len(r.problems)} problem(s)'}")
         for p in r.problems:
             say(f"  {p}")
+        for notice in r.pending_retrain:
+            say(f"  notice: {notice}")
     if any(r.problems for r in reports):
         raise CheckFailed("card check failed")
 

@@ -64,6 +64,30 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
                            f"card.json: peft_sha256 {card.run.peft_sha256}"])
 
 
+_DONE = {"flag": "flagged in the changelog; its Hub revision still serves it",
+         "gate": "the Hub repository is gated, so downloads need the provider's approval",
+         "delete": "its adapter files are deleted from the Hub's history"}
+
+
+def _earlier(card, rid: str) -> str:
+    """The published versions built before this request's records were removed, and what became of them."""
+    hit = [s for s in card.superseded if rid in s.requests]
+    return "".join(f" Version **{md(s.version)}** was built before the removal and may contain them: "
+                   f"{_DONE[s.action]}." for s in hit)
+
+
+def _supersede(ctx: Context, repo: str, card) -> None:
+    """The `superseded` policy on the Hub revisions of the versions this one supersedes (the card lists them):
+    flag (the card and changelog say so), gate the repository, or delete their files from the Hub's history."""
+    if not card.superseded:
+        return
+    action = card.superseded[0].action
+    if action == "gate":
+        ctx.fx.hub_fallback(repo=repo, how="gate")
+    elif action == "delete":
+        ctx.fx.hub_delete_revisions(repo=repo, tags=[f"v{s.version}" for s in card.superseded])
+
+
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     tag = parse_tag(ctx, tag_text)
     adapter = ctx.project.adapter(tag.adapter)
@@ -79,6 +103,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
     if card.published_at is None:
         _record_published(ctx, adapter.name, card)
+    _supersede(ctx, adapter.hub_repo, card)
     from kiki_bot.removal import published
 
     done = published(ctx.project)  # and this version, now: other adapters' versions count once published too
@@ -90,7 +115,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
         told.add(state.issue)
         others = ", ".join(state.pending)
         body = (f"Version **{md(tag.version)}** of **{md(adapter.name)}** is published and no longer contains the "
-                f"records removed for request {md(rid)}." +
+                f"records removed for request {md(rid)}." + _earlier(card, rid) +
                 (f" Still to be released without them: {md(others)}." if others else
                  " Every affected adapter is now released without them, so this request is complete."))
         ctx.fx.comment_once(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)

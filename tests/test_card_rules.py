@@ -85,10 +85,10 @@ def test_section_221_has_no_list_and_32_has_no_yes_no(project):
 
 def test_date_formats(project):
     readme = readme_of(project)
-    assert value_of(readme, "Last update:") == "06/05/26"
+    assert value_of(readme, "Last update:") == "06/05/26 (6 May 2026)"
     assert value_of(readme, "Latest date of data acquisition/collection for model training:").startswith("10/2025.")
     assert re.fullmatch(r"From \d\d/\d{4} to \d\d/\d{4}", value_of(readme, "Period of data collection:"))
-    bad = readme.replace("**Last update:** 06/05/26", "**Last update:** 2026-05-06")
+    bad = readme.replace("**Last update:** 06/05/26 (6 May 2026)", "**Last update:** 2026-05-06")
     assert any("DD/MM/YY" in p for p in pst_rules.check_body(bad))
 
 
@@ -189,8 +189,8 @@ def test_versions_link_every_previous_version_and_changelog_grows(project, cli):
     readme = readme_of(project, "0.3.0", dt.date(2026, 7, 1))
     version = value_of(readme, "Version of the Summary:")
     assert version.startswith("0.3.0")
-    assert "[v0.1.0 of 06/05/26](https://huggingface.co/test-lab/tiny-lora/blob/v0.1.0/README.md)" in version
-    assert "[v0.2.0 of 01/06/26](https://huggingface.co/test-lab/tiny-lora/blob/v0.2.0/README.md)" in version
+    assert "[v0.1.0 of 2026-05-06](https://huggingface.co/test-lab/tiny-lora/blob/v0.1.0/README.md)" in version
+    assert "[v0.2.0 of 2026-06-01](https://huggingface.co/test-lab/tiny-lora/blob/v0.2.0/README.md)" in version
     changelog = (project / "cards" / "tiny-lora" / "CHANGELOG.md").read_text()
     assert changelog.index("## [0.3.0]") < changelog.index("## [0.2.0]") < changelog.index("## [0.1.0]")
     v2 = changelog[changelog.index("## [0.2.0]"):changelog.index("## [0.1.0]")]

@@ -57,6 +57,7 @@ TABLE = {
     ("card", "render"): Row(["tiny-lora"], (["tiny-lora", "--date", "2026-13-45"], "--date"),
                             (["tiny-lora", "--version"], "--version")),
     ("card", "check"): Row(["tiny-lora"], (["no-such-adapter"], "no-such-adapter")),
+    ("card", "import"): Row(["{file}", "tiny-lora"], (["{absent}"], "{absent}"), ([], "FILE")),
     ("data", "manifest"): Row(["acme-fw"], (["no-such-source"], "no-such-source")),
     ("data", "check-optouts"): Row(["acme-fw", "--offline"], (["no-such-source", "--offline"], "no-such-source")),
     ("ledger", "verify"): Row([], (["-C", "{file}"], "{file}")),

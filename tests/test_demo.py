@@ -3,10 +3,13 @@ none of the Markdown of the bot's comments (bold markers, escapes, entities) on 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+
+from rendering import page
 
 from kiki_bot.core.escape import md
 from kiki_bot.demo.story import _line
@@ -33,6 +36,21 @@ def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
     assert "(mlx-lm, mlx/)" in res.stderr and "and in transformers + PEFT (the repository's root)" in res.stderr
     assert "Warning" not in res.stderr, res.stderr
     _the_published_card_says_only_what_the_data_backs(tmp_path / "work" / "model-repo")
+
+    # The v0.1.1 card links v0.1.0's Hub revision, gives each version's placement date and lists v0.1.0 as built
+    # before the removal (issue 15, points 4 and 6), read as GitHub renders it.
+    card_dir = tmp_path / "work" / "model-repo" / "cards" / "tiny-cpp-lora"
+    card = json.loads((card_dir / "card.json").read_text())
+    [v010] = card["header"]["previous_versions"]
+    assert (card["header"]["version"], v010["version"], v010["revision"]) == ("0.1.1", "0.1.0", "v0.1.0")
+    [superseded] = card["superseded"]
+    assert superseded["version"] == "0.1.0" and superseded["requests"] == ["R-1"] and superseded["action"] == "flag"
+    readme = (card_dir / "README.md").read_text()
+    links = [dict(attrs)["href"] for tag, attrs in page(readme).elements if tag == "a"]
+    assert "https://huggingface.co/kiki-demo/tiny-cpp-lora/blob/v0.1.0/README.md" in links
+    placement = next(line for line in readme.splitlines() if line.startswith("**Date of placement"))
+    assert f"v0.1.1: {card['header']['last_update']}; v0.1.0: {v010['placed_on_market']}" in placement
+    assert "- **0.1.0** (" in readme and "superseded: built before the records of removal request R-1" in readme
 
 
 def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):

@@ -52,7 +52,7 @@ def test_drafts_are_not_published_versions(tmp_path, cli):
     assert [e["version"] for e in doc["changelog"]] == ["0.3.0", "0.1.0"]
     assert doc["previous"]["version"] == "0.1.0" and doc["published_at"] is None
     readme = root.joinpath(*CARD, "README.md").read_text()
-    assert "v0.1.0 of 06/05/26" in readme and "v0.2.0" not in readme
+    assert "v0.1.0 of 2026-05-06" in readme and "v0.2.0" not in readme
     assert "[0.2.0]" not in root.joinpath(*CARD, "CHANGELOG.md").read_text()
     assert removal.published_versions(Project(root), {"tiny-lora": 20}) == {"tiny-lora": ["v0.1.0"]}
 

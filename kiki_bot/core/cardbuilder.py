@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 from kiki_bot.core.cardmodel import (
     Card,
     ChangelogEntry,
     Compute,
+    CrawledRepo,
     Domain,
     Evaluation,
     Fingerprint,
     Header,
+    History,
     LargeDataset,
     ModelLink,
     ModalityRow,
     Previous,
+    Purge,
     Removals,
     RunFacts,
     Section1,
@@ -31,6 +35,7 @@ from kiki_bot.core.cardmodel import (
     Section23,
     Section24to26,
     SourceRow,
+    Superseded,
     VersionLink,
 )
 from kiki_bot.core.errors import BadInput
@@ -40,7 +45,7 @@ from kiki_bot.repo.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_
 from kiki_bot.repo.project import Adapter, Category, Modality, Payload, Project, Source
 
 TEMPLATE_EDITION = (
-    "European Commission, Template for the Public Summary of Training Content for general-purpose AI models "
+    "Template for the Public Summary of Training Content for general-purpose AI models "
     "(Art. 53(1)(d) of Regulation (EU) 2024/1689), C(2025) 8311 final of 5 December 2025 "
     "(same text as C(2025) 5235 final of 24 July 2025)"
 )
@@ -81,13 +86,15 @@ def domain_cut(count: int, sme: bool) -> tuple[int, str]:
     """How many top domains to list: 10 % of the count; SMEs 5 % or 1 000, whichever is lower; rounded up."""
     if count == 0:
         return 0, "No domains were crawled."
+    crawled = f"{count:,} {'domain was' if count == 1 else 'domains were'} crawled."
     if sme:
         n = min(math.ceil(count * 0.05), 1000)
-        rule = (f"As an SME the provider lists the top 5 % of the {count} domains or 1 000 domains, whichever is "
-                f"lower: {n}. The template does not define rounding; 5 % is rounded up.")
+        rule = (f"{crawled} As an SME the provider lists the top 5 % of them, or at most 1 000: {n:,} listed here "
+                "(5 % rounded up; the template does not define rounding).")
     else:
         n = math.ceil(count * 0.10)
-        rule = f"Top 10 % of the {count} domains: {n}. The template does not define rounding; 10 % is rounded up."
+        rule = (f"{crawled} The top 10 % of them are listed: {n:,} here (10 % rounded up; the template does not "
+                "define rounding).")
     return n, rule
 
 
@@ -112,15 +119,16 @@ def compute_estimate(adapter: Adapter, tokens_processed: int, basis: str) -> Com
     flop = 6 * n * tokens_processed
     base = adapter.base_model.training_compute_flop
     threshold = (base if base else FALLBACK_BASE_FLOP["other"]) / 3
-    basis_text = "one third of the base model's published training compute" if base else (
-        "the Commission guidelines' fallback of 10^23/3 FLOP, because the base model's training compute is not published"
-    )
+    basis_text = (f"The threshold is one third of the base model's published training compute ({base:.2e} FLOP), "
+                  f"that is {threshold:.2e} FLOP." if base else
+                  "The base model's training compute is not published, so the Commission guidelines' fallback "
+                  f"threshold applies: one third of 10^23 FLOP, that is {threshold:.2e} FLOP.")
     if flop > threshold:
-        case = (f"The estimate exceeds {basis_text} ({threshold:.2e} FLOP): under the Commission's indicative "
+        case = (f"{basis_text} This modification's estimate exceeds it: under the Commission's indicative "
                 "criterion the fine-tuner is the provider of a modified general-purpose AI model, and this "
                 "summary is required.")
     else:
-        case = (f"The estimate is below {basis_text} ({threshold:.2e} FLOP): under the Commission's indicative "
+        case = (f"{basis_text} This modification's estimate is below it: under the Commission's indicative "
                 "criterion the fine-tuner does not become the provider of a new general-purpose AI model; this "
                 "summary of the modification's data is published voluntarily.")
     return Compute(formula="C ≈ 6 × N × D (N parameters of the base model, D tokens processed in training; an upper "
@@ -152,11 +160,15 @@ def build(
     ledger_head: tuple[int, str] = (0, "0" * 64),
     optouts: Facts | None = None,
     upstream: str = "",
+    purges: list[Purge] | None = None,
+    history: History | None = None,
 ) -> Card:
     """Assemble the whole card; a re-render of the same version reproduces the same bytes.
 
     A `previous_card` that was never published (a draft, or a release whose publish has not run) is replaced:
-    the new card compares with, links and keeps the history of published versions only.
+    the new card compares with, links and keeps the history of published versions only. `history` (from a
+    hand-written card, `kiki-bot card import`) replaces what `previous_card` would give; `purges` (the
+    ledger's, for this adapter) say which earlier versions were built before records were removed.
     """
     cfg = project.config
     srcs = project.adapter_sources(adapter)
@@ -198,15 +210,14 @@ def build(
         removals=removals.records_removed,
         training=training,
     )
-    previous = _previous(previous_card, version)
-    history = _history(previous_card, version, adapter.hub_repo)
+    kept = history or history_of(previous_card, version, adapter.hub_repo)
+    previous = kept.previous
     entry = changelog_entry(version, date, fingerprint, previous, removals, trained=run.iterations is not None)
-    older = [e for e in (previous_card.changelog if previous_card else []) if e.version != version
-             and (previous_card.published_at is not None or e.version != previous_card.header.version)]
+    older = [e for e in kept.changelog if e.version != version]
     evaluation = _evaluation(adapter, run)
     return Card(
         adapter=adapter.name,
-        header=Header(version=version, last_update=date, previous_versions=history,
+        header=Header(version=version, last_update=date, previous_versions=kept.versions,
                       template_edition=TEMPLATE_EDITION, latest_url=f"https://huggingface.co/{adapter.hub_repo}",
                       ledger_seq=ledger_head[0], ledger_hash=ledger_head[1]),
         section1=Section1(
@@ -216,9 +227,10 @@ def build(
                             f"Not applicable: the provider is established in the Union ({cfg.provider.country})."),
             model_name=f"{adapter.hub_repo} v{version}",
             model_url=f"https://huggingface.co/{adapter.hub_repo}",
+            description=adapter.description,
             dependencies=[{"name": adapter.base_model.id, "url": f"https://huggingface.co/{adapter.base_model.id}",
                            "summary_url": str(adapter.base_model.summary_url) if adapter.base_model.summary_url else None}],
-            placement_date=adapter.placed_on_market,
+            placement_date=date,
             modalities=modalities,
             latest_collection=fingerprint.latest_collection,
             continuous_training=adapter.continuous_training,
@@ -246,19 +258,23 @@ def build(
             content_description=_join({s.crawler.content_description for s in crawled if s.crawler}),
             modalities=_mods(crawled), domain_count=len(domains), domains_listed=listed, domain_rule=rule,
             domains=[Domain(domain=d, bytes=b) for d, b in ranked],
+            repositories=[CrawledRepo(name=s.url.path.strip("/"), url=str(s.url), records=figures.sources[s.id].records)
+                          for s in crawled if s.url and s.url.host == "github.com"],
             comments=("Domains are registrable domains (public suffix list) of each record's origin, ranked by the "
                       "size of the content used in training." if crawled else "")),
         section24_26=_sections_24_to_26(srcs, figures),
         section3=Section3(
             signatory=cfg.provider.code_of_practice_signatory,
-            opt_out_measures=_opt_out_text(crawled, optouts, sum(figures.sources[s.id].records for s in crawled)),
+            opt_out_measures=(_opt_out_text(crawled, optouts, sum(figures.sources[s.id].records for s in crawled))
+                              + (f" {upstream}" if upstream else "")),
             opt_outs=sorted({o for s in crawled if s.crawler for o in s.crawler.opt_outs}),
             removals=removals,
             copyright_policy_url=str(cfg.provider.copyright_policy_url),
-            removal_channel=(f"Rightsholders can ask for removal through the removal-request issue form of the model "
-                             f"repository; personal-data requests go privately to {cfg.provider.private_contact}. "
-                             f"Approved removals are retrained out within {cfg.policy.removal_window_days} days."
-                             + (f" {upstream}" if upstream else "")),
+            removal_channel=(f"An approved removal reaches a published release trained without the records within "
+                             f"{cfg.policy.removal_window_days} days of the request."),
+            removal_form_url=removal_form_url(cfg.provider.contact),
+            private_contact=cfg.provider.private_contact,
+            no_origin={r.name: r.no_origin for r in rows if r.no_origin},
             illegal_content_measures=adapter.illegal_content_measures,
             other_processing=adapter.other_processing),
         sources=rows,
@@ -274,6 +290,8 @@ def build(
         fingerprint=fingerprint,
         previous=previous,
         changelog=[entry, *older],
+        superseded=superseded(kept.versions, purges or [], cfg.policy.superseded,
+                              _issues_url(cfg.provider.contact)),
         published_at=published_at,
     )
 
@@ -395,7 +413,8 @@ def _sections_24_to_26(srcs: list[Source], figures: DataFigures) -> Section24to2
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:
     f = figures.sources[s.id]
     return SourceRow(id=s.id, name=s.name, category=s.category, license=s.license, records=f.records,
-                     bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin)
+                     bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin, url=str(s.url) if s.url else None,
+                     selection=s.selection)
 
 
 def _modality_rows(srcs: list[Source], figures: DataFigures) -> list[ModalityRow]:
@@ -510,24 +529,47 @@ def _hub_metadata(project: Project, adapter: Adapter, run: RunFacts) -> dict[str
     return meta
 
 
-def _previous(previous_card: Card | None, version: str) -> Previous | None:
+def history_of(previous_card: Card | None, version: str, repo: str) -> History:
+    """The history a card of `version` keeps from the committed card: a draft (never published) and the version
+    itself are left out, a published predecessor is added as it was published."""
     if previous_card is None:
-        return None
-    if previous_card.header.version == version or previous_card.published_at is None:
-        return previous_card.previous
-    return Previous(version=previous_card.header.version, date=previous_card.header.last_update,
-                    fingerprint=previous_card.fingerprint)
+        return History()
+    h = previous_card.header
+    changelog = [e for e in previous_card.changelog if previous_card.published_at is not None or e.version != h.version]
+    if h.version == version or previous_card.published_at is None:
+        return History(versions=list(h.previous_versions), changelog=changelog, previous=previous_card.previous)
+    link = VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version),
+                       published_at=previous_card.published_at, placed_on_market=previous_card.section1.placement_date,
+                       revision=f"v{h.version}", train_sha256=previous_card.run.train_sha256, ledger_seq=h.ledger_seq,
+                       ledger_hash=h.ledger_hash, fingerprint=previous_card.fingerprint)
+    return History(versions=[*h.previous_versions, link], changelog=changelog,
+                   previous=Previous(version=h.version, date=h.last_update, fingerprint=previous_card.fingerprint))
 
 
-def _history(previous_card: Card | None, version: str, repo: str) -> list[VersionLink]:
-    if previous_card is None:
-        return []
-    links = list(previous_card.header.previous_versions)
-    if previous_card.header.version != version and previous_card.published_at is not None:
-        h = previous_card.header
-        links.append(VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version),
-                                 published_at=previous_card.published_at))
-    return links
+def superseded(versions: list[VersionLink], purges: list[Purge], action: str, issues_url: str | None
+               ) -> list[Superseded]:
+    """The published versions built before a purge (the ledger head they saw is older): they may hold the
+    removed records. Imported versions predate the ledger, so every purge concerns them."""
+    out = []
+    for v in versions:
+        later = [p for p in purges if p.seq > v.ledger_seq]
+        if later:
+            out.append(Superseded(version=v.version, requests=sorted({p.request for p in later}),
+                                  issues=sorted({p.issue for p in later if p.issue is not None}),
+                                  issues_url=issues_url, action=action))
+    return out
+
+
+def _issues_url(contact: str) -> str | None:
+    """The model repository's issue tracker, when the provider's contact is it (what `init` writes)."""
+    m = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+)/issues/?", contact)
+    return f"https://github.com/{m.group(1)}/issues" if m else None
+
+
+def removal_form_url(contact: str) -> str | None:
+    """The removal-request form of the model repository: a direct link for rightsholders."""
+    issues = _issues_url(contact)
+    return f"{issues}/new?template=removal-request.yml" if issues else None
 
 
 def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Previous | None,
@@ -537,8 +579,10 @@ def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Pre
     Only a card with a training run (`trained`) may say it was retrained; a re-rendered draft was not.
     """
     entry = ChangelogEntry(version=version, date=date)
-    if previous is None:
-        entry.added.append("First Public Summary of Training Content for this adapter.")
+    if previous is None or previous.fingerprint is None:
+        entry.added.append("First Public Summary of Training Content for this adapter." if previous is None else
+                           f"First Public Summary of Training Content generated from the data; v{previous.version} "
+                           "and earlier were written by hand (imported from their card, not recomputed).")
         entry.added.extend(f"Source {sid}: {rec:,} records, {tok:,} tokens." for sid, (rec, tok) in now.sources.items())
         return entry
     was = previous.fingerprint

@@ -22,13 +22,47 @@ class M(BaseModel):
 
 
 # ---------------------------------------------------------------- the record
+class Fingerprint(M):
+    """The compact facts the next version's changelog entry is computed against."""
+
+    sources: dict[str, tuple[int, int]]
+    licenses: list[str]
+    size_bins: list[str]
+    latest_collection: str
+    period: str
+    domains: list[str]
+    large: list[str]
+    removals: int
+    training: dict[str, str]
+
+
 class VersionLink(M):
-    """A published version (only `publish` makes one), linked from the card header."""
+    """A published earlier version, as it was published: copied from card to card, never recomputed
+    (DESIGN.md section 7, invariant 5, and section 8 "Card history")."""
 
     version: str
     date: dt.date
-    url: str
+    url: str  # its Hub revision
     published_at: dt.datetime | None = None
+    placed_on_market: dt.date | None = None  # from its release; None only in cards made before it was recorded
+    revision: str | None = None  # the Hub revision `url` names (the version's tag)
+    train_sha256: str | None = None
+    ledger_seq: int = Field(default=0, ge=0)
+    ledger_hash: str = Field(default="0" * 64, pattern=r"^[0-9a-f]{64}$")
+    fingerprint: Fingerprint | None = None  # its figures; None when imported (typed by hand, not from data)
+    imported: bool = False  # taken from a hand-written card by `kiki-bot card import`
+    sections: dict[str, str] = Field(default_factory=dict)  # imported: the template's answers as written
+
+
+class Superseded(M):
+    """A published version built before records were removed: it may hold them, so the card says so and the
+    `superseded` policy says what became of its Hub revision."""
+
+    version: str
+    requests: list[str]
+    issues: list[int]
+    issues_url: str | None  # the model repository's issue tracker, when the contact names it
+    action: Literal["flag", "gate", "delete"]
 
 
 class Header(M):
@@ -60,6 +94,7 @@ class Section1(M):
     representative: str
     model_name: str
     model_url: str
+    description: str = ""  # the adapter's own description (adapters/<name>.toml)
     dependencies: list[dict[str, str | None]]
     placement_date: dt.date
     modalities: list[ModalityRow]
@@ -101,6 +136,12 @@ class Domain(M):
     bytes: int
 
 
+class CrawledRepo(M):
+    name: str
+    url: str
+    records: int
+
+
 class Section23(M):
     used: bool
     crawlers: list[str]
@@ -114,6 +155,7 @@ class Section23(M):
     domain_rule: str
     domains: list[Domain]
     comments: str
+    repositories: list[CrawledRepo] = Field(default_factory=list)
 
 
 class ModelLink(M):
@@ -149,6 +191,10 @@ class Section3(M):
     removals: Removals
     copyright_policy_url: str
     removal_channel: str
+    # The rightsholder's route (issue form, what it accepts, the private contact, records without an origin).
+    removal_form_url: str | None = None
+    private_contact: str = ""
+    no_origin: dict[str, int] = Field(default_factory=dict)  # records without an origin URL, by source name
     illegal_content_measures: str
     other_processing: str | None
 
@@ -162,6 +208,7 @@ class SourceRow(M):
     bytes: int
     tokens: int
     no_origin: int
+    selection: str = ""
 
 
 class Compute(M):
@@ -219,24 +266,10 @@ class ChangelogEntry(M):
     security: list[str] = Field(default_factory=list)
 
 
-class Fingerprint(M):
-    """The compact facts the next version's changelog entry is computed against."""
-
-    sources: dict[str, tuple[int, int]]
-    licenses: list[str]
-    size_bins: list[str]
-    latest_collection: str
-    period: str
-    domains: list[str]
-    large: list[str]
-    removals: int
-    training: dict[str, str]
-
-
 class Previous(M):
     version: str
     date: dt.date
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint | None  # None: an imported, hand-written version (no figures from data)
 
 
 class Card(M):
@@ -262,6 +295,7 @@ class Card(M):
     fingerprint: Fingerprint
     previous: Previous | None
     changelog: list[ChangelogEntry]
+    superseded: list[Superseded] = Field(default_factory=list)
     published_at: dt.datetime | None = None
     """When `publish` ran for this version (Hub tag and GitHub release made); None for a draft or a release
     under review. Only published versions count as released: `init` and `card render` write drafts."""
@@ -282,6 +316,23 @@ class Card(M):
         return {key: trim(value) for key, value in hub.items()}
 
 
+class Purge(M):
+    """A `purged` ledger entry as the card needs it: when (its seq) and for which request."""
+
+    seq: int
+    request: str
+    issue: int | None
+
+
+class History(M):
+    """What a new card keeps of the versions before it: their links, their changelog entries and the last one's
+    figures. Copied, never recomputed: a published version's entry is immutable."""
+
+    versions: list[VersionLink] = Field(default_factory=list)
+    changelog: list[ChangelogEntry] = Field(default_factory=list)
+    previous: Previous | None = None
+
+
 # ---------------------------------------------------------------- what a card says of its versions
 def published_versions(card: Card | None) -> list[str]:
     """The versions `publish` ran for, oldest first: the header's links, and the card's own once published."""
@@ -293,3 +344,4 @@ def published_versions(card: Card | None) -> list[str]:
 def last_published(card: Card | None) -> str | None:
     versions = published_versions(card)
     return versions[-1] if versions else None
+

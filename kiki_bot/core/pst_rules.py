@@ -77,7 +77,8 @@ LABELS: list[tuple[str, bool]] = [
 ]
 
 _LINE_VALUE = {
-    "Last update:": (re.compile(r"^\d{2}/\d{2}/\d{2}$"), "DD/MM/YY"),
+    # The template's DD/MM/YY, with the date spelled out beside the two-digit year.
+    "Last update:": (re.compile(r"^\d{2}/\d{2}/\d{2} \(\d{1,2} [A-Z][a-z]+ \d{4}\)$"), "DD/MM/YY (D Month YYYY)"),
     "Latest date of data acquisition/collection for model training:": (re.compile(r"^\d{2}/\d{4}\b"), "MM/YYYY"),
     "Period of data collection:": (re.compile(r"^(From \d{2}/\d{4} to \d{2}/\d{4}|not applicable)$"),
                                    "From MM/YYYY to MM/YYYY"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from markupsafe import Markup
 
 from kiki_bot.core.cardmodel import Card
 from kiki_bot.core.errors import BadInput
-from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md
+from kiki_bot.core.escape import cell, code, code_block, html_text, link_text, md, prose
 
 README, CHANGELOG, CARD_JSON = "README.md", "CHANGELOG.md", "card.json"
 
@@ -32,6 +33,32 @@ def _url(value: object) -> Markup:
         raise BadInput("url", f"refusing to render {text!r} as a link (expected an http(s) URL without spaces, "
                        "quotes, brackets or parentheses)")
     return Markup(text)
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")  # spelled in English whatever the locale
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def _link(value: object) -> Markup | str:
+    """A link for an http(s) URL or an e-mail address (`mailto:`), so that copying it gives the address as
+    written; anything else as text."""
+    text = str(value)
+    if text.startswith(("https://", "http://")):
+        return _autolink(text)
+    if _EMAIL.fullmatch(text):
+        return Markup(f"[{link_text(text)}](mailto:{text})")
+    return md(text)
+
+
+def _autolink(value: object) -> Markup:
+    """A URL shown as itself, `<URL>`: the raw Markdown holds the address exactly, with no escape in it."""
+    return Markup(f"<{_url(value)}>")
+
+
+def _day(day: dt.date) -> str:
+    """The template's DD/MM/YY, with the date spelled out beside it: a two-digit year is ambiguous alone."""
+    return f"{day:%d/%m/%y} ({day.day} {MONTHS[day.month - 1]} {day.year})"
 
 
 def _score(value: float | None, signed: bool = False) -> str:
@@ -58,25 +85,33 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(
-        dmy=lambda d: d.strftime("%d/%m/%y"),
-        dmy4=lambda d: d.strftime("%d/%m/%Y"),
+        dmy=_day,
         yesno=lambda b: Markup("☒ Yes ☐ No" if b else "☐ Yes ☒ No"),
         modalities=lambda ms: ", ".join(m.value.capitalize() for m in ms) or "Not applicable.",
         url=_url,
+        autolink=_autolink,
         code=lambda v: Markup(code(v)),
+        codes=lambda vs, table=False: Markup(", ".join(code(v, table=table) for v in vs)),
         cell=lambda v, as_code=False: Markup(cell(v, as_code=as_code)),
         link_text=lambda v: Markup(link_text(v)),
-        link=lambda v: Markup(f"[{link_text(v)}]({_url(v)})") if str(v).startswith(("https://", "http://"))
-        else md(v),
+        link=_link,
         code_block=lambda v, info="": Markup(code_block(str(v), info)),
         html_text=lambda v: Markup(html_text(v)),
         safe=Markup,
         bytes=_bytes,
-        days=lambda d: "not yet applicable" if d is None else f"{d:g} days",
+        days=lambda d: f"{d:g} days",
+        percent=lambda share: f"{share:g} %",
         score=_score,
         repo_id=lambda url: str(url).removeprefix("https://huggingface.co/"),
     )
     return env
+
+
+@lru_cache(maxsize=1)
+def card_environment() -> jinja2.Environment:
+    """The card's: its free text is the provider's own, so what it puts in backticks, its URLs and its addresses
+    become code spans (`prose`), which copy exactly as written."""
+    return environment().overlay(finalize=prose)
 
 
 def readme(card: Card) -> str:
@@ -94,7 +129,7 @@ def readme(card: Card) -> str:
         datasets=meta.pop("datasets") or None,
         **meta,
     )
-    body = environment().get_template("card.md.j2").render(
+    body = card_environment().get_template("card.md.j2").render(
         card=card, h=card.header, s1=card.section1, s21=card.section21, s22=card.section22, s23=card.section23,
         s24=card.section24_26, s3=card.section3, r=card.section3.removals, c=card.compute)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"

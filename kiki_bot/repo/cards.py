@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiki_bot import render
-from kiki_bot.core import carddiff, ledger, pst_rules, tags
+from kiki_bot.core import cardimport, carddiff, ledger, pst_rules, tags
 from kiki_bot.core.cardbuilder import build
-from kiki_bot.core.cardmodel import Card, Removals, RunFacts, last_published
+from kiki_bot.core.cardmodel import Card, History, Purge, Removals, RunFacts, last_published
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.optouts import Facts
 from kiki_bot.repo import evidence, figures, ledgerfile, manifests, skeleton, trainset
@@ -40,6 +40,7 @@ class Report:
     placeholders: list[str] = field(default_factory=list)
     reserved: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    pending_retrain: list[str] = field(default_factory=list)  # notices: data changed by recorded purges only
     rendered: Rendered | None = None
 
     @property
@@ -60,6 +61,13 @@ def removals(entries: list[ledger.Entry], adapter: Adapter) -> Removals:
                     longest_days_to_release=stats["longest_days_to_release"])
 
 
+def purges(entries: list[ledger.Entry], adapter: Adapter) -> list[Purge]:
+    """The ledger's purges of this adapter's records: which published versions they leave superseded."""
+    return [Purge(seq=e.seq, request=e.request.id, issue=e.request.issue) for e in entries
+            if e.event == "purged" and adapter.name in (e.adapters or ())
+            and any(source in adapter.sources for source, _, _ in e.records or ())]
+
+
 def render_adapter(
     project: Project,
     adapter: Adapter,
@@ -68,12 +76,14 @@ def render_adapter(
     run: RunFacts | None = None,
     entries: list[ledger.Entry] | None = None,
     ledger_head: tuple[int, str] | None = None,
+    history: History | None = None,
 ) -> Rendered:
     """Build the card from data; version, date and run facts default to the committed card's own, the ledger
     head it records to the head of `entries`.
 
     A new `version` must be semver and newer than the last published one; the card is a draft
-    (`published_at` null) until `publish` runs for it.
+    (`published_at` null) until `publish` runs for it. A published version is never rebuilt: its card is
+    rendered again as it was published (DESIGN.md section 7, invariant 5).
     """
     committed = render.load_card(project.card_dir(adapter.name))
     if version is not None:
@@ -86,9 +96,12 @@ def render_adapter(
     eligible = trainset.rule(project, entries)
     figs = figures.compute(project, adapter, eligible)
     opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved)
+    if same and committed.published_at is not None:
+        return Rendered(committed, render.files(committed), figs, opt)
     card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
                  committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
-                 upstream=_upstream_followed(project, adapter, date))
+                 upstream=_upstream_followed(project, adapter, date), purges=purges(entries, adapter),
+                 history=history)
     return Rendered(card, render.files(card), figs, opt)
 
 
@@ -99,6 +112,35 @@ def _upstream_followed(project: Project, adapter: Adapter, date: dt.date) -> str
     sources = project.adapter_sources(adapter)
     paths = {s.id: project.upstream_evidence(s.id) for s in sources if s.upstream}
     return followed(sources, {sid: p.read_bytes() for sid, p in paths.items() if p.is_file()}, date)
+
+
+def read_hand_written(path: Path) -> cardimport.HandWritten:
+    """A hand-written card's versions and answers (`kiki-bot card import`), or bad input naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(str(path), f"cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(str(path), f"not UTF-8 text (byte {exc.start})") from None
+    return cardimport.parse(text, str(path))
+
+
+def import_card(project: Project, adapter: Adapter, hand: cardimport.HandWritten,
+                date: dt.date | None = None) -> Rendered:
+    """The card rendered with a hand-written card's versions as its history, marked imported: the committed
+    draft's version, or the one after the newest imported. Refused once kiki-bot has published a version (the
+    history is then kiki-bot's own); importing the same card again changes nothing."""
+    committed = render.load_card(project.card_dir(adapter.name))
+    if committed is not None:
+        ours = [v.version for v in committed.header.previous_versions if not v.imported]
+        ours += [committed.header.version] if committed.published_at else []
+        if ours:
+            raise BadInput(str(project.card_dir(adapter.name) / render.CARD_JSON),
+                           f"kiki-bot has published {', '.join('v' + v for v in ours)} of {adapter.name} already: a "
+                           "hand-written card's history is imported before the first release")
+    version = (committed.header.version if committed and tags.newer(committed.header.version, hand.version)
+               else tags.next_patch(hand.version))
+    return render_adapter(project, adapter, version, date, history=cardimport.history(hand, adapter.hub_repo))
 
 
 def check_version(committed: Card | None, adapter: str, version: str) -> None:
@@ -155,11 +197,14 @@ def check(project: Project, adapter: Adapter) -> Report:
     previous = fresh.card.previous
     report.stale = pst_rules.stale_figures(
         typed_text(project, adapter),
-        [(previous.version, pst_rules.figures_of(previous.fingerprint.sources))] if previous else [],
+        [(previous.version, pst_rules.figures_of(previous.fingerprint.sources))] if previous and previous.fingerprint else [],
         pst_rules.figures_of(fresh.card.fingerprint.sources))
     if committed is None:
         report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
         return report
+    if committed.published_at is not None:
+        notices, report.drift = since_published(project, adapter, committed, fresh.figures, entries)
+        report.pending_retrain = notices
     diffs = carddiff.field_diff(committed.model_dump(mode="json", by_alias=True),
                                 fresh.card.model_dump(mode="json", by_alias=True))
     report.drift += [f"card.json {line}" for line in carddiff.describe(diffs)]
@@ -190,6 +235,47 @@ def typed_text(project: Project, adapter: Adapter) -> list[tuple[str, str]]:
         if s.payload and s.payload.note:
             out.append((f"{where} `payload.note`", s.payload.note))
     return out
+
+
+def since_published(project: Project, adapter: Adapter, card: Card, figs: figures.DataFigures,
+                    entries: list[ledger.Entry]) -> tuple[list[str], list[str]]:
+    """(notices, problems): the published version `card` against the data now. Records removed since by a
+    recorded purge are *pending retrain* (a notice: the next release trains without them); any other change is
+    drift, since a published version's card is never rewritten (DESIGN.md section 7, invariant 5)."""
+    version, seq = card.header.version, card.header.ledger_seq
+    later = [e for e in entries if e.event == "purged" and e.seq > seq and adapter.name in (e.adapters or ())]
+    removed: dict[str, set[int]] = {}
+    for e in later:
+        for source, idx, _ in e.records or ():
+            removed.setdefault(source, set()).add(idx)
+    was, problems = card.fingerprint.sources, []
+    for sid in sorted(set(was) | set(figs.sources)):
+        (r0, t0), gone = was.get(sid, (0, 0)), len(removed.get(sid, ()))
+        r1, t1 = (figs.sources[sid].records, figs.sources[sid].tokens) if sid in figs.sources else (0, 0)
+        if r1 != r0 - gone or t1 > t0 or (not gone and t1 != t0):
+            problems.append(f"source {sid}: {r0:,} records ({t0:,} tokens) in published v{version}, {r1:,} ({t1:,}) "
+                            f"now, and the ledger records {gone:,} removed since")
+    if not problems and not removed and card.run.train_sha256:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="kiki-check-") as tmp:
+            try:
+                now = trainset.assemble(project, adapter, Path(tmp), trainset.rule(project, entries)).train_sha256
+            except BadInput as exc:  # the data no longer makes a training set at all
+                now = f"none ({exc})"
+        if now != card.run.train_sha256:
+            problems.append(f"training set: {now} now, {card.run.train_sha256} recorded by published v{version} "
+                            "(train_sha256): a record's content changed")
+    if problems:
+        return [], [f"v{version} is published and its card is never rewritten, but the data changed in a way no "
+                    f"removal explains: render a new version (`kiki-bot card render {adapter.name} --version "
+                    f"<newer>`)", *problems]
+    if not removed:
+        return [], []
+    count = sum(len(v) for v in removed.values())
+    requests = ", ".join(sorted({e.request.id for e in later}))
+    return [f"v{version}: pending retrain: {count:,} record(s) removed since it was published ({requests}); the "
+            "next release trains without them"], []
 
 
 def _head(card: Card) -> tuple[int, str]:

@@ -86,6 +86,9 @@ class Policy(Strict):
     approve_permission: Literal["triage", "write", "maintain", "admin"] = "write"
     auto_approve_owner: bool = Field(default=False, description="A requester may approve selectors of their own GitHub login.")
     missed_deadline_fallback: Literal["gate", "private", "none"] = "gate"
+    superseded: Literal["flag", "gate", "delete"] = Field(default="flag", description=(
+        "What happens to published versions built before a removal: flag them in the changelog, gate the Hub "
+        "repository, or delete their adapter files from the Hub's history (tags removed, history squashed)."))
     review_buffer_days: float = Field(default=2, ge=0, description="Time from a finished retrain to its published release.")
     warn_days: int = Field(default=7, ge=0)
     upstream_approval: Literal["auto", "maintainer"] = Field(

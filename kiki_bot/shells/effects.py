@@ -225,6 +225,10 @@ class Effects:
         self.hub.fallback(repo, how)
 
     @effect
+    def hub_delete_revisions(self, *, repo: str, tags: list[str]) -> None:
+        self.hub.delete_revisions(repo, tags)
+
+    @effect
     def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict,
                       once: list[str] | None = None) -> bool:
         """Append the step unless the ledger has it (same request, event and `once` fields); True if appended."""

@@ -103,6 +103,24 @@ class Hub:
             return []
         return self.api.list_repo_files(repo_id, repo_type="dataset")
 
+    def delete_revisions(self, repo_id: str, tags: list[str]) -> None:
+        """Remove superseded versions' files from the Hub's history: `main` is squashed to one commit, the tags
+        that stay are moved onto it (they would keep the old commits reachable), the superseded tags go. Safe to
+        repeat: nothing is done once those tags are gone, and each step is skipped when it is done already."""
+        refs = self.api.list_repo_refs(repo_id)
+        doomed = [t.name for t in refs.tags if t.name in tags]
+        if not doomed:
+            return
+        if len(self.api.list_repo_commits(repo_id)) > 1:
+            self.api.super_squash_history(repo_id, commit_message="kiki-bot: history squashed after a removal")
+        main = next(b.target_commit for b in self.api.list_repo_refs(repo_id).branches if b.name == "main")
+        for tag in refs.tags:
+            if tag.name not in doomed and tag.target_commit != main:
+                self.api.delete_tag(repo_id, tag=tag.name)
+                self.api.create_tag(repo_id, tag=tag.name, revision=main, tag_message=f"kiki-bot release {tag.name}")
+        for name in doomed:
+            self.api.delete_tag(repo_id, tag=name)
+
     def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:
         """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them.
         Safe to repeat and finishes a run that failed part-way: huggingface_hub skips the commit when the Hub

@@ -45,6 +45,7 @@ class HubEmulator(Repos, Commits, Discussions, Emulator):
         ("POST", _repo_path + "/commit/{rev}", "commit"),
         ("GET", _repo_path + "/refs", "refs"),
         ("POST", _repo_path + "/tag/{rev}", "create_tag"),
+        ("DELETE", _repo_path + "/tag/{tag}", "delete_tag"),
         ("GET", _repo_path + "/tree/{rev}", "tree"),
         ("GET", _repo_path + "/tree/{rev}/{path}", "tree"),
         ("GET", _repo_path + "/commits/{rev}", "commits"),

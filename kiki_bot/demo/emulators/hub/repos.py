@@ -160,6 +160,16 @@ class Repos:
         repo.tags[tag] = self._revision(repo, rev)
         return json_response({})
 
+    def delete_tag(self, request: Request, kind: str, ns: str, name: str, tag: str) -> Response:
+        """Remove a tag; the commits only it reached are gone (no ref keeps them)."""
+        repo = self._repo(request, kind, ns, name)
+        self._writer(request)
+        if tag not in repo.tags:
+            fail(404, f"Invalid rev id: {tag}", "RevisionNotFound")
+        del repo.tags[tag]
+        repo.history.keep_reachable(repo.roots())
+        return json_response({})
+
     def tree(self, request: Request, kind: str, ns: str, name: str, rev: str, path: str = "") -> Response:
         repo = self._repo(request, kind, ns, name)
         files = repo.history[self._revision(repo, rev)].files
