@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE
 from test_cli import LEAVES, commands, reprs
 from test_release_flow import GH_REPO, tiny_base, tiny_project, writes  # noqa: F401  (tiny_base: a fixture)
 from test_removal_flow import body, issue_event
@@ -95,6 +96,7 @@ def setup_discussion(cli, tmp_path, repo) -> list[str]:
 CASES = {
     ("init",): (setup_init, [], {"write_files", "create_labels"}),
     ("card", "render"): (setup_nothing, ["--version", "0.2.0"], {"write_files"}),
+    ("card", "import"): (setup_nothing, [str(EXAMPLE / "history" / "README-v0.4.3.md")], {"write_files"}),
     ("data", "manifest"): (setup_stale_manifest, [], {"write_files"}),
     ("data", "check-optouts"): (setup_unchecked_host, ["acme-fw"], {"write_files"}),
     ("removal", "file"): (setup_nothing, ["--body", "{tmp}/request.md"], {"ledger_append"}),

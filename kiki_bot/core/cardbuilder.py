@@ -413,8 +413,7 @@ def _sections_24_to_26(srcs: list[Source], figures: DataFigures) -> Section24to2
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:
     f = figures.sources[s.id]
     return SourceRow(id=s.id, name=s.name, category=s.category, license=s.license, records=f.records,
-                     bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin, url=str(s.url) if s.url else None,
-                     selection=s.selection)
+                     bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin, selection=s.selection)
 
 
 def _modality_rows(srcs: list[Source], figures: DataFigures) -> list[ModalityRow]:
