@@ -201,7 +201,7 @@ def test_a_release_stages_no_peft_form_it_cannot_make_exactly_and_the_card_says_
     refused = RunFacts(peft_refused="a `reason` <b>")
     rendered = cards.render_adapter(proj, adapter, "0.1.0", run=refused)
     readme = rendered.files["README.md"]
-    assert "Only mlx-lm's format is provided: this adapter has no exact PEFT form (a \\`reason\\` &lt;b&gt;)" in readme
+    assert "Only mlx-lm's format is provided: this adapter has no exact PEFT form (a `reason` &lt;b>)" in readme
     assert "from peft import PeftModel" not in readme and "adapter_path=adapter_dir)" in readme
     assert rendered.card.hub["library_name"] == "mlx" and "peft" not in rendered.card.hub["tags"]
     rendered = cards.render_adapter(proj, adapter, "0.1.0", run=RunFacts(peft_sha256="0" * 64))

@@ -213,7 +213,7 @@ def test_reject_records_the_decision_and_closes(env, gh, cli):
     entries = ledgerfile.read(env / "compliance" / "removals.jsonl")
     assert [e.event for e in entries] == ["requested", "rejected"]
     assert gh.issue(GH_REPO, number).state == "closed"
-    assert "Reason: not our data &lt;b&gt;@&#8203;x&lt;/b&gt;" in bot_comments(gh, number)[-1].body
+    assert "Reason: not our data &lt;b>@&#8203;x&lt;/b>" in bot_comments(gh, number)[-1].body
     assert len(list(iter_source(env / "data", "acme-fw"))) == 20
 
 
