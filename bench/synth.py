@@ -80,7 +80,6 @@ def _adapter(sources: list[str]) -> str:
     return f'''description = "Benchmark adapter."
 hub_repo = "bench-lab/bench-lora"
 languages = ["en"]
-placed_on_market = 2026-05-06
 sources = {json.dumps(sources)}
 intended_use = "Benchmarks."
 limitations = "Synthetic."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kiki_bot import render
 from kiki_bot.context import Context
-from kiki_bot.core import ledger
+from kiki_bot.core import ledger, tags
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import md
 from kiki_bot.release import hub_title, parse_tag
@@ -65,20 +65,31 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
 
 
 _DONE = {"flag": "flagged in the changelog; its Hub revision still serves it",
-         "gate": "the Hub repository is gated, so downloads need the provider's approval",
-         "delete": "its adapter files are deleted from the Hub's history"}
+         "gate": "the Hub repository is gated, so downloads need the provider's approval"}
 
 
-def _earlier(card, rid: str) -> str:
-    """The published versions built before this request's records were removed, and what became of them."""
-    hit = [s for s in card.superseded if rid in s.requests]
-    return "".join(f" Version **{md(s.version)}** was built before the removal and may contain them: "
-                   f"{_DONE[s.action]}." for s in hit)
+def _earlier(ctx: Context, repo: str, card, rid: str) -> str:
+    """The published versions built before this request's records were removed, and what became of them: for
+    `delete`, exactly what holds on the Hub (a pull request that staged the version still serves it)."""
+    out = []
+    for s in card.superseded:
+        if rid not in s.requests:
+            continue
+        done = _DONE.get(s.action)
+        if done is None:
+            prs = ctx.fx.hub_staged_prs(repo, hub_title(tags.Tag(card.adapter, s.version)))
+            staged = (f"the Hub pull request that staged it still serves its files at "
+                      f"{', '.join(f'`refs/pr/{n}`' for n in prs)}" if prs else "no Hub pull request staged it")
+            done = (f"its tag is deleted and the Hub's `main` history squashed, so `revision=\"v{s.version}\"` no "
+                    f"longer resolves; {staged}, and the refs of pull requests opened before the squash may still "
+                    "reach its commit, since the Hub's API cannot delete a pull request's ref")
+        out.append(f" Version **{md(s.version)}** was built before the removal and may contain them: {done}.")
+    return "".join(out)
 
 
 def _supersede(ctx: Context, repo: str, card) -> None:
     """The `superseded` policy on the Hub revisions of the versions this one supersedes (the card lists them):
-    flag (the card and changelog say so), gate the repository, or delete their files from the Hub's history."""
+    flag (the card and changelog say so), gate the repository, or delete their tags and squash the history."""
     if not card.superseded:
         return
     action = card.superseded[0].action
@@ -115,7 +126,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
         told.add(state.issue)
         others = ", ".join(state.pending)
         body = (f"Version **{md(tag.version)}** of **{md(adapter.name)}** is published and no longer contains the "
-                f"records removed for request {md(rid)}." + _earlier(card, rid) +
+                f"records removed for request {md(rid)}." + _earlier(ctx, adapter.hub_repo, card, rid) +
                 (f" Still to be released without them: {md(others)}." if others else
                  " Every affected adapter is now released without them, so this request is complete."))
         ctx.fx.comment_once(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)

@@ -40,7 +40,7 @@ def source(category: str = "2.3", **over) -> dict:
 def adapter(sources: list[str], **over) -> dict:
     doc = {
         "description": "Test adapter.", "hub_repo": "test-lab/tiny-lora", "languages": ["en"],
-        "placed_on_market": dt.date(2026, 5, 6), "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
+        "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
         "continuous_training": False,
         "illegal_content_measures": "PII screening.",
         "base_model": {"id": "test-lab/tiny-base", "license": "Apache-2.0", "parameters": 1.0e6},

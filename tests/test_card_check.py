@@ -46,7 +46,7 @@ BAD_INPUTS = {
                           ["part-000.jsonl", "MANIFEST.json"]),
     "unknown source in adapter": (lambda r: edit_toml(r / "adapters" / "tiny-lora.toml", '"acme-fw"',
                                                       '"nope"'),
-                                  ["adapters/tiny-lora.toml:7", "`sources[0]`", "unknown source `nope`"]),
+                                  ["adapters/tiny-lora.toml:6", "`sources[0]`", "unknown source `nope`"]),
     "invalid TOML": (lambda r: (r / "kiki.toml").write_text("[provider\n"), ["kiki.toml", "not valid TOML"]),
 }
 

@@ -167,7 +167,8 @@ def test_a_published_version_is_compared_with_the_training_set_it_records(tmp_pa
     ad["training"]["valid_fraction"] = 0.3
     root = make_project(tmp_path / "repo", adapters={"tiny-lora": ad})
     project = Project(root)
-    recorded = trainset.assemble(project, project.adapter("tiny-lora"), tmp_path / "set", []).train_sha256
+    recorded = trainset.assemble(project, project.adapter("tiny-lora"), tmp_path / "set",
+                                trainset.rule(project, [])).train_sha256
     facts = tmp_path / "run.json"
     facts.write_text(json.dumps({"train_sha256": recorded}))
     assert cli("card", "render", "-C", root, "--version", "0.1.0", "--date", "2026-05-06", "--run", facts).code == 0
@@ -183,13 +184,14 @@ def test_a_published_version_is_compared_with_the_training_set_it_records(tmp_pa
 
 # ---------------------------------------------------------------- point 6: versions built before a removal
 def _publish(cli, root, hf_api, version: str, day: str, weights: bytes) -> None:
-    """What a release and the merge of its review PR leave: the card of `version` naming the weights on the
-    Hub's main branch; then `publish` merges nothing (no PR), tags, releases and records it."""
+    """What a release and the merge of its review PR leave: the card of `version` naming the weights staged
+    as a Hub pull request of the release's title; then `publish` merges it, tags, releases and records it."""
     facts = root.parent / f"run-{version}.json"
     facts.write_text(json.dumps({"adapter_sha256": hashlib.sha256(weights).hexdigest()}))
     assert cli("card", "render", "-C", root, "--version", version, "--date", day, "--run", facts).code == 0
     hf_api.create_repo(HUB_REPO, exist_ok=True)
-    hf_api.upload_file(path_or_fileobj=weights, path_in_repo="adapters.safetensors", repo_id=HUB_REPO)
+    hf_api.upload_file(path_or_fileobj=weights, path_in_repo="adapters.safetensors", repo_id=HUB_REPO,
+                       commit_message=f"tiny-lora v{version}", create_pr=True)
     res = cli("publish", f"tiny-lora/v{version}", "-C", root)
     assert res.code == 0, res.err
 
@@ -226,7 +228,10 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
     assert (old_link in links(value(readme, "Version of the Summary:"))) == (policy != "delete")
     said = {"flag": "flagged in the changelog; its Hub revision still serves it",
             "gate": "the Hub repository is gated, so downloads need the provider's approval",
-            "delete": "its adapter files are deleted from the Hub's history"}[policy]
+            "delete": ("its tag is deleted and the Hub's `main` history squashed, so `revision=\"v0.1.0\"` no longer "
+                       "resolves; the Hub pull request that staged it still serves its files at `refs/pr/1`, and the "
+                       "refs of pull requests opened before the squash may still reach its commit, since the Hub's "
+                       "API cannot delete a pull request's ref")}[policy]
     notice = [c.body for c in gh.comments(GH_REPO, number) if "is published" in c.body]
     assert notice and f"Version **0.1.0** was built before the removal and may contain them: {said}." in notice[0]
 
@@ -235,8 +240,13 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
         with pytest.raises(RevisionNotFoundError):
             hf_hub_download(HUB_REPO, "adapters.safetensors", revision="v0.1.0")
         assert commits == 1 and [t.name for t in hf_api.list_repo_refs(HUB_REPO).tags] == ["v0.1.1"]
-        assert all(b"without" in c.files.get("adapters.safetensors", b"without")
-                   for c in hub.repo(HUB_REPO).history.commits.values())
+        # Exactly what the notice says: the merged PR's ref still serves the old weights; only PR refs reach them.
+        staged = hf_hub_download(HUB_REPO, "adapters.safetensors", revision="refs/pr/1")
+        assert open(staged, "rb").read() == b"weights trained with acme-fw#3"
+        repo = hub.repo(HUB_REPO)
+        holding = {c.sha for c in repo.history.commits.values()
+                   if b"with acme" in repo.content(c.files.get("adapters.safetensors", b""))}
+        assert holding and holding <= {c.sha for d in repo.discussions.values() for c in repo.history.ancestry(d.head)}
     else:
         old = hf_hub_download(HUB_REPO, "adapters.safetensors", revision="v0.1.0")
         assert open(old, "rb").read() == b"weights trained with acme-fw#3"

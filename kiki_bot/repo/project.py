@@ -88,7 +88,8 @@ class Policy(Strict):
     missed_deadline_fallback: Literal["gate", "private", "none"] = "gate"
     superseded: Literal["flag", "gate", "delete"] = Field(default="flag", description=(
         "What happens to published versions built before a removal: flag them in the changelog, gate the Hub "
-        "repository, or delete their adapter files from the Hub's history (tags removed, history squashed)."))
+        "repository, or delete their tags and squash the Hub's history (the refs of the Hub pull requests that staged "
+        "them stay: the Hub's API cannot delete them)."))
     review_buffer_days: float = Field(default=2, ge=0, description="Time from a finished retrain to its published release.")
     warn_days: int = Field(default=7, ge=0)
     upstream_approval: Literal["auto", "maintainer"] = Field(
@@ -288,7 +289,6 @@ class BaseModelSpec(Strict):
     parameters: float = Field(gt=0, description="Parameter count, for the compute estimate.")
     training_compute_flop: float | None = Field(default=None, gt=0, description="Base model's training compute, if published.")
     summary_url: HttpUrl | None = Field(default=None, description="The base model's own training-content summary.")
-    placed_on_market: dt.date | None = None
 
 
 class Lora(Strict):
@@ -329,7 +329,6 @@ class Adapter(Strict):
     description: str = Field(min_length=1)
     hub_repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
     languages: list[str] = Field(min_length=1)
-    placed_on_market: dt.date
     sources: list[str] = Field(min_length=1)
     pipeline_tag: str = "text-generation"
     tags: list[str] = Field(default_factory=list)

@@ -129,6 +129,10 @@ class Effects:
         """The open Hub PR of this title (the staged adapter), if any."""
         return self.hub.open_pr(repo, title)
 
+    def hub_staged_prs(self, repo: str, title: str) -> list[int]:
+        """The Hub PRs of this title, merged or not (each keeps the files staged on it)."""
+        return self.hub.staged_prs(repo, title)
+
     def bot_issues(self, label: str) -> list[tuple[int, str]]:
         """(number, body) of the issues with `label` the bot opened (mirrors, upstream requests)."""
         return self.gh.bot_issues(label)

@@ -104,9 +104,10 @@ class Hub:
         return self.api.list_repo_files(repo_id, repo_type="dataset")
 
     def delete_revisions(self, repo_id: str, tags: list[str]) -> None:
-        """Remove superseded versions' files from the Hub's history: `main` is squashed to one commit, the tags
-        that stay are moved onto it (they would keep the old commits reachable), the superseded tags go. Safe to
-        repeat: nothing is done once those tags are gone, and each step is skipped when it is done already."""
+        """Remove superseded versions from the Hub's history: `main` is squashed to one commit, the tags that
+        stay are moved onto it (they would keep the old commits reachable), the superseded tags go. The refs of
+        the pull requests that staged them stay (`staged_prs`). Safe to repeat: nothing is done once those tags
+        are gone, and each step is skipped when it is done already."""
         refs = self.api.list_repo_refs(repo_id)
         doomed = [t.name for t in refs.tags if t.name in tags]
         if not doomed:
@@ -120,6 +121,14 @@ class Hub:
                 self.api.create_tag(repo_id, tag=tag.name, revision=main, tag_message=f"kiki-bot release {tag.name}")
         for name in doomed:
             self.api.delete_tag(repo_id, tag=name)
+
+    def staged_prs(self, repo_id: str, title: str) -> list[int]:
+        """The pull requests of this title, merged or not: each keeps its `refs/pr/N` and the files staged there,
+        since the Hub's API deletes branches and tags but not a pull request's ref."""
+        if not self.api.repo_exists(repo_id):
+            return []
+        return sorted(d.num for d in self.api.get_repo_discussions(repo_id, discussion_type="pull_request")
+                      if d.title == title)
 
     def replace_dataset_files(self, repo_id: str, files: dict[str, Path], message: str, squash: bool) -> None:
         """Commit rewritten data files to a Hub dataset repo; squash history so old revisions stop serving them.
