@@ -239,10 +239,7 @@ def card_import(
         raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
     ctx = _context(project, dry_run, as_json)
     proj = ctx.project
-    if adapter is None and len(proj.adapters) != 1:
-        raise BadInput("ADAPTER", f"name the adapter the card is of (one of: {', '.join(sorted(proj.adapters))})")
-    chosen = _adapters(proj, adapter)[0]
-    hand = cards.read_hand_written(file)
+    chosen, hand = cards.hand_written(proj, file, adapter)
     with _locked(proj.root, dry_run):
         rendered = cards.import_card(proj, chosen, hand, day)
         changed = differing(cards.files_of(proj, [(chosen, rendered)]))

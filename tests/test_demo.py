@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from rendering import page
+from rendering import page, to_html
 
 from kiki_bot.core.escape import md
 from kiki_bot.demo.story import _line
@@ -52,6 +52,16 @@ def test_the_demo_runs_each_step_once_in_plain_text(tmp_path):
     placement = next(line for line in readme.splitlines() if line.startswith("**Date of placement"))
     assert f"v0.1.1: {card['header']['last_update']}; v0.1.0: {v010['placed_on_market']}" in placement
     assert "- **0.1.0** (" in readme and f"superseded: built before the records of removal request {request}" in readme
+    # The rightsholder's route and the raw Markdown (points 7 and 8): a direct form link, a mailto: link, no
+    # zero-width space or entity inside an address, one changelog entry a list item.
+    assert any(href.endswith("/issues/new?template=removal-request.yml") for href in links), links
+    assert any(href.startswith("mailto:") for href in links), links
+    assert "\u200b" not in readme and "&#8203;" not in readme
+    assert len(re.findall(r"<li>\s*(?:<p>)?<strong>0\.1\.", to_html(readme[readme.index("## Appendix G"):]))) == 2
+    # The demo's cards pass `card check` (v0.1.1 is published after the purge: nothing pending, no drift).
+    check = subprocess.run([sys.executable, "-m", "kiki_bot", "card", "check", "-C", str(card_dir.parent.parent)],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert check.returncode == 0, check.stderr + check.stdout
 
 
 def test_without_the_demo_extra_the_demo_says_what_to_install(tmp_path):

@@ -114,15 +114,19 @@ def _upstream_followed(project: Project, adapter: Adapter, date: dt.date) -> str
     return followed(sources, {sid: p.read_bytes() for sid, p in paths.items() if p.is_file()}, date)
 
 
-def read_hand_written(path: Path) -> cardimport.HandWritten:
-    """A hand-written card's versions and answers (`kiki-bot card import`), or bad input naming file and line."""
+def hand_written(project: Project, path: Path, name: str | None) -> tuple[Adapter, cardimport.HandWritten]:
+    """The adapter a hand-written card is of (`name`, needed when there are several) and the card's versions and
+    answers (`kiki-bot card import`), or bad input naming file and line. Read before anything is locked."""
+    if name is None and len(project.adapters) != 1:
+        raise BadInput("ADAPTER", f"name the adapter the card is of (one of: {', '.join(sorted(project.adapters))})")
+    adapter = project.adapter(name) if name else next(iter(project.adapters.values()))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(str(path), f"cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise BadInput(str(path), f"not UTF-8 text (byte {exc.start})") from None
-    return cardimport.parse(text, str(path))
+    return adapter, cardimport.parse(text, str(path))
 
 
 def import_card(project: Project, adapter: Adapter, hand: cardimport.HandWritten,
