@@ -112,7 +112,7 @@ def test_a_declined_request_is_answered_and_its_discussion_closed(env, gh, hub, 
                                                           issue_user="kiki-bot[bot]"))
     assert res.code == 0, res.err
     assert steps(hub, num) == ["triaged", "closed"]
-    assert "Reason: not &lt;b&gt;ours&lt;/b&gt; @&#8203;x." in hub_answers(hub, num)[1]
+    assert "Reason: not &lt;b>ours&lt;/b> @&#8203;x." in hub_answers(hub, num)[1]
     assert hub.repo(HUB_REPO).discussions[num].status == "closed"
 
 
