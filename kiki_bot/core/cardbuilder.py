@@ -1,5 +1,5 @@
 """Building the card record from data, never typed: the PST template's answers, figures, size bins and
-domain cut, the compute estimate, the version history and the changelog entry.
+domain cut, the compute estimate; the version history and the changelog entry come from `cardhistory`.
 
 Pure: takes the project, the data figures, removal statistics, the training run's facts and the
 previous card, and returns one `Card` (`cardmodel`). Both README.md and CHANGELOG.md render from it.
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 
+from kiki_bot.core.cardhistory import changelog_entry, history_of, issues_url, removal_form_url, superseded
 from kiki_bot.core.cardmodel import (
     Card,
-    ChangelogEntry,
     Compute,
     CrawledRepo,
     Domain,
@@ -24,7 +23,6 @@ from kiki_bot.core.cardmodel import (
     LargeDataset,
     ModelLink,
     ModalityRow,
-    Previous,
     Purge,
     Removals,
     RunFacts,
@@ -35,8 +33,6 @@ from kiki_bot.core.cardmodel import (
     Section23,
     Section24to26,
     SourceRow,
-    Superseded,
-    VersionLink,
 )
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.optouts import Facts, robots_token
@@ -140,10 +136,6 @@ def compute_estimate(adapter: Adapter, tokens_processed: int, basis: str) -> Com
 
 def languages(codes: list[str]) -> list[str]:
     return [f"{LANGUAGE_NAMES.get(c, c)} ({c})" for c in sorted(set(codes))]
-
-
-def hub_revision_url(repo: str, version: str) -> str:
-    return f"https://huggingface.co/{repo}/blob/v{version}/README.md"
 
 
 # ---------------------------------------------------------------- the builder
@@ -291,7 +283,7 @@ def build(
         previous=previous,
         changelog=[entry, *older],
         superseded=superseded(kept.versions, purges or [], cfg.policy.superseded,
-                              _issues_url(cfg.provider.contact)),
+                              issues_url(cfg.provider.contact)),
         published_at=published_at,
     )
 
@@ -526,98 +518,3 @@ def _hub_metadata(project: Project, adapter: Adapter, run: RunFacts) -> dict[str
     if name:
         meta["license_name"] = name
     return meta
-
-
-def history_of(previous_card: Card | None, version: str, repo: str) -> History:
-    """The history a card of `version` keeps from the committed card: a draft (never published) and the version
-    itself are left out, a published predecessor is added as it was published."""
-    if previous_card is None:
-        return History()
-    h = previous_card.header
-    changelog = [e for e in previous_card.changelog if previous_card.published_at is not None or e.version != h.version]
-    if h.version == version or previous_card.published_at is None:
-        return History(versions=list(h.previous_versions), changelog=changelog, previous=previous_card.previous)
-    link = VersionLink(version=h.version, date=h.last_update, url=hub_revision_url(repo, h.version),
-                       published_at=previous_card.published_at, placed_on_market=previous_card.section1.placement_date,
-                       revision=f"v{h.version}", train_sha256=previous_card.run.train_sha256, ledger_seq=h.ledger_seq,
-                       ledger_hash=h.ledger_hash, fingerprint=previous_card.fingerprint)
-    return History(versions=[*h.previous_versions, link], changelog=changelog,
-                   previous=Previous(version=h.version, date=h.last_update, fingerprint=previous_card.fingerprint))
-
-
-def superseded(versions: list[VersionLink], purges: list[Purge], action: str, issues_url: str | None
-               ) -> list[Superseded]:
-    """The published versions built before a purge (the ledger head they saw is older): they may hold the
-    removed records. Imported versions predate the ledger, so every purge concerns them."""
-    out = []
-    for v in versions:
-        later = [p for p in purges if p.seq > v.ledger_seq]
-        if later:
-            out.append(Superseded(version=v.version, requests=sorted({p.request for p in later}),
-                                  issues=sorted({p.issue for p in later if p.issue is not None}),
-                                  issues_url=issues_url, action=action))
-    return out
-
-
-def _issues_url(contact: str) -> str | None:
-    """The model repository's issue tracker, when the provider's contact is it (what `init` writes)."""
-    m = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+)/issues/?", contact)
-    return f"https://github.com/{m.group(1)}/issues" if m else None
-
-
-def removal_form_url(contact: str) -> str | None:
-    """The removal-request form of the model repository: a direct link for rightsholders."""
-    issues = _issues_url(contact)
-    return f"{issues}/new?template=removal-request.yml" if issues else None
-
-
-def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Previous | None,
-                    removals: Removals, trained: bool = False) -> ChangelogEntry:
-    """What changed since the previous published version, in Keep a Changelog's categories.
-
-    Only a card with a training run (`trained`) may say it was retrained; a re-rendered draft was not.
-    """
-    entry = ChangelogEntry(version=version, date=date)
-    if previous is None or previous.fingerprint is None:
-        entry.added.append("First Public Summary of Training Content for this adapter." if previous is None else
-                           f"First Public Summary of Training Content generated from the data; v{previous.version} "
-                           "and earlier were written by hand (imported from their card, not recomputed).")
-        entry.added.extend(f"Source {sid}: {rec:,} records, {tok:,} tokens." for sid, (rec, tok) in now.sources.items())
-        return entry
-    was = previous.fingerprint
-    for sid in sorted(set(now.sources) | set(was.sources)):
-        if sid not in was.sources:
-            entry.added.append(f"Source {sid}: {now.sources[sid][0]:,} records.")
-        elif sid not in now.sources:
-            entry.removed.append(f"Source {sid} ({was.sources[sid][0]:,} records).")
-        elif now.sources[sid][0] != was.sources[sid][0]:
-            delta = now.sources[sid][0] - was.sources[sid][0]
-            target = entry.added if delta > 0 else entry.removed
-            target.append(f"Source {sid}: {abs(delta):,} records {'added' if delta > 0 else 'removed'} "
-                          f"({was.sources[sid][0]:,} → {now.sources[sid][0]:,}).")
-    honoured = now.removals - was.removals
-    if honoured > 0:
-        r = removals
-        days = ("" if r.median_days_to_release is None else
-                f"; median {r.median_days_to_release:g} days, longest {r.longest_days_to_release:g} days from "
-                "request to release")
-        entry.removed.append(f"{honoured:,} records removed on rightsholders' requests (removal ledger: "
-                             f"{r.received} received, {r.approved} approved, {r.rejected} rejected, "
-                             f"{r.records_removed:,} records removed in all{days}).")
-    for key in sorted(set(now.training) | set(was.training)):
-        if now.training.get(key) != was.training.get(key):
-            entry.changed.append(f"Training {key}: {was.training.get(key)} → {now.training.get(key)}.")
-    for label, old, new in (("Licences", was.licenses, now.licenses), ("Size bin", was.size_bins, now.size_bins),
-                            ("Latest collection", was.latest_collection, now.latest_collection),
-                            ("Crawl period", was.period, now.period), ("Top domains", was.domains, now.domains),
-                            ("Large public datasets", was.large, now.large)):
-        if old != new:
-            entry.changed.append(f"{label}: {_show(old)} → {_show(new)}.")
-    if not (entry.added or entry.changed or entry.removed):
-        entry.changed.append("Retrained; the training data is unchanged." if trained else
-                             f"No change to the training data or parameters since v{previous.version}.")
-    return entry
-
-
-def _show(value: object) -> str:
-    return ", ".join(value) if isinstance(value, list) else str(value)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import semver
 
-from kiki_bot.core.cardbuilder import hub_revision_url
+from kiki_bot.core.cardhistory import hub_revision_url
 from kiki_bot.core.cardmodel import ChangelogEntry, History, Previous, VersionLink
 from kiki_bot.core.errors import BadInput
 from kiki_bot.core.tags import parse_version
