@@ -187,6 +187,13 @@ def init(
 
 
 # ---------------------------------------------------------------- card
+def _day(date: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
+
+
 @card_app.command("render", epilog=_example("card render example-lora --version 0.2.0"))
 def card_render(
     adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
@@ -203,10 +210,7 @@ def card_render(
     from kiki_bot import upkeep
     from kiki_bot.core.cardmodel import RunFacts
 
-    try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
+    day = _day(date)
     try:
         facts = RunFacts.model_validate_json(run.read_bytes()) if run else None
     except OSError as exc:
@@ -219,10 +223,8 @@ def card_render(
 
 @card_app.command("import", epilog=_example("card import README.md devstral-cpp-lora"))
 def card_import(
-    file: Annotated[Path, typer.Argument(help="The hand-written card (Markdown with a changelog table).",
-                                         metavar="FILE", show_default=False)],
-    adapter: Annotated[str | None, typer.Argument(help="Adapter name; needed when there are several.",
-                                                  metavar="ADAPTER")] = None,
+    file: Annotated[Path, typer.Argument(help="The hand-written card.", metavar="FILE", show_default=False)],
+    adapter: Annotated[str | None, typer.Argument(help="Adapter name; needed if several.", metavar="ADAPTER")] = None,
     date: Annotated[str | None, typer.Option(help="Date YYYY-MM-DD of the generated draft; default: today.")] = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
@@ -230,26 +232,10 @@ def card_import(
 ) -> None:
     """Take a hand-written card's version history into card.json (marked imported): the draft of the next version
     links every earlier one."""
-    from kiki_bot.repo import cards
-    from kiki_bot.repo.storage import differing
+    from kiki_bot import upkeep
 
-    try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
     ctx = _context(project, dry_run, as_json)
-    proj = ctx.project
-    chosen, hand = cards.hand_written(proj, file, adapter)
-    with _locked(proj.root, dry_run):
-        rendered = cards.import_card(proj, chosen, hand, day)
-        changed = differing(cards.files_of(proj, [(chosen, rendered)]))
-        ctx.fx.write_files(files=changed)
-    card = rendered.card
-    imported = [v.version for v in card.header.previous_versions if v.imported]
-    say(f"{chosen.name}: imported {', '.join('v' + v for v in imported)}; draft v{card.header.version} "
-        f"{'would link' if dry_run else 'links'} them ({', '.join(p.name for p in changed) or 'unchanged'})")
-    _report(as_json, {chosen.name: {"imported": imported, "version": card.header.version,
-                                    "written": [] if dry_run else [p.name for p in changed]}}, ctx.fx)
+    _report(as_json, upkeep.import_card(ctx, file, adapter, _day(date)), ctx.fx)
 
 
 @card_app.command("check", epilog=_example("card check --json"))

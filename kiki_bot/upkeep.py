@@ -1,11 +1,12 @@
-"""The maintainer's own commands on the model repository, between the moments: `card render`, `data manifest`,
-`data check-optouts`. Each checks everything before it writes anything, writes through Effects (so --dry-run
+"""The maintainer's own commands on the model repository, between the moments: `card render`, `card import`,
+`data manifest`, `data check-optouts`. Each checks everything before it writes anything, writes through Effects (so --dry-run
 writes nothing, not even the lock file), says what it did, and returns the command's --json document.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from kiki_bot import console
@@ -37,6 +38,25 @@ def render_cards(ctx: Context, chosen: list[Adapter], version: str | None, day: 
         doc[a.name] = {"version": r.card.header.version, "written": [] if ctx.dry_run else names}
         say(f"{a.name} v{r.card.header.version}: {', '.join(names) or 'unchanged'}{' (dry run)' if ctx.dry_run else ''}")
     return doc
+
+
+def import_card(ctx: Context, file: Path, name: str | None, day: dt.date | None) -> dict[str, Any]:
+    """Take the hand-written card `file` of adapter `name` into its card.json history (marked imported) and
+    write the draft of the next version, which links every imported one."""
+    from kiki_bot.repo import cards
+
+    proj = ctx.project
+    adapter, hand = cards.hand_written(proj, file, name)  # read (and refused) before anything is locked
+    with writer_lock(proj.root, ctx.dry_run):
+        rendered = cards.import_card(proj, adapter, hand, day)
+        changed = differing(cards.files_of(proj, [(adapter, rendered)]))
+        ctx.fx.write_files(files=changed)
+    card = rendered.card
+    imported = [v.version for v in card.header.previous_versions if v.imported]
+    say(f"{adapter.name}: imported {', '.join('v' + v for v in imported)}; draft v{card.header.version} "
+        f"{'would link' if ctx.dry_run else 'links'} them ({', '.join(p.name for p in changed) or 'unchanged'})")
+    return {adapter.name: {"imported": imported, "version": card.header.version,
+                           "written": [] if ctx.dry_run else [p.name for p in changed]}}
 
 
 def _known(project: Project, source: str) -> None:

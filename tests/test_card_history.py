@@ -15,8 +15,7 @@ from factory import adapter, edit_toml, make_project, mark_published, record, sn
 from rendering import page
 from test_removal_flow import GH_REPO, body, comment_event, env, handle, issue_event  # noqa: F401
 
-from kiki_bot.core import ledger
-from kiki_bot.repo import manifests, trainset
+from kiki_bot.repo import ledgerfile, manifests, trainset
 from kiki_bot.repo.project import Project
 
 HAND_WRITTEN = EXAMPLE / "history" / "README-v0.4.3.md"
@@ -209,9 +208,10 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
     assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "maint")).code == 0
     assert cli("removal", "purge", f"R-{number}", "-C", env, "--actor", "maint").code == 0
     weights = b"weights trained without acme-fw#3"
-    ledger.append(env / "compliance" / "removals.jsonl", "released", {"id": f"R-{number}", "issue": number},
-                  "kiki-bot[bot]", ledger.read(env / "compliance" / "removals.jsonl")[-1].at, adapter="tiny-lora",
-                  version="0.1.1", train_sha256="0" * 64, adapter_sha256=hashlib.sha256(weights).hexdigest())
+    path = env / "compliance" / "removals.jsonl"
+    ledgerfile.append_once(path, "released", {"id": f"R-{number}", "issue": number}, "kiki-bot[bot]",
+                           ledgerfile.read(path)[-1].at, adapter="tiny-lora", version="0.1.1", train_sha256="0" * 64,
+                           adapter_sha256=hashlib.sha256(weights).hexdigest())
     _publish(cli, env, hf_api, "0.1.1", "2026-06-01", weights)
 
     card = card_of(env)
