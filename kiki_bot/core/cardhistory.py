@@ -77,11 +77,15 @@ def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Pre
     Only a card with a training run (`trained`) may say it was retrained; a re-rendered draft was not.
     """
     entry = ChangelogEntry(version=version, date=date)
-    if previous is None or previous.fingerprint is None:
-        entry.added.append("First Public Summary of Training Content for this adapter." if previous is None else
-                           f"First Public Summary of Training Content generated from the data; v{previous.version} "
-                           "and earlier were written by hand (imported from their card, not recomputed).")
+    if previous is None:
+        entry.added.append("First Public Summary of Training Content for this adapter.")
         entry.added.extend(f"Source {sid}: {rec:,} records, {tok:,} tokens." for sid, (rec, tok) in now.sources.items())
+        return entry
+    if previous.fingerprint is None:  # an imported card: its sources may be these, so none is said to be added
+        counted = "; ".join(f"{sid} {rec:,} records ({tok:,} tokens)" for sid, (rec, tok) in now.sources.items())
+        entry.added.append(f"First Public Summary of Training Content generated from the data; v{previous.version} "
+                           "and earlier were written by hand (imported from their card, not recomputed, so what "
+                           f"changed since cannot be said). Counted from the data: {counted}.")
         return entry
     was = previous.fingerprint
     for sid in sorted(set(now.sources) | set(was.sources)):
