@@ -233,7 +233,7 @@ def test_derived_views(tmp_path: Path) -> None:
 
 def test_removal_stats(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    assert ledger.removal_stats([], "cpp")["median_days_to_release"] is None
+    assert ledger.removal_stats([], "cpp", ["0.4.5"])["median_days_to_release"] is None
     for issue, days in ((1, 10), (2, 25), (3, 20.5)):
         opened = T0 + issue * DAY
         _requested(path, issue, opened)
@@ -248,7 +248,7 @@ def test_removal_stats(tmp_path: Path) -> None:
     )
     entries = ledgerfile.read(path)
 
-    assert ledger.removal_stats(entries, "cpp") == {
+    assert ledger.removal_stats(entries, "cpp", ["0.4.5"]) == {
         "requests_received": 5,
         "approved": 3,
         "rejected": 1,
@@ -257,8 +257,11 @@ def test_removal_stats(tmp_path: Path) -> None:
         "median_days_to_release": 20.5,
         "longest_days_to_release": 25.0,
     }
-    assert ledger.removal_stats(entries, "cpp", sources={"esp-idf"})["records_removed"] == 3
-    assert ledger.removal_stats(entries, "rust")["longest_days_to_release"] is None
+    assert ledger.removal_stats(entries, "cpp", ["0.4.5"], sources={"esp-idf"})["records_removed"] == 3
+    assert ledger.removal_stats(entries, "rust", ["0.4.5"])["longest_days_to_release"] is None
+    # v0.4.5's review PR merged (the `released` entries) but publish never ran: no day to release is claimed
+    unpublished = ledger.removal_stats(entries, "cpp", ["0.4.4"])
+    assert unpublished["median_days_to_release"] is None and unpublished["longest_days_to_release"] is None
 
 
 def test_append_once_under_concurrency_appends_one_entry(tmp_path):

@@ -335,10 +335,12 @@ def request_state(entries: list[Entry], published: Mapping[str, Collection[str]]
 
 
 def removal_stats(
-    entries: list[Entry], adapter: str, sources: Collection[str] | None = None
+    entries: list[Entry], adapter: str, released_in: Collection[str], sources: Collection[str] | None = None
 ) -> dict[str, int | float | None]:
-    """Card section 3.1 figures for one adapter; `sources` (the adapter's) keeps records of other data out."""
-    states = [s for s in request_state(entries).values() if adapter in s.adapters]
+    """Card section 3.1 figures for one adapter; `sources` (the adapter's) keeps records of other data out.
+    `released_in` are the versions whose release counts: the published ones and the version the card is for
+    (it is public only once published), never a version whose review PR merged but that was not published."""
+    states = [s for s in request_state(entries, {adapter: released_in}).values() if adapter in s.adapters]
     days = [
         (s.released[adapter][1] - s.requested_at).total_seconds() / 86400
         for s in states

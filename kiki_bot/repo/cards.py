@@ -9,7 +9,7 @@ from pathlib import Path
 from kiki_bot import render
 from kiki_bot.core import cardimport, carddiff, ledger, pst_rules, tags
 from kiki_bot.core.cardbuilder import build
-from kiki_bot.core.cardmodel import Card, History, Purge, Removals, RunFacts, last_published
+from kiki_bot.core.cardmodel import Card, History, Purge, Removals, RunFacts, last_published, published_versions
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.optouts import Facts
 from kiki_bot.repo import evidence, figures, ledgerfile, manifests, skeleton, trainset
@@ -53,8 +53,8 @@ class Report:
         return {**{k: v for k, v in vars(self).items() if k not in ("adapter", "rendered")}, "ok": not self.problems}
 
 
-def removals(entries: list[ledger.Entry], adapter: Adapter) -> Removals:
-    stats = ledger.removal_stats(entries, adapter.name, set(adapter.sources))
+def removals(entries: list[ledger.Entry], adapter: Adapter, released_in: list[str]) -> Removals:
+    stats = ledger.removal_stats(entries, adapter.name, released_in, set(adapter.sources))
     return Removals(received=stats["requests_received"], approved=stats["approved"], rejected=stats["rejected"],
                     records_removed=stats["records_removed"],
                     median_days_to_release=stats["median_days_to_release"],
@@ -98,7 +98,8 @@ def render_adapter(
     opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved)
     if same and committed.published_at is not None:
         return Rendered(committed, render.files(committed), figs, opt)
-    card = build(project, adapter, figs, removals(entries, adapter), version, date, run, committed,
+    released_in = [*published_versions(committed), version]
+    card = build(project, adapter, figs, removals(entries, adapter, released_in), version, date, run, committed,
                  committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
                  upstream=_upstream_followed(project, adapter, date), purges=purges(entries, adapter),
                  history=history)
