@@ -1,0 +1,48 @@
+"""Issue 15 points 1-3, 9 and 10, an independent review: inputs that must change an answer of the card, or be
+refused, and do. The cards are read as GitHub shows them (cmark-gfm, tests/rendering.py)."""
+
+from __future__ import annotations
+
+import json
+
+from factory import adapter, make_project, record
+from rendering import visible
+from test_card_truth import EVAL, README, RENDER, section
+
+
+# ---------------------------------------------------------------- point 10: a typed score is never "measured"
+def test_scores_typed_in_with_run_facts_are_never_called_measured(tmp_path, cli):
+    """`card render --run` facts are typed by a person: with `iterations` in them, the scores were still not
+    measured by a release kiki-bot ran, so they say where they came from."""
+    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": adapter(["acme-fw"], eval=EVAL)})
+    facts = tmp_path / "run.json"
+    for typed in ({"iterations": 10, "trained_tokens": 640, "eval_score": 99.0, "eval_base": 10.0},
+                  {"eval_base": 10.0}):
+        facts.write_text(json.dumps(typed))
+        res = cli(*RENDER, repo, "--run", facts)
+        assert res.code == 2 and "run.json: key `eval_source`" in res.err, res.err
+        assert not (repo / "cards").exists()
+    facts.write_text(json.dumps({"iterations": 10, "trained_tokens": 640, "eval_score": 99.0, "eval_base": 10.0,
+                                 "eval_source": "measured by our lab on 2026-05-01"}))
+    assert cli(*RENDER, repo, "--run", facts).code == 0
+    evaluation = visible(section(repo.joinpath(*README).read_text(), "## Appendix C", "## Appendix D"))
+    assert "| 10.00 | 99.00 |" in section(repo.joinpath(*README).read_text(), "## Appendix C", "## Appendix D")
+    assert "measured by this release's training run" not in evaluation and "same run" not in evaluation
+    assert ("This adapter: typed in, not measured by a run kiki-bot recorded: measured by our lab on 2026-05-01. "
+            "Base model: typed in, not measured by a run kiki-bot recorded: measured by our lab on 2026-05-01. "
+            "Benchmark caveats: Python problems only.") in evaluation
+
+
+# ---------------------------------------------------------------- the licence column is the records'
+def test_appendix_a_names_the_licences_the_records_carry(tmp_path, cli):
+    """A source declared MIT whose records say Apache-2.0 for some: the card names both, with their counts."""
+    recs = [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}", license="Apache-2.0" if i < 5 else "MIT")
+            for i in range(20)]
+    repo = make_project(tmp_path / "repo", records={"acme-fw": recs})
+    assert cli(*RENDER, repo).code == 0
+    table = visible(section(repo.joinpath(*README).read_text(), "## Appendix A", "## Appendix B"))
+    assert "Example source (acme-fw) 2.3 MIT (15 records), Apache-2.0 (5 records) 20 " in table, table
+    one = make_project(tmp_path / "one")
+    assert cli(*RENDER, one).code == 0
+    table = visible(section(one.joinpath(*README).read_text(), "## Appendix A", "## Appendix B"))
+    assert "Example source (acme-fw) 2.3 MIT 20 " in table, table
