@@ -46,3 +46,15 @@ def test_appendix_a_names_the_licences_the_records_carry(tmp_path, cli):
     assert cli(*RENDER, one).code == 0
     table = visible(section(one.joinpath(*README).read_text(), "## Appendix A", "## Appendix B"))
     assert "Example source (acme-fw) 2.3 MIT 20 " in table, table
+
+
+def test_a_score_in_card_json_without_a_run_or_a_source_is_refused(tmp_path, cli):
+    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": adapter(["acme-fw"], eval=EVAL)})
+    assert cli(*RENDER, repo).code == 0
+    path = repo / "cards" / "tiny-lora" / "card.json"
+    doc = json.loads(path.read_text())
+    doc["run"]["eval_base"] = 12.0  # typed into card.json by hand: no run, no source
+    path.write_text(json.dumps(doc))
+    for command in (("card", "render", "-C"), ("card", "check", "-C")):
+        res = cli(*command, repo)
+        assert res.code == 2 and "card.json: key `run.eval_source`: the score 12 has no recorded training run" in res.err
