@@ -217,6 +217,9 @@ def card_render(
         raise BadInput(f"--run {run}", f"cannot read ({exc.strerror})") from None
     except ValidationError as exc:
         raise BadInput.validation(RunFacts, exc.errors(), f"--run {run}") from None
+    if facts and (facts.eval_score, facts.eval_base) != (None, None) and not facts.eval_source:
+        raise BadInput(f"--run {run}: key `eval_source`", "scores given with --run are typed in, not measured by a "
+                       "release kiki-bot ran: say where they came from")
     ctx = _context(project, dry_run, as_json)
     _report(as_json, upkeep.render_cards(ctx, _adapters(ctx.project, adapter), version, day, facts), ctx.fx)
 

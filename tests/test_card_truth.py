@@ -296,7 +296,7 @@ def test_a_score_without_a_recorded_run_must_say_where_it_came_from(tmp_path, cl
     facts = tmp_path / "run.json"
     facts.write_text(json.dumps({"eval_score": 61.5}))
     res = cli(*RENDER, repo, "--run", facts)
-    assert res.code == 2 and "run.eval_source" in res.err, res.err
+    assert res.code == 2 and "run.json: key `eval_source`" in res.err, res.err
     facts.write_text(json.dumps({"eval_score": 61.5, "eval_source": "measured by our lab on 2026-05-01"}))
     assert cli(*RENDER, repo, "--run", facts).code == 0
     readme = repo.joinpath(*README).read_text()

@@ -289,29 +289,31 @@ def build(
 
 
 def _evaluation(adapter: Adapter, run: RunFacts) -> Evaluation | None:
-    """The scores with where each came from; a score typed in (no training run recorded) must say where from,
-    next to the benchmark's caveats, or the card is refused."""
+    """The scores with where each came from; a score typed in (no training run recorded, or run facts typed with
+    `card render --run`) must say where from, next to the benchmark's caveats, or the card is refused."""
     ev = adapter.eval
     if ev is None:
         return None
     ran = run.iterations is not None
+    measured = ran and not run.eval_source  # scores that say where they came from were typed in, run or not
+    if not measured and not run.eval_source and (run.eval_score, run.eval_base) != (None, None):
+        score = run.eval_score if run.eval_score is not None else run.eval_base
+        raise BadInput("card.json: key `run.eval_source`", f"the score {score:g} has no recorded training "
+                       "run: say where it came from (`eval_source` in the `--run` facts of `card render`)")
+    typed_in = f"typed in, not measured by a run kiki-bot recorded: {(run.eval_source or '').rstrip('.')}."
     base = _first(run.eval_base, ev.base_score)
     said = []
     if run.eval_score is None:
         said.append("This adapter: not measured" + ("" if ran else " (no training run recorded yet)") + ".")
-    elif ran:
-        said.append("This adapter: measured by this release's training run (the evaluation command after training).")
-    elif not run.eval_source:
-        raise BadInput("card.json: key `run.eval_source`", f"the score {run.eval_score:g} has no recorded training "
-                       "run: say where it came from (`eval_source` in the `--run` facts of `card render`)")
     else:
-        said.append(f"This adapter: typed in, not measured by a run kiki-bot recorded: {run.eval_source.rstrip('.')}.")
+        said.append("This adapter: " + ("measured by this release's training run (the evaluation command after "
+                                        "training)." if measured else typed_in))
     if run.eval_base is not None:
-        said.append("Base model: measured by the same run.")
+        said.append("Base model: measured by the same run." if measured else f"Base model: {typed_in}")
     elif base is not None:
         said.append("Base model: typed in by the provider (the adapter's configuration), not measured by a run "
                     "kiki-bot recorded.")
-    typed = (run.eval_score is not None and not ran) or (base is not None and run.eval_base is None)
+    typed = not measured and (base, run.eval_score) != (None, None) or base is not None and run.eval_base is None
     if typed and not ev.caveats:
         raise BadInput(f"adapters/{adapter.name}.toml: key `eval.caveats`", "a score typed in is shown with the "
                        "benchmark's caveats (what it measures and what it does not): add them")
