@@ -405,8 +405,12 @@ def _sections_24_to_26(srcs: list[Source], figures: DataFigures) -> Section24to2
 
 
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:
+    """The licence shown is the one the records carry (their provenance), the source's declared one only when
+    every record carries it."""
     f = figures.sources[s.id]
-    return SourceRow(id=s.id, name=s.name, category=s.category, license=s.license, records=f.records,
+    carried = sorted(f.licenses.items(), key=lambda kv: (-kv[1], kv[0]))
+    license = s.license if set(f.licenses) <= {s.license} else ", ".join(f"{lic} ({n:,} records)" for lic, n in carried)
+    return SourceRow(id=s.id, name=s.name, category=s.category, license=license, records=f.records,
                      bytes=f.bytes, tokens=f.tokens, no_origin=f.no_origin, selection=s.selection)
 
 
