@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
-from factory import adapter, make_project, record
+from factory import adapter, make_project, record, source
 from rendering import visible
 from test_card_truth import EVAL, README, RENDER, section
+
+from kiki_bot import render
 
 
 # ---------------------------------------------------------------- point 10: a typed score is never "measured"
@@ -58,3 +60,22 @@ def test_a_score_in_card_json_without_a_run_or_a_source_is_refused(tmp_path, cli
     for command in (("card", "render", "-C"), ("card", "check", "-C")):
         res = cli(*command, repo)
         assert res.code == 2 and "card.json: key `run.eval_source`: the score 12 has no recorded training run" in res.err
+
+
+# ---------------------------------------------------------------- point 2: a source with no record left was not used
+def test_a_source_with_no_record_left_adds_no_modality_language_type_or_dataset(tmp_path, cli):
+    """Every record of a French image dataset removed: 1.3 shows no image row, no French, no content type of it;
+    the count of sources and the Hub metadata's datasets leave it out (Appendix A still lists it, at 0)."""
+    srcs = {"acme-fw": source(), "gone": source("2.1", name="Gone set", url="https://huggingface.co/datasets/x/gone",
+                                                 languages=["fr"], content_types=["photos of boards"],
+                                                 modality="image")}
+    records = {"acme-fw": [record("acme-fw", i, f"int f{i}(void);") for i in range(20)], "gone": []}
+    repo = make_project(tmp_path / "repo", sources=srcs, records=records)
+    assert cli(*RENDER, repo).code == 0
+    readme = repo.joinpath(*README).read_text()
+    general = visible(section(readme, "### 1.3", "## 2."))
+    assert "Image" not in general and "photos of boards" not in general and "French" not in general, general
+    assert "Description of the linguistic characteristics of the overall training data: English (en)." in general
+    assert "20 records from 1 source;" in general, general
+    assert "datasets" not in render.metadata(readme), render.metadata(readme)
+    assert "Gone set (`gone`) | 2.1 | MIT | 0 |" in section(readme, "## Appendix A", "## Appendix B")
