@@ -165,10 +165,12 @@ def build(
     cfg = project.config
     srcs = project.adapter_sources(adapter)
     rows = [_source_row(s, figures) for s in srcs]
-    # Sections 2.1 to 2.3 answer for the sources whose records this version uses (all removed: not used)
-    by_cat = {c: [s for s in srcs if s.category is c and figures.sources[s.id].records] for c in Category}
+    # Sections 1.3 to 2.3 and the Hub metadata answer for the sources whose records this version uses (all
+    # removed: not used); Appendix A lists every source of the adapter, at 0 records if need be.
+    used = [s for s in srcs if figures.sources[s.id].records]
+    by_cat = {c: [s for s in used if s.category is c] for c in Category}
     tokens_by_source = {r.id: r.tokens for r in rows}
-    modalities = _modality_rows(srcs, figures)
+    modalities = _modality_rows(used, figures)
     all_last = [figures.sources[s.id].last_access for s in srcs if figures.sources[s.id].last_access]
     crawled = by_cat[Category.CRAWLED]
     crawl_first = [figures.sources[s.id].first_access for s in crawled if figures.sources[s.id].first_access]
@@ -226,8 +228,8 @@ def build(
             modalities=modalities,
             latest_collection=fingerprint.latest_collection,
             continuous_training=adapter.continuous_training,
-            languages=languages([lang for s in srcs for lang in s.languages]),
-            other_characteristics=_other_characteristics(rows, figures),
+            languages=languages([lang for s in used for lang in s.languages]),
+            other_characteristics=_other_characteristics([r for r in rows if r.records]),
             comments=_token_comment(figures),
         ),
         section21=Section21(
@@ -278,7 +280,7 @@ def build(
         intended_use=adapter.intended_use,
         limitations=adapter.limitations,
         citation=_citation(cfg.provider.name, adapter, version, date),
-        hub=_hub_metadata(project, adapter, run),
+        hub=_hub_metadata(adapter, used, run),
         fingerprint=fingerprint,
         previous=previous,
         changelog=[entry, *older],
@@ -433,7 +435,7 @@ def _modality_rows(srcs: list[Source], figures: DataFigures) -> list[ModalityRow
             bins=BINS[modality][3] if modality in BINS else (note, "", ""),
             amount=amount, unit=unit, size_note=note + "; bins are read as [lower, upper)",
             content_types=sorted({c for s in chosen for c in s.content_types} | (
-                {PAIRS} if any(s.payload and s.payload.pairs and figures.sources[s.id].records for s in chosen)
+                {PAIRS} if any(s.payload and s.payload.pairs for s in chosen)
                 else set()))))
     return rows
 
@@ -470,10 +472,10 @@ def _describe_others(srcs: list[Source]) -> str:
                     f"{mm_yyyy(s.collected_from)}–{mm_yyyy(s.collected_to)}." for s in srcs)
 
 
-def _other_characteristics(rows: list[SourceRow], figures: DataFigures) -> str:
+def _other_characteristics(rows: list[SourceRow]) -> str:
     total = sum(r.records for r in rows)
     no_origin = sum(r.no_origin for r in rows)
-    return (f"{total:,} records from {len(rows)} sources; every record carries per-record provenance (source, "
+    return (f"{total:,} records from {len(rows)} source{'s' * (len(rows) != 1)}; every record carries per-record provenance (source, "
             f"licence, access date{'' if not no_origin else ', and origin for all but ' + format(no_origin, ',')})."
             " Figures are after pre-processing and removals, before training.")
 
@@ -503,13 +505,13 @@ def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> s
             f"  year   = {{{date.year}}},\n  url    = {{https://huggingface.co/{adapter.hub_repo}}}\n}}")
 
 
-def _hub_metadata(project: Project, adapter: Adapter, run: RunFacts) -> dict[str, object]:
+def _hub_metadata(adapter: Adapter, used: list[Source], run: RunFacts) -> dict[str, object]:
     """The Hub's conventions for an adapter: `library_name` names the format at the repo's root (PEFT's when an
     exact PEFT form exists, else mlx-lm's); the other format is a tag, as the Hub reads a library from tags."""
     from kiki_bot.core.licences import hub_license
 
     lic, name = hub_license(adapter.base_model.license)
-    datasets = sorted({d for s in project.adapter_sources(adapter) if (d := s.hub_dataset_id)})
+    datasets = sorted({d for s in used if (d := s.hub_dataset_id)})
     meta: dict[str, object] = {
         "license": lic,
         "base_model": adapter.base_model.id,
