@@ -79,3 +79,33 @@ def test_a_source_with_no_record_left_adds_no_modality_language_type_or_dataset(
     assert "20 records from 1 source;" in general, general
     assert "datasets" not in render.metadata(readme), render.metadata(readme)
     assert "Gone set (`gone`) | 2.1 | MIT | 0 |" in section(readme, "## Appendix A", "## Appendix B")
+
+
+# ---------------------------------------------------------------- point 1: 3.1 states only the checks recorded
+def test_records_from_a_host_no_check_covered_are_named_in_3_1(tmp_path, cli):
+    """Evidence for github.com only, half the records from gitlab.com: 3.1 does not let "no reservation found"
+    stand for them; once checked, the sentence goes."""
+    recs = [record("acme-fw", i, f"int f{i}(void);") for i in range(20)]
+    for i in range(10):
+        recs[i]["_provenance"]["origin"] = f"https://gitlab.com/acme/fw/-/blob/main/f{i}.c"
+    repo = make_project(tmp_path / "repo", records={"acme-fw": recs})
+    (repo / "compliance" / "optouts").mkdir(parents=True)
+    evidence = repo / "compliance" / "optouts" / "acme-fw.jsonl"
+
+    def checked(*hosts: str) -> None:
+        evidence.write_text("".join(json.dumps(
+            {"checked_at": "2025-10-01T00:00:00Z", "host": h, "signal": "tdmrep-header", "url": f"https://{h}/",
+             "status": 200, "sha256": None, "verdict": "allowed", "detail": "no tdm-reservation header"}) + "\n"
+            for h in hosts))
+
+    checked("github.com")
+    assert cli(*RENDER, repo).code == 0
+    opt_outs = visible(section(repo.joinpath(*README).read_text(), "### 3.1", "### 3.2"))
+    assert ("acme-fw (compliance/optouts/acme-fw.jsonl): checked on 2025-10-01 over 1 host (github.com); latest "
+            "check: no reservation found; no check is recorded for its records from gitlab.com, so nothing is "
+            "stated for them.") in opt_outs, opt_outs
+    checked("github.com", "gitlab.com")
+    assert cli(*RENDER, repo).code == 0
+    opt_outs = visible(section(repo.joinpath(*README).read_text(), "### 3.1", "### 3.2"))
+    assert "over 2 hosts (github.com, gitlab.com); latest check: no reservation found." in opt_outs, opt_outs
+    assert "no check is recorded for its records" not in opt_outs
