@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kiki_bot.core.errors import BadInput
-from kiki_bot.core.selectors import origin_url
+from kiki_bot.core.selectors import host_domain, origin_url
 
 # The common AI crawlers whose robots.txt groups express a reservation against AI training.
 AI_AGENTS = ("GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Applebot-Extended", "meta-externalagent",
@@ -359,6 +359,7 @@ class Facts:
     evidence: dict[str, list[Evidence] | None]
     through_api: dict[str, bool]
     refused: list[str] = field(default_factory=list)
+    domains: dict[str, frozenset[str]] = field(default_factory=dict)  # registrable domains of the records used
 
 
 def checked_signals(crawler_tokens: Iterable[str]) -> str:
@@ -401,6 +402,9 @@ def _found(last: dict[str, list[Evidence]], applies: frozenset[str]) -> str:
     return "; ".join(parts) if parts else "no reservation found"
 
 
+UNCHECKED = "no opt-out check is recorded, so nothing is stated for its hosts"
+
+
 def card_text(facts: Facts, crawler_tokens: Iterable[str], crawled_records: int) -> str:
     """Card section 3.1 on opt-outs: what was checked, when, over how many hosts, what was found, and how many
     records were excluded; for content fetched through an API, which signals apply and which do not."""
@@ -410,18 +414,21 @@ def card_text(facts: Facts, crawler_tokens: Iterable[str], crawled_records: int)
     said: dict[str, list[str]] = {}  # sources with the same finding share one sentence
     for sid, lines in sorted(facts.evidence.items()):
         if not lines:
-            said.setdefault("no opt-out check is recorded, so nothing is stated for its hosts", []).append(sid)
+            said.setdefault(UNCHECKED, []).append(sid)
             continue
         last = latest(lines)
         times = sorted({e.checked_at for e in lines})
         when = (f"checked on {times[0].date().isoformat()}" if len(times) == 1 else
                 f"checked {len(times)} times from {times[0].date().isoformat()} to {times[-1].date().isoformat()}")
         applies = frozenset(SIGNALS) - (CRAWL_RULES if facts.through_api.get(sid) else frozenset())
+        unchecked = sorted(facts.domains.get(sid, frozenset()) - {host_domain(e.host) for e in lines})
+        gap = (f"; no check is recorded for its records from {', '.join(unchecked)}, so nothing is stated for them"
+               if unchecked else "")
         said.setdefault(f"{when} over {len(last)} host{'s' * (len(last) != 1)} ({', '.join(last)}); latest "
-                        f"check: {_found(last, applies)}", []).append(sid)
+                        f"check: {_found(last, applies)}{gap}", []).append(sid)
     for finding, sids in said.items():
         files = ", ".join(f"compliance/optouts/{sid}.jsonl" for sid in sids)
-        sentences.append(f"{', '.join(sids)} ({files}): {finding}." if "recorded" not in finding else
+        sentences.append(f"{', '.join(sids)} ({files}): {finding}." if finding != UNCHECKED else
                          f"{', '.join(sids)}: {finding}.")
     api = sorted(s for s, yes in facts.through_api.items() if yes)
     if api:

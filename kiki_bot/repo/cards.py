@@ -95,7 +95,8 @@ def render_adapter(
     entries = ledgerfile.read(project.ledger_path) if entries is None else entries
     eligible = trainset.rule(project, entries)
     figs = figures.compute(project, adapter, eligible)
-    opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved)
+    opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved,
+                         {sid: frozenset(f.domain_bytes) for sid, f in figs.sources.items()})
     if same and committed.published_at is not None:
         return Rendered(committed, render.files(committed), figs, opt)
     released_in = [*published_versions(committed), version]

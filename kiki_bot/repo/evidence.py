@@ -79,9 +79,11 @@ class Stored:
         return None if hit is None else optouts.refusal(source, hit, day, relative(self.project, source))
 
 
-def facts(project: Project, sources: Iterable[Source], refused: list[str]) -> Facts:
+def facts(project: Project, sources: Iterable[Source], refused: list[str],
+          domains: dict[str, frozenset[str]] | None = None) -> Facts:
     """What card section 3.1 states about the crawled sources' opt-out checks; `refused`: the records the
-    eligibility rule refused for a reservation."""
+    eligibility rule refused for a reservation; `domains`: the registrable domains of each source's records
+    used (those no check covered are named)."""
     srcs = crawled(sources)
     return Facts(evidence={s.id: load(project, s.id) for s in srcs}, through_api={s.id: through_api(s) for s in srcs},
-                 refused=refused)
+                 refused=refused, domains=domains or {})
