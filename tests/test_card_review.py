@@ -109,3 +109,19 @@ def test_records_from_a_host_no_check_covered_are_named_in_3_1(tmp_path, cli):
     opt_outs = visible(section(repo.joinpath(*README).read_text(), "### 3.1", "### 3.2"))
     assert "over 2 hosts (github.com, gitlab.com); latest check: no reservation found." in opt_outs, opt_outs
     assert "no check is recorded for its records" not in opt_outs
+
+
+def test_2_2_2_answered_yes_never_says_not_applicable(tmp_path, cli):
+    """A private dataset from a third party, publicly known (a URL) or not: the box that does not describe it
+    says why it is empty, not that the question does not apply."""
+    broker = {k: v for k, v in source("2.2.2", name="Broker data").items() if k != "url"}
+    for private, empty in ((broker, "If publicly known, list private datasets obtained from other third parties: "
+                                    "None is publicly known."),
+                           (source("2.2.2", name="Broker data"), "General description of non-publicly known private "
+                                                                  "datasets obtained from third parties: None: every "
+                                                                  "one is listed above.")):
+        repo = make_project(tmp_path / empty[:9].strip(), sources={"acme-fw": source(), "broker": private})
+        assert cli(*RENDER, repo).code == 0
+        private_section = visible(section(repo.joinpath(*README).read_text(), "#### 2.2.2", "### 2.3"))
+        assert "☒ Yes" in private_section and "Not applicable" not in private_section, private_section
+        assert empty in private_section and "Broker data" in private_section, private_section
