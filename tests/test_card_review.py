@@ -125,3 +125,30 @@ def test_2_2_2_answered_yes_never_says_not_applicable(tmp_path, cli):
         private_section = visible(section(repo.joinpath(*README).read_text(), "#### 2.2.2", "### 2.3"))
         assert "☒ Yes" in private_section and "Not applicable" not in private_section, private_section
         assert empty in private_section and "Broker data" in private_section, private_section
+
+
+# ---------------------------------------------------------------- point 9: stale against every earlier version
+def test_typed_text_stating_a_figure_of_any_earlier_version_is_flagged(tmp_path, cli):
+    """20 records at v0.1.0, 18 at v0.1.1, 16 at v0.1.2: a limitation still saying 20 is stale at v0.1.2 too,
+    though v0.1.1 (the version just before) never had 20."""
+    from factory import edit_toml, mark_published, write_jsonl
+
+    from kiki_bot.repo import manifests
+
+    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": adapter(["acme-fw"], limitations="Tiny.")})
+    assert cli(*RENDER, repo).code == 0
+    mark_published(repo, "tiny-lora")
+    for n, version in ((18, "0.1.1"), (16, "0.1.2")):
+        write_jsonl(repo / "data" / "acme-fw" / "part-000.jsonl",
+                    [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}") for i in range(n)])
+        manifests.refresh(repo / "data" / "acme-fw")
+        assert cli("card", "render", "--version", version, "--date", "2026-06-01", "-C", repo).code == 0
+        if version == "0.1.1":
+            mark_published(repo, "tiny-lora", "2026-06-01T12:00:00Z")
+    edit_toml(repo / "adapters" / "tiny-lora.toml", 'limitations = "Tiny."', 'limitations = "About 20 snippets."')
+    assert cli("card", "render", "-C", repo).code == 0
+    res = cli("card", "check", "--json", "-C", repo)
+    assert res.code == 1
+    assert res.json()["tiny-lora"]["stale"] == [
+        "adapters/tiny-lora.toml: key `limitations`: states '20', the records of acme-fw of v0.1.0; the data "
+        "has changed since: leave figures to the sections computed from it"]
