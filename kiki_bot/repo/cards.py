@@ -200,10 +200,11 @@ def check(project: Project, adapter: Adapter) -> Report:
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
-    previous = fresh.card.previous
+    # Every earlier version with figures from data (an imported one has none), the newest first
     report.stale = pst_rules.stale_figures(
         typed_text(project, adapter),
-        [(previous.version, pst_rules.figures_of(previous.fingerprint.sources))] if previous and previous.fingerprint else [],
+        [(v.version, pst_rules.figures_of(v.fingerprint.sources))
+         for v in reversed(fresh.card.header.previous_versions) if v.fingerprint],
         pst_rules.figures_of(fresh.card.fingerprint.sources))
     if committed is None:
         report.drift.append(f"{card_dir / render.CARD_JSON}: missing (run `kiki-bot card render {adapter.name}`)")
