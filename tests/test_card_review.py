@@ -152,3 +152,31 @@ def test_typed_text_stating_a_figure_of_any_earlier_version_is_flagged(tmp_path,
     assert res.json()["tiny-lora"]["stale"] == [
         "adapters/tiny-lora.toml: key `limitations`: states '20', the records of acme-fw of v0.1.0; the data "
         "has changed since: leave figures to the sections computed from it"]
+
+
+def test_a_figure_grouped_with_spaces_is_read_as_one_figure(tmp_path, cli):
+    """"2 070" (the template's own way to write 1 000) states 2,070; "20 100-line" still states 20."""
+    from factory import edit_toml, mark_published, write_jsonl
+
+    from kiki_bot.repo import manifests
+
+    def texts(n: int) -> list[dict]:
+        return [record("acme-fw", i, f"/* f{i} */ int f{i}(void) {{ return {i}; }}".ljust(400)) for i in range(n)]
+
+    repo = make_project(tmp_path / "repo", records={"acme-fw": texts(20)})
+    assert cli(*RENDER, repo).code == 0
+    tokens = json.loads((repo / "cards" / "tiny-lora" / "card.json").read_text())["sources"][0]["tokens"]
+    spaced = f"{tokens:,}".replace(",", " ")
+    assert tokens >= 1000 and " " in spaced
+    mark_published(repo, "tiny-lora")
+    write_jsonl(repo / "data" / "acme-fw" / "part-000.jsonl", texts(18))
+    manifests.refresh(repo / "data" / "acme-fw")
+    assert cli("card", "render", "--version", "0.1.1", "--date", "2026-06-01", "-C", repo).code == 0
+    for typed, stated, what in ((f"About {spaced} tokens.", spaced, "tokens of acme-fw"),
+                                ("About 20 100-line snippets.", "20", "records of acme-fw")):
+        edit_toml(repo / "adapters" / "tiny-lora.toml", 'limitations = "Tiny."', f'limitations = "{typed}"')
+        res = cli("card", "check", "--json", "-C", repo)
+        assert res.json()["tiny-lora"]["stale"] == [
+            f"adapters/tiny-lora.toml: key `limitations`: states {stated!r}, the {what} of v0.1.0; the data has "
+            "changed since: leave figures to the sections computed from it"], typed
+        edit_toml(repo / "adapters" / "tiny-lora.toml", f'limitations = "{typed}"', 'limitations = "Tiny."')
