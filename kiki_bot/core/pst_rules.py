@@ -7,8 +7,8 @@ import re
 
 from kiki_bot.core.licences import HUB_LICENSES
 
-# A number as typed: 2850, 2,850, 2 850 (narrow or no-break space); digits inside a word (v5, 0x29) are not one.
-_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[,\u202f\u00a0]\d{3})+(?![\w,]*\d)|(?<![\w.,])\d+(?![\w]|[.,]\d)")
+# A number as typed: 2850, 2,850, 2 850 (a space, narrow or no-break); digits inside a word (v5, 0x29) are not one.
+_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[, \u202f\u00a0]\d{3})+(?![\w,]*\d)|(?<![\w.,])\d+(?![\w]|[.,]\d)")
 
 YES_NO = "☒ Yes ☐ No", "☐ Yes ☒ No"
 
@@ -173,12 +173,12 @@ def stale_figures(typed: list[tuple[str, str]], earlier: list[tuple[str, dict[in
     problems = []
     for where, text in typed:
         for m in _NUMBER.finditer(text):
-            number = int(re.sub(r"\D", "", m.group()))
-            if number in current:
-                continue
-            for version, figures in earlier:
-                if number in figures:
-                    problems.append(f"{where}: states {m.group()!r}, the {figures[number]} of v{version}; the "
-                                    "data has changed since: leave figures to the sections computed from it")
-                    break
+            # "2 850" groups with a space as the template writes "1 000"; "20 100-line" may also state 20
+            readings = [m.group(), *m.group().split(" ")] if " " in m.group() else [m.group()]
+            found = next(((written, version, figures[number]) for written in readings
+                          if (number := int(re.sub(r"\D", "", written))) not in current
+                          for version, figures in earlier if number in figures), None)
+            if found:
+                problems.append(f"{where}: states {found[0]!r}, the {found[2]} of v{found[1]}; the data has "
+                                "changed since: leave figures to the sections computed from it")
     return problems
