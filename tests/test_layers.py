@@ -68,6 +68,15 @@ def test_the_core_imports_no_shell_no_index_and_no_heavy_library():
     assert not bad, f"the pure core reaches outside: {bad}"
 
 
+def test_the_core_imports_nothing_of_kiki_bot_above_it():
+    """core/ is the bottom layer: its models and rules cannot lean on repo/, render/ or a moment, or the
+    pure decisions would carry the file reading (and its imports) wherever they go."""
+    bad = {m: sorted(n for n in internal(names) if not (n == "kiki_bot" or n.startswith("kiki_bot.core")))
+           for m, names in in_package("kiki_bot.core").items()}
+    bad = {m: names for m, names in bad.items() if names}
+    assert not bad, f"the core imports from above it: {bad}"
+
+
 FILE_IO = {"open", "read_bytes", "read_text", "write_bytes", "write_text", "exists", "is_file", "is_dir", "mkdir",
            "iterdir", "glob", "rglob", "unlink", "touch", "stat"}
 FILE_MODULES = {"os", "shutil", "tempfile", "fcntl", "io", "kiki_bot.repo.storage"}
