@@ -28,7 +28,7 @@ from kiki_bot.core.selectors import (
     origin_url,
     split_url,
 )
-from kiki_bot.repo.records import Provenance
+from kiki_bot.core.provenance import Provenance
 
 Missing = Literal["github_identity", "path", "origin"]
 """Provenance a record lacks so that some selector kind of the request cannot judge it."""

@@ -18,7 +18,7 @@ from publicsuffixlist import PublicSuffixList
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiki_bot.core.errors import BadInput
-from kiki_bot.repo.records import Provenance
+from kiki_bot.core.provenance import Provenance
 
 _LOGIN = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9])*")  # GitHub: alnum and single inner hyphens
 _REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")

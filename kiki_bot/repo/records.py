@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from kiki_bot.core import licences
 from kiki_bot.core.canonical import content_hash
-from kiki_bot.core.errors import BadInput, explain, found, key_name
+from kiki_bot.core.errors import BadInput, explain, key_name
+from kiki_bot.core.provenance import Provenance, iso_day  # noqa: F401  (callers import them from here too)
 
 PAYLOAD_KEYS = ("messages", "prompt", "text")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-@lru_cache(maxsize=4096)
-def iso_day(text: str) -> dt.date | None:
-    """The date of a plain `YYYY-MM-DD` string (the record format's only date form), else None."""
-    if not _DAY.fullmatch(text):
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _json_date(value: Any) -> Any:
-    day = iso_day(value) if isinstance(value, str) else None
-    if day is None and not isinstance(value, dt.date):
-        raise ValueError(f'expected an ISO date string such as "2025-10-02", got {found(value, "json")}')
-    return day or value
-
-
-class Provenance(BaseModel):
-    """Where one record came from (DESIGN.md section 2). Strict: `"record_idx": "1"` is a mistake in the
-    data, not a number; unknown keys are refused so typos surface."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    source: str = Field(min_length=1)
-    license: licences.Expression
-    record_idx: int = Field(ge=0)
-    access_date: Annotated[dt.date, BeforeValidator(_json_date)]
-    origin: str | None = None
-    repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    path: str | None = None
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    upstream_id: str | int | None = None  # the row's id in the upstream dataset (its `id_field`), when drawn from one
 
 
 @dataclass(frozen=True, slots=True)
