@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiki_bot.core.eligibility import Rule, Verdict
+from kiki_bot.core.eligibility import Rule
 from kiki_bot.core.errors import BadInput
+# merged_domains: callers import the figures' names from here too
+from kiki_bot.core.figuresmodel import ESTIMATE_BYTES_PER_TOKEN, DataFigures, SourceFigures, merged_domains  # noqa: F401
 from kiki_bot.core.selectors import registrable_domain
 from kiki_bot.repo.project import Adapter, Project
 from kiki_bot.repo.records import Record, data_files, iter_file, iter_source_file, record_text
@@ -21,38 +20,7 @@ if TYPE_CHECKING:
     from kiki_bot.index.rows import Hit, IndexedFile
     from kiki_bot.index.store import Index
 
-ESTIMATE_BYTES_PER_TOKEN = 4
 TOKEN_BATCH = 512
-
-
-@dataclass
-class SourceFigures:
-    records: int = 0
-    bytes: int = 0
-    tokens: int = 0
-    first_access: dt.date | None = None
-    last_access: dt.date | None = None
-    no_origin: int = 0
-    licenses: Counter[str] = field(default_factory=Counter)
-    domain_bytes: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class DataFigures:
-    """Everything the card says about an adapter's training data, plus what the pass found wrong: records
-    the build refuses (`refused`: licence outside the policy or not covering the content's notice;
-    `reserved`: origin host reserved when collected, which card section 3.1 counts) and removed records that
-    are back in the data (`reappeared`), each in the eligibility rule's words."""
-
-    sources: dict[str, SourceFigures]
-    token_method: str
-    tokenizer: str | None
-    refused: list[str] = field(default_factory=list)
-    reserved: list[str] = field(default_factory=list)
-    reappeared: list[str] = field(default_factory=list)
-
-    def refusals(self, verdict: Verdict) -> list[str]:
-        return self.reserved if verdict is Verdict.RESERVED else self.refused
 
 
 @lru_cache(maxsize=8)
@@ -200,10 +168,3 @@ def _add(figs: SourceFigures, rec: Record, size: int, crawled: bool) -> None:
         figs.no_origin += 1
     elif crawled and (domain := registrable_domain(origin)):
         figs.domain_bytes[domain] += size
-
-
-def merged_domains(figures: Iterable[SourceFigures]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for f in figures:
-        total.update(f.domain_bytes)
-    return total
