@@ -1,4 +1,4 @@
-"""The configuration reference in README.md, generated from the pydantic models of kiki_bot.repo.project.
+"""The configuration reference in README.md, generated from the pydantic models of kiki_bot.core.config.
 
     python -m kiki_bot.docs                     print the reference
     python -m kiki_bot.docs --write README.md   replace the section between the markers
@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, HttpUrl
 from pydantic.fields import FieldInfo
 
-from kiki_bot.repo.project import Adapter, Category, KikiConfig, Source
+from kiki_bot.core.config import Adapter, Category, KikiConfig, Source
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -233,7 +233,7 @@ def _tables(model: type[BaseModel], prefix: str = "") -> list[str]:
 def config_reference() -> str:
     """The Markdown reference of kiki.toml, adapters/<name>.toml and sources/<id>.toml."""
     parts = [
-        f"<!-- Generated from kiki_bot/repo/project.py by `{COMMAND}`; do not edit by hand. -->",
+        f"<!-- Generated from kiki_bot/core/config.py by `{COMMAND}`; do not edit by hand. -->",
         "",
         (
             "Every file is validated when it is loaded: an unknown key, a wrong type or a missing required key is an "

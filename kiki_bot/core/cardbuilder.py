@@ -1,8 +1,9 @@
 """Building the card record from data, never typed: the PST template's answers, figures, size bins and
 domain cut, the compute estimate; the version history and the changelog entry come from `cardhistory`.
 
-Pure: takes the project, the data figures, removal statistics, the training run's facts and the
-previous card, and returns one `Card` (`cardmodel`). Both README.md and CHANGELOG.md render from it.
+Pure: takes the project's config, the adapter's sources, the data figures, removal statistics, the training
+run's facts and the previous card, and returns one `Card` (`cardmodel`). Both README.md and CHANGELOG.md
+render from it.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from kiki_bot.core.cardmodel import (
     Section24to26,
     SourceRow,
 )
+from kiki_bot.core.config import Adapter, Category, KikiConfig, Modality, Payload, Source
 from kiki_bot.core.errors import BadInput
+from kiki_bot.core.figuresmodel import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
 from kiki_bot.core.optouts import Facts, robots_token
 from kiki_bot.core.optouts import card_text as optouts_text
-from kiki_bot.repo.figures import ESTIMATE_BYTES_PER_TOKEN, DataFigures, merged_domains
-from kiki_bot.repo.project import Adapter, Category, Modality, Payload, Project, Source
 
 TEMPLATE_EDITION = (
     "Template for the Public Summary of Training Content for general-purpose AI models "
@@ -140,7 +141,8 @@ def languages(codes: list[str]) -> list[str]:
 
 # ---------------------------------------------------------------- the builder
 def build(
-    project: Project,
+    config: KikiConfig,
+    sources: list[Source],
     adapter: Adapter,
     figures: DataFigures,
     removals: Removals,
@@ -162,8 +164,7 @@ def build(
     hand-written card, `kiki-bot card import`) replaces what `previous_card` would give; `purges` (the
     ledger's, for this adapter) say which earlier versions were built before records were removed.
     """
-    cfg = project.config
-    srcs = project.adapter_sources(adapter)
+    cfg, srcs = config, sources
     rows = [_source_row(s, figures) for s in srcs]
     # Sections 1.3 to 2.3 and the Hub metadata answer for the sources whose records this version uses (all
     # removed: not used); Appendix A lists every source of the adapter, at 0 records if need be.

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kiki_bot.repo.project import Category, Modality
+from kiki_bot.core.config import Category, Modality
 
 SCHEMA = "kiki-bot/card/1"
 

@@ -95,13 +95,14 @@ def render_adapter(
     entries = ledgerfile.read(project.ledger_path) if entries is None else entries
     eligible = trainset.rule(project, entries)
     figs = figures.compute(project, adapter, eligible)
-    opt = evidence.facts(project, project.adapter_sources(adapter), figs.reserved,
+    sources = project.adapter_sources(adapter)
+    opt = evidence.facts(project, sources, figs.reserved,
                          {sid: frozenset(f.domain_bytes) for sid, f in figs.sources.items()})
     if same and committed.published_at is not None:
         return Rendered(committed, render.files(committed), figs, opt)
     released_in = [*published_versions(committed), version]
-    card = build(project, adapter, figs, removals(entries, adapter, released_in), version, date, run, committed,
-                 committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
+    card = build(project.config, sources, adapter, figs, removals(entries, adapter, released_in), version, date,
+                 run, committed, committed.published_at if same else None, ledger_head or ledger.head(entries), opt,
                  upstream=_upstream_followed(project, adapter, date), purges=purges(entries, adapter),
                  history=history)
     return Rendered(card, render.files(card), figs, opt)
