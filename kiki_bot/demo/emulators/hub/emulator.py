@@ -46,6 +46,8 @@ class HubEmulator(Repos, Commits, Discussions, Emulator):
         ("GET", _repo_path + "/refs", "refs"),
         ("POST", _repo_path + "/tag/{rev}", "create_tag"),
         ("DELETE", _repo_path + "/tag/{tag}", "delete_tag"),
+        ("POST", _repo_path + "/branch/{branch}", "create_branch"),
+        ("DELETE", _repo_path + "/branch/{branch}", "delete_branch"),
         ("GET", _repo_path + "/tree/{rev}", "tree"),
         ("GET", _repo_path + "/tree/{rev}/{path}", "tree"),
         ("GET", _repo_path + "/commits/{rev}", "commits"),

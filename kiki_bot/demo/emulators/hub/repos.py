@@ -13,7 +13,7 @@ from .state import URL_PREFIX, HubRepo, avatar, fail, iso, request_json
 
 
 class Repos:
-    """The handlers of the account, repositories, settings, card validation, `resolve`, refs, tags,
+    """The handlers of the account, repositories, settings, card validation, `resolve`, refs, tags, branches,
     tree, commit log and super-squash (mixed into HubEmulator)."""
 
     def _blob_json(self, repo: HubRepo, stored: bytes) -> dict[str, Any]:
@@ -167,6 +167,27 @@ class Repos:
         if tag not in repo.tags:
             fail(404, f"Invalid rev id: {tag}", "RevisionNotFound")
         del repo.tags[tag]
+        repo.history.keep_reachable(repo.roots())
+        return json_response({})
+
+    def create_branch(self, request: Request, kind: str, ns: str, name: str, branch: str) -> Response:
+        """A branch at `startingPoint` (a revision; `main`'s head without one); 409 when it exists."""
+        repo, body = self._repo(request, kind, ns, name), request_json(request) or {}
+        self._writer(request)
+        if branch in repo.branches:
+            fail(409, f"Reference refs/heads/{branch} already exists")
+        repo.branches[branch] = self._revision(repo, str(body.get("startingPoint") or "main"))
+        return json_response({})
+
+    def delete_branch(self, request: Request, kind: str, ns: str, name: str, branch: str) -> Response:
+        """Remove a branch (never `main`); the commits only it reached are gone."""
+        repo = self._repo(request, kind, ns, name)
+        self._writer(request)
+        if branch == "main":
+            fail(403, "Cannot delete the default branch main")
+        if branch not in repo.branches:
+            fail(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+        del repo.branches[branch]
         repo.history.keep_reachable(repo.roots())
         return json_response({})
 
