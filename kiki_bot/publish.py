@@ -6,6 +6,7 @@ from __future__ import annotations
 from kiki_bot import render
 from kiki_bot.context import Context
 from kiki_bot.core import ledger, tags
+from kiki_bot.core.cardhistory import superseded_notice
 from kiki_bot.core.errors import BadInput, CheckFailed
 from kiki_bot.core.escape import md
 from kiki_bot.release import hub_title, parse_tag
@@ -64,18 +65,24 @@ def check_staged(ctx: Context, repo: str, tag: tags.Tag, card, entries: list[led
                            f"card.json: peft_sha256 {card.run.peft_sha256}"])
 
 
-_DONE = {"flag": "flagged in the changelog; its Hub revision still serves it",
+_DONE = {"flag": ("flagged in the changelog, and its Hub tag moved to a commit that adds a notice of the removal "
+                  "atop its README (the weights unchanged), so a download of that revision says so; the original "
+                  "commit stays reachable by its hash"),
          "gate": "the Hub repository is gated, so downloads need the provider's approval"}
 
 
-def _earlier(ctx: Context, repo: str, card, rid: str) -> str:
+_UNTAGGED = "flagged in the changelog; the Hub has no tag `v{}` whose README could say so"
+
+
+def _earlier(ctx: Context, repo: str, card, rid: str, untagged: set[str]) -> str:
     """The published versions built before this request's records were removed, and what became of them: for
-    `delete`, exactly what holds on the Hub (a pull request that staged the version still serves it)."""
+    `delete`, exactly what holds on the Hub (a pull request that staged the version still serves it); for
+    `flag`, whether the Hub had its tag to mark (`untagged`: it had not)."""
     out = []
     for s in card.superseded:
         if rid not in s.requests:
             continue
-        done = _DONE.get(s.action)
+        done = _UNTAGGED.format(s.version) if s.version in untagged else _DONE.get(s.action)
         if done is None:
             prs = ctx.fx.hub_staged_prs(repo, hub_title(tags.Tag(card.adapter, s.version)))
             staged = (f"the Hub pull request that staged it still serves its files at "
@@ -87,16 +94,23 @@ def _earlier(ctx: Context, repo: str, card, rid: str) -> str:
     return "".join(out)
 
 
-def _supersede(ctx: Context, repo: str, card) -> None:
+def _supersede(ctx: Context, repo: str, card) -> set[str]:
     """The `superseded` policy on the Hub revisions of the versions this one supersedes (the card lists them):
-    flag (the card and changelog say so), gate the repository, or delete their tags and squash the history."""
+    flag (the card and changelog say so, and so does the README of the revision their tag names), gate the
+    repository, or delete their tags and squash the history. Returns the versions `flag` found no Hub tag of
+    (under dry-run, where nothing is asked, none)."""
     if not card.superseded:
-        return
+        return set()
     action = card.superseded[0].action
     if action == "gate":
         ctx.fx.hub_fallback(repo=repo, how="gate")
     elif action == "delete":
         ctx.fx.hub_delete_revisions(repo=repo, tags=[f"v{s.version}" for s in card.superseded])
+    else:
+        return {s.version for s in card.superseded
+                if ctx.fx.hub_flag_revision(repo=repo, tag=f"v{s.version}",
+                                            notice=superseded_notice(s, repo, card.header.version)) is False}
+    return set()
 
 
 def publish(ctx: Context, tag_text: str) -> dict[str, str]:
@@ -114,7 +128,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
     release_url = ctx.fx.release(tag=str(tag), name=f"{adapter.name} v{tag.version}", body=changelog_text(card))
     if card.published_at is None:
         _record_published(ctx, adapter.name, card)
-    _supersede(ctx, adapter.hub_repo, card)
+    untagged = _supersede(ctx, adapter.hub_repo, card)
     from kiki_bot.removal import published
 
     done = published(ctx.project)  # and this version, now: other adapters' versions count once published too
@@ -126,7 +140,7 @@ def publish(ctx: Context, tag_text: str) -> dict[str, str]:
         told.add(state.issue)
         others = ", ".join(state.pending)
         body = (f"Version **{md(tag.version)}** of **{md(adapter.name)}** is published and no longer contains the "
-                f"records removed for request {md(rid)}." + _earlier(ctx, adapter.hub_repo, card, rid) +
+                f"records removed for request {md(rid)}." + _earlier(ctx, adapter.hub_repo, card, rid, untagged) +
                 (f" Still to be released without them: {md(others)}." if others else
                  " Every affected adapter is now released without them, so this request is complete."))
         ctx.fx.comment_once(number=state.issue, kind=f"released:{adapter.name}:{tag.version}", body=body)

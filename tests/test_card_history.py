@@ -12,7 +12,7 @@ import shutil
 import pytest
 from conftest import EXAMPLE
 from factory import adapter, edit_toml, make_project, mark_published, record, snapshot, write_jsonl
-from rendering import page
+from rendering import page, visible
 from test_removal_flow import GH_REPO, body, comment_event, env, handle, issue_event  # noqa: F401
 
 from kiki_bot.repo import ledgerfile, manifests, trainset
@@ -191,21 +191,48 @@ def _publish(cli, root, hf_api, version: str, day: str, weights: bytes) -> None:
     facts = root.parent / f"run-{version}.json"
     facts.write_text(json.dumps({"adapter_sha256": hashlib.sha256(weights).hexdigest()}))
     assert cli("card", "render", "-C", root, "--version", version, "--date", day, "--run", facts).code == 0
+    from huggingface_hub import CommitOperationAdd
+
     hf_api.create_repo(HUB_REPO, exist_ok=True)
-    hf_api.upload_file(path_or_fileobj=weights, path_in_repo="adapters.safetensors", repo_id=HUB_REPO,
-                       commit_message=f"tiny-lora v{version}", create_pr=True)
+    staged = [CommitOperationAdd("README.md", readme_of(root).encode()), CommitOperationAdd("adapters.safetensors", weights)]
+    hf_api.create_commit(HUB_REPO, staged, commit_message=f"tiny-lora v{version}", create_pr=True)
     res = cli("publish", f"tiny-lora/v{version}", "-C", root)
     assert res.code == 0, res.err
 
 
-@pytest.mark.parametrize("policy", ["flag", "gate", "delete"])
-def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_the_hub(
-        env, gh, hub, hf_api, cli, policy):  # noqa: F811
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import RevisionNotFoundError
+def _flagged_revision_says_it(hf_api, first: str, first_readme: str, number: int) -> None:
+    """`flag`: whoever downloads `revision="v0.1.0"` reads the removal atop its README; the weights are the same
+    bytes, the tag's commit sits on top of the original one, which still serves the original card by its hash."""
+    from pathlib import Path
 
+    from huggingface_hub import ModelCard, hf_hub_download, snapshot_download
+
+    folder = Path(snapshot_download(HUB_REPO, revision="v0.1.0"))
+    readme = (folder / "README.md").read_text()
+    assert (folder / "adapters.safetensors").read_bytes() == b"weights trained with acme-fw#3"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["README.md", "adapters.safetensors"]
+    assert open(hf_hub_download(HUB_REPO, "README.md", revision="v0.1.0")).read() == readme
+    front = first_readme[:first_readme.index("\n---\n", 4) + 5]
+    assert readme.startswith(front) and readme.endswith(first_readme[len(front):])
+    ModelCard(readme).validate()  # the Hub's card validator reads the same front matter
+    assert page(readme[len(front):]).elements[0][0] == "blockquote"
+    top = visible(readme[len(front):])[:300]
+    assert top.startswith("Superseded. Version 0.1.0 was trained on records since removed")
+    assert f"(removal request R-{number})" in top and "Use version 0.1.1 instead, trained without them." in top
+    assert links(readme[len(front):])[:2] == [f"https://github.com/test-lab/models/issues/{number}",
+                                              f"https://huggingface.co/{HUB_REPO}/tree/v0.1.1"]
+    log = hf_api.list_repo_commits(HUB_REPO, revision="v0.1.0")
+    assert log[1].commit_id == first
+    assert open(hf_hub_download(HUB_REPO, "README.md", revision=first)).read() == first_readme
+    assert [b.name for b in hf_api.list_repo_refs(HUB_REPO).branches] == ["main"]
+
+
+def _remove_after_publishing(env, gh, hf_api, cli, policy: str) -> tuple[str, str, int, bytes]:
+    """v0.1.0 published with acme-fw#3, whose removal is then approved, purged and recorded as released in
+    v0.1.1: the commit v0.1.0's tag names, its README, the removal issue and v0.1.1's weights."""
     edit_toml(env / "kiki.toml", "[policy]\n", f'[policy]\nsuperseded = "{policy}"\n')
     _publish(cli, env, hf_api, "0.1.0", "2026-05-06", b"weights trained with acme-fw#3")
+    first, first_readme = hf_api.list_repo_refs(HUB_REPO).tags[0].target_commit, readme_of(env)
     number = gh.open_issue(GH_REPO, "Removal", body("record:acme-fw#3"), user="octo-dev", labels=["removal-request"])
     assert handle(cli, env, "issues", issue_event(number, body("record:acme-fw#3"))).code == 0
     assert handle(cli, env, "issue_comment", comment_event(number, "/kiki approve", "maint")).code == 0
@@ -215,6 +242,16 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
     ledgerfile.append_once(path, "released", {"id": f"R-{number}", "issue": number}, "kiki-bot[bot]",
                            ledgerfile.read(path)[-1].at, adapter="tiny-lora", version="0.1.1", train_sha256="0" * 64,
                            adapter_sha256=hashlib.sha256(weights).hexdigest())
+    return first, first_readme, number, weights
+
+
+@pytest.mark.parametrize("policy", ["flag", "gate", "delete"])
+def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_the_hub(
+        env, gh, hub, hf_api, cli, policy):  # noqa: F811
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    first, first_readme, number, weights = _remove_after_publishing(env, gh, hf_api, cli, policy)
     _publish(cli, env, hf_api, "0.1.1", "2026-06-01", weights)
 
     card = card_of(env)
@@ -226,10 +263,16 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
     assert f"superseded: built before the records of removal request R-{number}" in line
     assert f"https://github.com/test-lab/models/issues/{number}" in links(line)
     assert f"Superseded: built before the records of removal request R-{number}" in changelog
+    if policy == "flag":  # what publish does to the tag, said on the card and in the changelog
+        moved = (f"its tag `v0.1.0` is moved to a commit on top of it whose README opens with a notice of the removal "
+                 "(the weights unchanged; the original commit stays reachable by its hash)")
+        assert moved in line and moved in changelog
     assert ("## [0.1.0] - 2026-05-06 [YANKED]" in changelog) == (policy == "delete")
     old_link = f"https://huggingface.co/{HUB_REPO}/blob/v0.1.0/README.md"
     assert (old_link in links(value(readme, "Version of the Summary:"))) == (policy != "delete")
-    said = {"flag": "flagged in the changelog; its Hub revision still serves it",
+    said = {"flag": ("flagged in the changelog, and its Hub tag moved to a commit that adds a notice of the removal "
+                     "atop its README (the weights unchanged), so a download of that revision says so; the original "
+                     "commit stays reachable by its hash"),
             "gate": "the Hub repository is gated, so downloads need the provider's approval",
             "delete": ("its tag is deleted and the Hub's `main` history squashed, so `revision=\"v0.1.0\"` no longer "
                        "resolves; the Hub pull request that staged it still serves its files at `refs/pr/1`, and the "
@@ -253,9 +296,65 @@ def test_versions_built_before_a_removal_are_listed_and_the_policy_applied_on_th
     else:
         old = hf_hub_download(HUB_REPO, "adapters.safetensors", revision="v0.1.0")
         assert open(old, "rb").read() == b"weights trained with acme-fw#3"
+    if policy == "flag":
+        _flagged_revision_says_it(hf_api, first, first_readme, number)
+    refs = hf_api.list_repo_refs(HUB_REPO)
     assert hf_api.repo_info(HUB_REPO).gated == ("manual" if policy == "gate" else False)
     new = hf_hub_download(HUB_REPO, "adapters.safetensors", revision="v0.1.1")
     assert open(new, "rb").read() == weights
     # Publishing again changes nothing on the Hub.
     assert cli("publish", "tiny-lora/v0.1.1", "-C", env).code == 0
     assert len(hf_api.list_repo_commits(HUB_REPO)) == commits
+    assert hf_api.list_repo_refs(HUB_REPO) == refs
+
+
+def test_flagging_a_revision_finishes_a_stopped_run_and_a_later_notice_replaces_the_earlier(hub, hf_api):
+    from huggingface_hub import CommitOperationAdd, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from kiki_bot.core.cardhistory import flag_readme
+    from kiki_bot.shells.hub import Hub
+    from kiki_bot.shells.settings import Settings
+
+    card = "---\nlicense: mit\n---\n# tiny-lora\n\nThe card.\n"
+    hf_api.create_repo(HUB_REPO)
+    ops = [CommitOperationAdd("README.md", card.encode()), CommitOperationAdd("adapters.safetensors", b"old")]
+    original = hf_api.create_commit(HUB_REPO, ops, commit_message="v0.1.0").oid
+    hf_api.create_tag(HUB_REPO, tag="v0.1.0")
+    # A run stopped between deleting the tag and re-creating it leaves only its branch.
+    branch = "kiki-bot-flag-v0.1.0"
+    hf_api.create_branch(HUB_REPO, branch=branch, revision="v0.1.0")
+    flagged = flag_readme(card, "> Superseded by 0.1.1.")
+    head = hf_api.create_commit(HUB_REPO, [CommitOperationAdd("README.md", flagged.encode())], commit_message="flag",
+                                revision=branch).oid
+    hf_api.delete_tag(HUB_REPO, tag="v0.1.0")
+    shell = Hub(Settings())
+    shell.flag_revision(HUB_REPO, "v0.1.0", "> Superseded by 0.1.1.")
+    refs = hf_api.list_repo_refs(HUB_REPO)
+    assert [(t.name, t.target_commit) for t in refs.tags] == [("v0.1.0", head)]
+    assert [b.name for b in refs.branches] == ["main"]
+    shell.flag_revision(HUB_REPO, "v0.1.0", "> Superseded by 0.1.1.")
+    assert hf_api.list_repo_refs(HUB_REPO) == refs
+    # A later removal supersedes it again: one notice, the new one, on top of the same original commit.
+    shell.flag_revision(HUB_REPO, "v0.1.0", "> Superseded by 0.1.2.")
+    text = open(hf_hub_download(HUB_REPO, "README.md", revision="v0.1.0")).read()
+    assert text == flag_readme(card, "> Superseded by 0.1.2.") and "0.1.1" not in text
+    assert text.startswith("---\nlicense: mit\n---\n") and text.endswith("# tiny-lora\n\nThe card.\n")
+    assert open(hf_hub_download(HUB_REPO, "adapters.safetensors", revision="v0.1.0"), "rb").read() == b"old"
+    assert open(hf_hub_download(HUB_REPO, "README.md", revision=original)).read() == card
+    # What the Hub refuses, the emulator refuses: a branch twice, deleting `main`.
+    with pytest.raises(HfHubHTTPError) as twice:
+        hf_api.create_branch(HUB_REPO, branch="main")
+    with pytest.raises(HfHubHTTPError) as main:
+        hf_api.delete_branch(HUB_REPO, branch="main")
+    assert (twice.value.response.status_code, main.value.response.status_code) == (409, 403)
+
+
+def test_flag_says_so_when_the_hub_has_no_tag_of_the_superseded_version(env, gh, hub, hf_api, cli):  # noqa: F811
+    _, _, number, weights = _remove_after_publishing(env, gh, hf_api, cli, "flag")
+    hf_api.delete_tag(HUB_REPO, tag="v0.1.0")
+    _publish(cli, env, hf_api, "0.1.1", "2026-06-01", weights)
+    notice = [c.body for c in gh.comments(GH_REPO, number) if "is published" in c.body]
+    assert notice and ("Version **0.1.0** was built before the removal and may contain them: flagged in the "
+                       "changelog; the Hub has no tag `v0.1.0` whose README could say so.") in notice[0]
+    assert [t.name for t in hf_api.list_repo_refs(HUB_REPO).tags] == ["v0.1.1"]

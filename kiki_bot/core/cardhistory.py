@@ -21,6 +21,7 @@ from kiki_bot.core.cardmodel import (
     Superseded,
     VersionLink,
 )
+from kiki_bot.core.escape import md
 
 
 def hub_revision_url(repo: str, version: str) -> str:
@@ -124,3 +125,38 @@ def changelog_entry(version: str, date: dt.date, now: Fingerprint, previous: Pre
 
 def _show(value: object) -> str:
     return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+_NOTICE_START, _NOTICE_END = "<!-- kiki-bot:superseded -->", "<!-- /kiki-bot:superseded -->"
+_FRONT_MATTER = re.compile(r"\A\s*---\r?\n[\s\S]*?\r?\n---(?:\r?\n|\Z)")
+_OLD_NOTICE = re.compile(re.escape(_NOTICE_START) + r"[\s\S]*?" + re.escape(_NOTICE_END) + r"\n*")
+
+
+def superseded_notice(s: Superseded, repo: str, replacement: str) -> str:
+    """What a superseded version's own README says at its top, so a download of that revision tells it: the
+    requests whose records it was trained on, and the version that replaces it (linked)."""
+    requests = ", ".join(f"[{md(r)}]({s.issues_url}/{n})" if s.issues_url and n is not None else md(r)
+                         for r, n in _request_issues(s))
+    new = f"https://huggingface.co/{repo}/tree/v{replacement}"
+    return (f"> **Superseded.** Version {md(s.version)} was trained on records since removed at their rightsholders' "
+            f"request (removal request {requests}). Use version [{md(replacement)}]({new}) instead, trained "
+            "without them.")
+
+
+def _request_issues(s: Superseded) -> list[tuple[str, int | None]]:
+    """Each request with its issue number, when the requests and issues pair up (ids are `R-<issue>`)."""
+    return [(r, int(r[2:]) if r.startswith("R-") and r[2:].isdigit() and int(r[2:]) in s.issues else None)
+            for r in s.requests]
+
+
+def flag_readme(readme: str, notice: str) -> str:
+    """The README with `notice` at the top of its body: after the YAML front matter (left byte for byte, so the
+    Hub's card validator reads the same metadata), in place of any notice an earlier flag put there. The same
+    notice twice gives the same text, so flagging again changes nothing."""
+    m = _FRONT_MATTER.match(readme)
+    head, body = (readme[:m.end()], readme[m.end():]) if m else ("", readme)
+    if not head.endswith("\n") and head:
+        head += "\n"
+    body = body.lstrip("\n")
+    body = _OLD_NOTICE.sub("", body, count=1) if body.startswith(_NOTICE_START) else body
+    return f"{head}{_NOTICE_START}\n\n{notice}\n\n{_NOTICE_END}\n\n{body}"

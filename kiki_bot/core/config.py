@@ -75,7 +75,8 @@ class Policy(Strict):
     auto_approve_owner: bool = Field(default=False, description="A requester may approve selectors of their own GitHub login.")
     missed_deadline_fallback: Literal["gate", "private", "none"] = "gate"
     superseded: Literal["flag", "gate", "delete"] = Field(default="flag", description=(
-        "What happens to published versions built before a removal: flag them in the changelog, gate the Hub "
+        "What happens to published versions built before a removal: flag them (in the changelog, and by a notice atop "
+        "the README of a commit their Hub tag is moved to), gate the Hub "
         "repository, or delete their tags and squash the Hub's history (the refs of the Hub pull requests that staged "
         "them stay: the Hub's API cannot delete them)."))
     review_buffer_days: float = Field(default=2, ge=0, description="Time from a finished retrain to its published release.")

@@ -233,6 +233,10 @@ class Effects:
         self.hub.delete_revisions(repo, tags)
 
     @effect
+    def hub_flag_revision(self, *, repo: str, tag: str, notice: str) -> bool:
+        return self.hub.flag_revision(repo, tag, notice)
+
+    @effect
     def ledger_append(self, *, path: Path, event: str, request: dict, actor: str, at: Any, fields: dict,
                       once: list[str] | None = None) -> bool:
         """Append the step unless the ledger has it (same request, event and `once` fields); True if appended."""

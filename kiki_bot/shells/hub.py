@@ -122,6 +122,49 @@ class Hub:
         for name in doomed:
             self.api.delete_tag(repo_id, tag=name)
 
+    def flag_revision(self, repo_id: str, tag: str, notice: str) -> bool:
+        """Put `notice` atop the README of the revision `tag` names, so whoever downloads that revision reads it:
+        a commit on top of the tag's commit that changes only README.md, then the tag moved onto it (through a
+        branch: the Hub commits only to branches, and deletes a commit no ref reaches). The original commit
+        stays reachable by its hash while `main`'s history holds it. Safe to repeat: a README that already says
+        it is left alone, and a run stopped between deleting the tag and re-creating it is finished from the
+        branch it leaves. False when the Hub has no such tag (nothing to mark)."""
+        from huggingface_hub import CommitOperationAdd
+        from huggingface_hub.errors import EntryNotFoundError
+
+        from kiki_bot.core.cardhistory import flag_readme
+
+        refs = self.api.list_repo_refs(repo_id)
+        branch = f"kiki-bot-flag-{tag}"
+        tags = {t.name: t.target_commit for t in refs.tags}
+        left = next((b.target_commit for b in refs.branches if b.name == branch), None)
+        if tag not in tags:
+            if left is not None:  # stopped after the tag was deleted: the branch holds the flagged commit
+                self._retag(repo_id, tag, left, branch)
+            return left is not None
+        try:
+            readme = Path(self.api.hf_hub_download(repo_id, "README.md", revision=tags[tag])).read_text("utf-8")
+        except EntryNotFoundError:  # a revision without a card gets one that says it
+            readme = ""
+        flagged = flag_readme(readme, notice)
+        if flagged == readme:
+            if left is not None:
+                self.api.delete_branch(repo_id, branch=branch)
+            return True
+        if left is not None:  # a stopped run's branch: start again from the tag's commit
+            self.api.delete_branch(repo_id, branch=branch)
+        self.api.create_branch(repo_id, branch=branch, revision=tags[tag])
+        info = self.api.create_commit(repo_id, [CommitOperationAdd("README.md", flagged.encode())], revision=branch,
+                                      commit_message=f"kiki-bot: {tag} is superseded (README notice)",
+                                      parent_commit=tags[tag])
+        self.api.delete_tag(repo_id, tag=tag)
+        self._retag(repo_id, tag, info.oid, branch)
+        return True
+
+    def _retag(self, repo_id: str, tag: str, revision: str, branch: str) -> None:
+        self.api.create_tag(repo_id, tag=tag, revision=revision, tag_message=f"kiki-bot release {tag} (flagged)")
+        self.api.delete_branch(repo_id, branch=branch)
+
     def staged_prs(self, repo_id: str, title: str) -> list[int]:
         """The pull requests of this title, merged or not: each keeps its `refs/pr/N` and the files staged there,
         since the Hub's API deletes branches and tags but not a pull request's ref."""
