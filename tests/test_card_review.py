@@ -180,3 +180,21 @@ def test_a_figure_grouped_with_spaces_is_read_as_one_figure(tmp_path, cli):
             f"adapters/tiny-lora.toml: key `limitations`: states {stated!r}, the {what} of v0.1.0; the data has "
             "changed since: leave figures to the sections computed from it"], typed
         edit_toml(repo / "adapters" / "tiny-lora.toml", f'limitations = "{typed}"', 'limitations = "Tiny."')
+
+
+# ---------------------------------------------------------------- 1.2: what the declaration says, not a search
+def test_1_2_says_the_provider_names_no_base_model_summary_not_that_none_was_found(tmp_path, cli):
+    """Nothing searched for a summary of the base model's training content: the card says none is named (no
+    `base_model.summary_url`), and links it once declared."""
+    repo = make_project(tmp_path / "repo")
+    assert cli(*RENDER, repo).code == 0
+    dependencies = visible(section(repo.joinpath(*README).read_text(), "**Model dependencies:**", "**Date of"))
+    assert "was found" not in dependencies, dependencies
+    assert ("test-lab/tiny-base (the provider names no public summary of the base model's training content)"
+            in dependencies), dependencies
+    doc = adapter(["acme-fw"])
+    doc["base_model"]["summary_url"] = "https://test-lab.eu/tiny-base-pst"
+    declared = make_project(tmp_path / "declared", adapters={"tiny-lora": doc})
+    assert cli(*RENDER, declared).code == 0
+    dependencies = visible(section(declared.joinpath(*README).read_text(), "**Model dependencies:**", "**Date of"))
+    assert "(its own summary: https://test-lab.eu/tiny-base-pst)" in dependencies, dependencies
