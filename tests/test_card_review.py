@@ -198,3 +198,20 @@ def test_1_2_says_the_provider_names_no_base_model_summary_not_that_none_was_fou
     assert cli(*RENDER, declared).code == 0
     dependencies = visible(section(declared.joinpath(*README).read_text(), "**Model dependencies:**", "**Date of"))
     assert "(its own summary: https://test-lab.eu/tiny-base-pst)" in dependencies, dependencies
+
+
+# ---------------------------------------------------------------- point 3: a Creative Commons restriction is a notice
+def test_a_creative_commons_noncommercial_notice_is_refused_under_a_permissive_licence(project, cli):
+    from factory import write_jsonl
+
+    from kiki_bot.repo import manifests
+
+    for notice in ("/* Licensed under CC BY-NC 4.0 */", "<!-- Creative Commons Attribution-NonCommercial-ShareAlike -->",
+                   "# This work is licensed under CC BY-ND 4.0"):
+        records = [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}") for i in range(20)]
+        records[7] = record("acme-fw", 7, f"{notice}\nint f7(void);")
+        write_jsonl(project / "data" / "acme-fw" / "part-000.jsonl", records)
+        manifests.refresh(project / "data" / "acme-fw")
+        res = cli(*RENDER, project)
+        assert res.code == 2 and "part-000.jsonl:8: the content carries a notice of a Creative Commons" in res.err, notice
+        assert "which its declared licence MIT does not cover" in res.err
