@@ -144,11 +144,16 @@ _NOTICES = {
     "MPL": (re.compile(r"Mozilla\s+Public\s+License", re.I), "the Mozilla Public License"),
     "MIT": (re.compile(r"Permission\s+is\s+hereby\s+granted,\s+free\s+of\s+charge", re.I), "the MIT licence"),
     "BSD": (re.compile(r"Redistribution\s+and\s+use\s+in\s+source\s+and\s+binary\s+forms", re.I), "a BSD licence"),
+    # Creative Commons restrictions (CC-BY-NC-*, CC-BY-ND-*); NC-ND is NonCommercial first, as its id is
+    "CC-BY-NC": (re.compile(r"\bCC[-\s]BY[-\s]NC\b|Creative\s+Commons\s+Attribution[-\s]+Non[-\s]?Commercial", re.I),
+                 "a Creative Commons NonCommercial licence"),
+    "CC-BY-ND": (re.compile(r"\bCC[-\s]BY[-\s]ND\b|Creative\s+Commons\s+Attribution[-\s]+No[-\s]?Deriv", re.I),
+                 "a Creative Commons NoDerivatives licence"),
 }
 _COMMENT_BREAK = re.compile(r"\s*\n\s*(?:\*(?!/)|//+|#+|;+|--+)?\s*")
 # A cheap first look: content with none of these carries no notice (most records; the index asks every one).
 _HINT = re.compile(r"SPDX-License-Identifier|General\s+Public|Apache\s+License|Mozilla\s+Public|"
-                   r"hereby\s+granted|Redistribution\s+and\s+use", re.I)
+                   r"hereby\s+granted|Redistribution\s+and\s+use|CC[-\s]BY|Creative\s+Commons", re.I)
 
 
 def notices_in(text: str) -> tuple[str, ...]:
@@ -174,7 +179,8 @@ def uncovered(notices: tuple[str, ...], declared: str) -> list[str]:
     """The `notices` (`notices_in`) that the declared licence does not cover, one phrase each.
 
     An `SPDX-License-Identifier:` expression is covered when it can be satisfied with the declared licences
-    alone; a notice without one (GPL, Apache, MIT, BSD, MPL wording) when a declared id is of its family.
+    alone; a notice without one (GPL, Apache, MIT, BSD, MPL, CC BY-NC/ND wording) when a declared id is of its
+    family.
     The content's own notice is evidence: a record that says GPL is not MIT because its provenance says so."""
     keys = _keys(declared)
     found: list[str] = []

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from kiki_bot.index.rows import COLUMNS, LINE_BITS, LINE_MASK, NO_GH, NO_ORIGIN, NO_PATH, NO_URL, IndexedFile
 
-SCHEMA_VERSION = 7  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
+SCHEMA_VERSION = 8  # 4: URL paths keyed percent-decoded (DESIGN.md section 3); 5: strict provenance types;
 # 6: duplicate keys refused as rows enter (an index built before is rebuilt, so checked)
 # and SPDX-checked licences (rows of older schemas may hold records that are now refused)
 # 7: each row's licence notices (`notice`), which the eligibility rule checks against its licence
+# 8: Creative Commons NonCommercial and NoDerivatives notices among them (rows built before miss them)
 INDEX_NAME = "index.sqlite"
 ROW_SQL = (
     "(id INTEGER PRIMARY KEY, off INTEGER NOT NULL, len INTEGER NOT NULL, idx INTEGER NOT NULL,"
