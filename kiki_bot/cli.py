@@ -6,7 +6,6 @@ starts without loading the card, Hub or training stacks.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kiki_bot import console
+from kiki_bot import cliargs, console
 from kiki_bot.console import say
 from kiki_bot.core.errors import BadInput, CheckFailed, KikiError
 
@@ -103,24 +102,9 @@ def _report(as_json: bool, doc: dict, fx=None) -> None:
         emit({**doc, "planned": fx.planned} if fx is not None and fx.dry_run else doc)
 
 
-def _write_outputs(outputs: dict[str, str]) -> None:
-    """Step outputs for the Action, with a delimiter that cannot occur in a value."""
-    import secrets
-
-    from kiki_bot.shells.settings import Settings
-
-    path = Settings().github_output
-    if path is None:
-        return
-    with open(path, "a", encoding="utf-8") as fh:
-        for key, value in outputs.items():
-            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
-            fh.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-
-
 def _outputs(as_json: bool, outputs: dict[str, str], fx, **doc: Any) -> None:
     """What a moment did: its step outputs for the Action, and the --json document that holds them."""
-    _write_outputs(outputs)
+    cliargs.write_outputs(outputs)
     _report(as_json, {**doc, "outputs": outputs}, fx)
 
 
@@ -187,13 +171,6 @@ def init(
 
 
 # ---------------------------------------------------------------- card
-def _day(date: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        raise BadInput("--date", f"expected YYYY-MM-DD, got {date!r}") from None
-
-
 @card_app.command("render", epilog=_example("card render example-lora --version 0.2.0"))
 def card_render(
     adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
@@ -210,7 +187,7 @@ def card_render(
     from kiki_bot import upkeep
     from kiki_bot.core.cardmodel import RunFacts
 
-    day = _day(date)
+    day = cliargs.date_option(date)
     try:
         facts = RunFacts.model_validate_json(run.read_bytes()) if run else None
     except OSError as exc:
@@ -238,7 +215,7 @@ def card_import(
     from kiki_bot import upkeep
 
     ctx = _context(project, dry_run, as_json)
-    _report(as_json, upkeep.import_card(ctx, file, adapter, _day(date)), ctx.fx)
+    _report(as_json, upkeep.import_card(ctx, file, adapter, cliargs.date_option(date)), ctx.fx)
 
 
 @card_app.command("check", epilog=_example("card check --json"))
@@ -319,15 +296,6 @@ def ledger_verify(as_json: AsJson = False, project: ProjectDir = HERE) -> None:
 Body = Annotated[Path, typer.Option("--body", help="The request in the issue form's Markdown.", exists=False)]
 
 
-def _read_body(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise BadInput(f"--body {path}", f"cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"--body {path}", "not UTF-8 text") from None
-
-
 def _per_adapter(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items())) or "none"
 
@@ -337,7 +305,7 @@ def removal_match(body: Body, as_json: AsJson = False, project: ProjectDir = HER
     """Parse a request and list the records it matches; exit 2 when the request is invalid."""
     from kiki_bot.removal import match_document
 
-    doc = match_document(_project(project), _read_body(body))
+    doc = match_document(_project(project), cliargs.read_body(body))
     _report(as_json, doc)
     for err in doc["errors"]:
         say(f"{err['field']}" + (f", line {err['line']}" if err["line"] else "") + f": {err['message']}")
@@ -353,7 +321,7 @@ def removal_file(body: Body, actor: Annotated[str, typer.Option(help="Who filed 
     from kiki_bot.removal import file_private
 
     ctx = _context(project, dry_run, as_json)
-    doc = file_private(ctx, _read_body(body), actor)
+    doc = file_private(ctx, cliargs.read_body(body), actor)
     _report(as_json, doc, ctx.fx)
     say(f"{doc['request']}: {doc['records']} records matched; adapters: {_per_adapter(doc['adapters'])}; "
         f"deadline {doc['deadline']}" + (" (dry run: not recorded)" if dry_run else ""))
@@ -380,24 +348,12 @@ def removal_purge(request_id: Annotated[str, typer.Argument(help="R-<issue> or P
 Now = Annotated[str | None, typer.Option("--now", help="ISO time with a zone (default: the current time).")]
 
 
-def _now(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise BadInput("--now", f"expected an ISO time such as 2026-05-06T12:00:00Z, got {value!r}") from None
-    if moment.tzinfo is None:
-        raise BadInput("--now", "the time needs a zone (e.g. Z or +02:00)")
-    return moment.astimezone(dt.UTC)
-
-
 @schedule_app.command("plan", epilog=_example("schedule plan --now 2026-05-06T12:00:00Z --json"))
 def schedule_plan(now: Now = None, as_json: AsJson = False, project: ProjectDir = HERE) -> None:
     """Per adapter: pending requests, earliest deadline, latest safe retrain start, and the action."""
     from kiki_bot import deadlines
 
-    plans, release_tags, _ = deadlines.plan(_context(project, True, as_json, now=_now(now)))
+    plans, release_tags, _ = deadlines.plan(_context(project, True, as_json, now=cliargs.time_option(now)))
     _report(as_json, {p.adapter: {**p.as_json(), "release": release_tags[p.adapter]} for p in plans})
     for p in plans:
         say(f"{p.adapter}: {p.action} — {p.reason}")
@@ -410,7 +366,7 @@ def schedule_run(now: Now = None, dry_run: DryRun = False, as_json: AsJson = Fal
     """Act on the plan: start retrains once, warn at-risk issues, apply the fallback when a deadline passed."""
     from kiki_bot import deadlines
 
-    ctx = _context(project, dry_run, as_json, now=_now(now))
+    ctx = _context(project, dry_run, as_json, now=cliargs.time_option(now))
     try:
         outputs = deadlines.run(ctx)
     except CheckFailed as exc:  # a missed deadline: the real run fails loudly; its dry run shows the plan
@@ -492,7 +448,7 @@ def handle(
     if ctx is None:
         say(f"{name or 'event'}: nothing for kiki-bot to do")
     else:
-        _write_outputs(doc["outputs"])
+        cliargs.write_outputs(doc["outputs"])
     _report(as_json, doc, ctx and ctx.fx)
 
 
@@ -514,48 +470,6 @@ def demo(
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kiki-bot"
     story.run(where, cache, main)
     _report(as_json, {"workdir": where})
-
-
-def _remote(exc: Exception) -> str | None:
-    """Which service an HTTP error came from (their clients raise their own types), if any."""
-    package = type(exc).__module__.split(".")[0]
-    return {"github": "GitHub", "huggingface_hub": "the Hugging Face Hub"}.get(package)
-
-
-# ---------------------------------------------------------------- entry point
-_GLOBAL_WITH_VALUE = ("-C", "--project")
-
-
-def _arrange(root: Any, args: list[str]) -> tuple[list[str], str, bool]:
-    """Move -C/--project/--json written before the subcommand to just after it, where the command parses
-    them (DESIGN.md section 4 accepts them on either side). Also returns the command path the words name
-    and whether it is only a group (`kiki-bot`, `kiki-bot card`): a usage error that shows that group's help."""
-    command, words, hoisted, path, i = root, [], [], ["kiki-bot"], 0
-    while i < len(args) and hasattr(command, "commands"):
-        token = args[i]
-        if token in _GLOBAL_WITH_VALUE:
-            hoisted += args[i:i + 2]
-            i += 2
-            continue
-        if token == "--json" or token.startswith(("--project=", "-C")):
-            hoisted.append(token)
-        else:
-            words.append(token)
-            if not token.startswith("-"):
-                command = command.commands.get(token)
-                if command is None:  # an unknown command: click names it
-                    return words + args[i + 1:], " ".join(path), False
-                path.append(token)
-        i += 1
-    if hasattr(command, "commands"):
-        return words, " ".join(path), not any(w.startswith("-") for w in words)
-    return words + hoisted + args[i:], " ".join(path), False
-
-
-def _usage(exc: Any, path: str) -> str:
-    """A usage error in one line: the command, what was wrong, where the help is."""
-    where = exc.ctx.command_path if exc.ctx is not None else path
-    return f"error: {where}: {' '.join(exc.format_message().split())} (see `{where} --help`)"
 
 
 # ---------------------------------------------------------------- export
@@ -585,6 +499,7 @@ def export_peft(
     say(f"{'would write' if dry_run else 'wrote'} {', '.join(files)}")
 
 
+# ---------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Entry point: map the bot's errors to exit codes with a one-line message naming what was wrong."""
     import contextlib
@@ -593,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
 
     console.quiet = False
     command = typer.main.get_command(app)
-    args, path, bare = _arrange(command, list(sys.argv[1:] if argv is None else argv))
+    args, path, bare = cliargs.arrange(command, list(sys.argv[1:] if argv is None else argv))
     try:
         if bare:  # no command named: the group's help, on stderr, as a usage error
             with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(typer.Exit):
@@ -601,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         command.main(args=args, prog_name="kiki-bot", standalone_mode=False)
     except _click.exceptions.UsageError as exc:
-        say(_usage(exc, path))
+        say(cliargs.usage_line(exc, path))
         sys.exit(2)
     except KikiError as exc:
         say(f"error: {exc}" if exc.exit_code == 2 else f"failed: {exc}")
@@ -613,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(130)
     except Exception as exc:  # GitHub/Hub refusals
-        if (service := _remote(exc)) is not None:
+        if (service := cliargs.remote_service(exc)) is not None:
             from kiki_bot.shells.github import missing_permission
 
             say(f"error: {service} refused the request: {' '.join(str(missing_permission(exc) or exc).split())}")
