@@ -43,14 +43,14 @@ def links(markdown: str) -> list[str]:
 def test_the_example_starts_from_its_hand_written_history(tmp_path, cli):
     repo = tmp_path / "example"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".kiki", "cards"))
-    res = cli("card", "import", HAND_WRITTEN, "-C", repo, "--date", "2026-06-01")
+    res = cli("card", "import", HAND_WRITTEN, "-C", repo, "--date", "2026-12-01")
     assert res.code == 0, res.err
     # What the import makes is exactly the example's committed card, and a second import changes nothing.
     committed = EXAMPLE / "cards" / "devstral-cpp-lora"
     for name in ("card.json", "README.md", "CHANGELOG.md"):
         assert (repo / "cards" / "devstral-cpp-lora" / name).read_bytes() == (committed / name).read_bytes(), name
     before = snapshot(repo)
-    assert cli("card", "import", HAND_WRITTEN, "-C", repo, "--date", "2026-06-01").code == 0
+    assert cli("card", "import", HAND_WRITTEN, "-C", repo, "--date", "2026-12-01").code == 0
     assert snapshot(repo) == before
 
     card = card_of(repo, "devstral-cpp-lora")
@@ -67,7 +67,7 @@ def test_the_example_starts_from_its_hand_written_history(tmp_path, cli):
     assert links(version_line) == [f"https://huggingface.co/Ailiance-fr/devstral-cpp-lora/blob/v0.4.{n}/README.md"
                                    for n in range(4)]
     assert value(readme, "Date of placement of the model on the Union market:") == (
-        "Ailiance-fr/devstral-cpp-lora v0.4.4: 2026-06-01; v0.4.3: 2026-05-06; v0.4.2: 2026-03-30; "
+        "Ailiance-fr/devstral-cpp-lora v0.4.4: 2026-12-01; v0.4.3: 2026-05-06; v0.4.2: 2026-03-30; "
         "v0.4.1: 2026-02-16; v0.4.0: 2026-01-12 (each version's release date)")
     changelog = (repo / "cards" / "devstral-cpp-lora" / "CHANGELOG.md").read_text()
     assert "## [0.4.0] - 2026-01-12" in changelog and "LoRA rank 16 on the q/k/v/o projections" in changelog
@@ -99,7 +99,7 @@ def test_a_card_that_cannot_be_imported_is_bad_input_naming_file_and_line(tmp_pa
 
 def test_import_is_refused_once_kiki_bot_has_published(tmp_path, cli):
     root = make_project(tmp_path / "repo")
-    assert cli("card", "render", "-C", root, "--version", "0.5.0", "--date", "2026-06-01").code == 0
+    assert cli("card", "render", "-C", root, "--version", "0.5.0", "--date", "2026-12-01").code == 0
     mark_published(root, "tiny-lora")
     before = snapshot(root)
     res = cli("card", "import", HAND_WRITTEN, "-C", root)

@@ -69,13 +69,13 @@ def test_addresses_and_identifiers_copy_as_written():
 
 
 def test_dates_in_the_templates_format_with_the_day_spelled_out_and_iso_elsewhere():
-    assert "**Last update:** 01/06/26 (1 June 2026)" in BODY
+    assert "**Last update:** 01/12/26 (1 December 2026)" in BODY
     assert "**Latest date of data acquisition/collection for model training:** 10/2025." in BODY
     assert "**Period of data collection:** From 09/2025 to 10/2025" in BODY
     assert "[v0.4.3 of 2026-05-06](" in BODY and "- **0.4.3** (2026-05-06)" in BODY
     placement = next(line for line in BODY.splitlines() if line.startswith("**Date of placement"))
     assert re.findall(r"v(\d\.\d\.\d): (\d{4}-\d\d-\d\d)", placement) == [
-        ("0.4.4", "2026-06-01"), ("0.4.3", "2026-05-06"), ("0.4.2", "2026-03-30"), ("0.4.1", "2026-02-16"),
+        ("0.4.4", "2026-12-01"), ("0.4.3", "2026-05-06"), ("0.4.2", "2026-03-30"), ("0.4.1", "2026-02-16"),
         ("0.4.0", "2026-01-12")]
 
 
@@ -102,3 +102,9 @@ def test_the_reworded_sentences():
             "applies: one third of 10^23 FLOP, that is 3.33e+22 FLOP. This modification's estimate is below it") in text
     assert "retrained out" not in text and "not yet applicable" not in text
     assert "no removal has reached a published release yet" in text
+
+
+def test_the_card_cites_no_evidence_dated_after_its_own_date():
+    """A summary dated before the opt-out checks it reports would claim what was not known on its date."""
+    checked = re.findall(r"checked on (\d{4}-\d\d-\d\d)", section("### 3.1", "### 3.2"))
+    assert checked and max(checked) <= CARD_JSON["header"]["last_update"], (checked, CARD_JSON["header"])
