@@ -215,3 +215,54 @@ def test_a_creative_commons_noncommercial_notice_is_refused_under_a_permissive_l
         res = cli(*RENDER, project)
         assert res.code == 2 and "part-000.jsonl:8: the content carries a notice of a Creative Commons" in res.err, notice
         assert "which its declared licence MIT does not cover" in res.err
+
+
+# ---------------------------------------------------------------- run facts typed in are never "measured"
+def test_run_facts_typed_with_run_are_typed_in_not_a_recorded_run(tmp_path, cli):
+    """Iterations, tokens and wall time typed with `card render --run` are no run kiki-bot recorded: card.json
+    says so, Appendix B and the compute basis say "typed in", never mlx-lm's own count."""
+    repo = make_project(tmp_path / "repo")
+    facts = tmp_path / "run.json"
+    facts.write_text(json.dumps({"iterations": 10, "trained_tokens": 640, "wall_time_s": 12.0, "origin": "release"}))
+    res = cli(*RENDER, repo, "--run", facts)
+    assert res.code == 2 and "run.json: key `origin`" in res.err and not (repo / "cards").exists(), res.err
+    facts.write_text(json.dumps({"iterations": 10, "trained_tokens": 640, "wall_time_s": 12.0}))
+    assert cli(*RENDER, repo, "--run", facts).code == 0
+    card = json.loads(repo.joinpath("cards", "tiny-lora", "card.json").read_text())
+    assert card["run"]["origin"] == "typed in"
+    appendix = visible(section(repo.joinpath(*README).read_text(), "## Appendix B", "## Appendix C"))
+    assert "mlx-lm trained_tokens" not in appendix and "Training run:" not in appendix, appendix
+    assert ("Training run, typed in with card render --run (not recorded by kiki-bot): 640 tokens processed in 10 "
+            "iterations, 12 s wall time.") in appendix, appendix
+    assert ("D = 640 (tokens processed in a training run typed in with card render --run, not recorded by "
+            "kiki-bot)") in appendix, appendix
+
+
+# ---------------------------------------------------------------- 2.1 answered No says nothing contradictory
+def test_2_1_answered_no_lists_no_dataset_as_not_applicable(tmp_path, cli):
+    repo = make_project(tmp_path / "repo")
+    assert cli(*RENDER, repo).code == 0
+    public = visible(section(repo.joinpath(*README).read_text(), "### 2.1", "### 2.2"))
+    assert "☒ No" in public and "exceeds" not in public and "None" not in public, public
+    assert "List of large publicly available datasets: Not applicable: no publicly available dataset was used." \
+        in public, public
+    assert "not listed above: Not applicable." in public, public
+    both = make_project(tmp_path / "both", sources={"acme-fw": source(), "pub": source("2.1", name="Pub")})
+    assert cli(*RENDER, both).code == 0
+    public = visible(section(both.joinpath(*README).read_text(), "### 2.1", "### 2.2"))
+    assert "☒ Yes" in public and "Not applicable" not in public, public
+
+
+# ---------------------------------------------------------------- 2.4 says what backs its answers
+def test_2_4_says_which_declarations_back_its_answers(tmp_path, cli):
+    repo = make_project(tmp_path / "repo", sources={"acme-fw": source(), "pub": source("2.1", name="Pub")})
+    assert cli(*RENDER, repo).code == 0
+    user = visible(section(repo.joinpath(*README).read_text(), "### 2.4", "### 2.5"))
+    assert ("No to both: none of the 2 sources used is declared as user data (category 2.4); their categories "
+            "are 2.1 (1 source), 2.3 (1 source).") in user, user
+    chats = make_project(tmp_path / "chats", sources={"acme-fw": source(),
+                                                      "chats": source("2.4", name="Chats", user_data="model")})
+    assert cli(*RENDER, chats).code == 0
+    user = visible(section(chats.joinpath(*README).read_text(), "### 2.4", "### 2.5"))
+    assert ("Of the 2 sources used, 1 is declared as user data (category 2.4): Chats (chats), interactions with "
+            "the AI model.") in user, user

@@ -100,6 +100,8 @@ def test_tag_to_published_adapter(env, gh, hub, cli, gh_client, tiny_base):
     assert b"Public Summary of Training Content" in branch["cards/tiny-lora/README.md"]
     card = json.loads(branch["cards/tiny-lora/card.json"])
     assert card["run"]["trained_tokens"] > 0 and card["evaluation"]["adapter"] is not None
+    assert card["run"]["origin"] == "release"  # the release's own training run, not facts typed in
+    assert b"Training run (this release's, recorded by kiki-bot): " in branch["cards/tiny-lora/README.md"]
     assert card["published_at"] is None  # under review: not published until publish runs
     assert "loss-curve.svg" in pr.body and "| acme-fw | 20 | 0 | 0 |" in pr.body
     assert "Records in" in pr.body and "Tokens processed" in pr.body and "delta" in pr.body
