@@ -176,7 +176,8 @@ def card_render(
     adapter: Annotated[str | None, typer.Argument(help="Adapter name; all when omitted.", metavar="ADAPTER")] = None,
     version: Annotated[str | None, typer.Option(help="Summary version; default: the committed card's.")] = None,
     date: Annotated[str | None, typer.Option(help="Release date YYYY-MM-DD; default: the committed card's.")] = None,
-    run: Annotated[Path | None, typer.Option(help="JSON of the training run's facts (trained_tokens, eval_score, …).")] = None,
+    run: Annotated[Path | None, typer.Option(help="JSON of a training run's facts, typed in (trained_tokens, "
+                                             "eval_score with eval_source, …): the card says they are typed in.")] = None,
     dry_run: DryRun = False,
     as_json: AsJson = False,
     project: ProjectDir = HERE,
@@ -194,6 +195,10 @@ def card_render(
         raise BadInput(f"--run {run}", f"cannot read ({exc.strerror})") from None
     except ValidationError as exc:
         raise BadInput.validation(RunFacts, exc.errors(), f"--run {run}") from None
+    if facts and facts.origin == "release":
+        raise BadInput(f"--run {run}: key `origin`", "facts given with --run are typed in: only a release records "
+                       "its own training run")
+    facts = facts and facts.model_copy(update={"origin": "typed in"})
     if facts and (facts.eval_score, facts.eval_base) != (None, None) and not facts.eval_source:
         raise BadInput(f"--run {run}: key `eval_source`", "scores given with --run are typed in, not measured by a "
                        "release kiki-bot ran: say where they came from")

@@ -94,7 +94,7 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
     spec = _spec(adapter, base, run_dir, data.train_sha256, base_sha256)
     with _timed(timings, "training"):
         metrics = ctx.fx.train(spec=spec.model_dump())
-    facts, scores, peft_files = RunFacts(train_sha256=data.train_sha256), {}, {}
+    facts, scores, peft_files = RunFacts(train_sha256=data.train_sha256, origin="release"), {}, {}
     if metrics is not None:
         from kiki_bot.shells import peft_export
 
@@ -109,7 +109,8 @@ def release(ctx: Context, tag_text: str) -> dict[str, str]:
                          eval_score=scores.get("adapter", scores.get("score")), eval_base=scores.get("base"),
                          train_sha256=data.train_sha256,
                          adapter_sha256=files_sha256(spec.adapter_dir / ADAPTER_FILE),
-                         peft_sha256=sha256_hex(peft_weights) if peft_weights else None, peft_refused=peft_refused)
+                         peft_sha256=sha256_hex(peft_weights) if peft_weights else None, peft_refused=peft_refused,
+                         origin="release")
     with _timed(timings, "card"):
         ledger_bytes, new_entries, honoured = _released_entries(ctx, adapter.name, tag.version, entries, state,
                                                                 facts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 
 from kiki_bot.core.cardhistory import changelog_entry, history_of, issues_url, removal_form_url, superseded
 from kiki_bot.core.cardmodel import (
@@ -184,7 +185,9 @@ def build(
     total_tokens = sum(r.tokens for r in rows)
     total_records = sum(r.records for r in rows) or 1
     if run.trained_tokens:
-        processed, basis = run.trained_tokens, "tokens processed in the training run (mlx-lm trained_tokens)"
+        processed, basis = run.trained_tokens, (
+            "tokens processed in this release's training run (mlx-lm trained_tokens)" if run.origin == "release"
+            else "tokens processed in a training run typed in with card render --run, not recorded by kiki-bot")
     else:
         t = adapter.training
         processed = round(total_tokens * t.iters * t.batch_size / total_records)
@@ -298,7 +301,8 @@ def _evaluation(adapter: Adapter, run: RunFacts) -> Evaluation | None:
     if ev is None:
         return None
     ran = run.iterations is not None
-    measured = ran and not run.eval_source  # scores that say where they came from were typed in, run or not
+    # scores that say where they came from were typed in, run or not, and so were any with typed run facts
+    measured = ran and run.origin == "release" and not run.eval_source
     if not measured and not run.eval_source and (run.eval_score, run.eval_base) != (None, None):
         score = run.eval_score if run.eval_score is not None else run.eval_base
         raise BadInput("card.json: key `run.eval_source`", f"the score {score:g} has no recorded training "
@@ -404,7 +408,24 @@ def _sections_24_to_26(srcs: list[Source], figures: DataFigures) -> Section24to2
         synthetic_models=[ModelLink(name=m, url=f"https://huggingface.co/{m}", summary_url=summaries.get(m))
                           for m in models],
         synthetic_description=synthetic,
-        other=bool(people or by_cat[Category.OTHER]), other_description=" ".join(other.split()))
+        other=bool(people or by_cat[Category.OTHER]), other_description=" ".join(other.split()),
+        user_basis=_user_basis(srcs, by_cat[Category.USER]))
+
+
+def _user_basis(used: list[Source], users: list[Source]) -> str:
+    """What 2.4's two answers rest on: the categories the sources used are declared in (and, for user data,
+    whose interactions), so neither No is a default."""
+    n = len(used)
+    if not users:
+        counts = Counter(s.category.value for s in used)
+        cats = ", ".join(f"{c} ({k} source{'s' * (k != 1)})" for c, k in sorted(counts.items()))
+        return (f"No to both: none of the {n} source{'s' * (n != 1)} used is declared as user data (category "
+                f"2.4); their categories are {cats}.")
+    whose = {"model": "interactions with the AI model", "other-services": "interactions with the provider's other "
+             "services or products"}
+    named = "; ".join(f"{s.name} ({s.id}), {whose[s.user_data or '']}" for s in users)
+    return (f"Of the {n} source{'s' * (n != 1)} used, {len(users)} {'is' if len(users) == 1 else 'are'} declared as "
+            f"user data (category 2.4): {named}.")
 
 
 def _source_row(s: Source, figures: DataFigures) -> SourceRow:

@@ -173,6 +173,7 @@ class Section24to26(M):
     synthetic_description: str = ""
     other: bool
     other_description: str
+    user_basis: str = ""  # what backs 2.4's answers: the user-data declarations of the sources used
 
 
 class Removals(M):
@@ -244,6 +245,9 @@ class RunFacts(M):
     eval_score: float | None = None
     eval_base: float | None = None
     eval_source: str | None = None  # where `eval_score` came from when no training run is recorded (typed in)
+    origin: Literal["release", "typed in"] | None = None
+    """Who gave these facts: the release, from its own training run, or a person with `card render --run`.
+    None (no origin recorded) is never read as the release's: facts without it are shown as typed in."""
     train_sha256: str | None = None  # the training set (train then valid file), as the ledger names it
     adapter_sha256: str | None = None  # mlx-lm's weights file staged on the Hub: what `publish` checks
     peft_sha256: str | None = None  # adapter_model.safetensors, the exact PEFT form at the Hub repo's root
