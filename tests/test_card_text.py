@@ -108,3 +108,9 @@ def test_the_card_cites_no_evidence_dated_after_its_own_date():
     """A summary dated before the opt-out checks it reports would claim what was not known on its date."""
     checked = re.findall(r"checked on (\d{4}-\d\d-\d\d)", section("### 3.1", "### 3.2"))
     assert checked and max(checked) <= CARD_JSON["header"]["last_update"], (checked, CARD_JSON["header"])
+
+
+def test_each_labelled_answer_of_3_1_is_a_paragraph_of_its_own():
+    """The template's fields are read one by one: no field runs on into the sentence before it."""
+    paragraphs = re.findall(r"<p>(.*?)</p>", to_html(section("### 3.1", "### 3.2")), re.S)
+    assert any(p.startswith("<strong>Additional comments (optional):</strong>") for p in paragraphs), paragraphs
