@@ -79,6 +79,7 @@ content_description = "Synthetic."
 def _adapter(sources: list[str]) -> str:
     return f'''description = "Benchmark adapter."
 hub_repo = "bench-lab/bench-lora"
+license = "Apache-2.0"
 languages = ["en"]
 sources = {json.dumps(sources)}
 intended_use = "Benchmarks."

@@ -43,6 +43,7 @@ def adapter(sources: list[str], **over) -> dict:
         "sources": sources, "intended_use": "Tests.", "limitations": "Tiny.",
         "continuous_training": False,
         "illegal_content_measures": "PII screening.",
+        "license": "Apache-2.0",
         "base_model": {"id": "test-lab/tiny-base", "license": "Apache-2.0", "parameters": 1.0e6},
         "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["self_attn.q_proj", "self_attn.v_proj"],
                  "num_layers": 2},

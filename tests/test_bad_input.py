@@ -171,31 +171,31 @@ CASES = {
                              ["sources/acme-fw.toml:2: key `category`: expected one of '2.1', '2.2.1'"]),
     # ---------------------------------------------------------------- adapters/<name>.toml
     "adapter: integer as string": (toml(ADP, "rank = 4", 'rank = "8"'), "render",
-                                   [('adapters/tiny-lora.toml:20: key `lora.rank`: expected an integer, got the '
+                                   [('adapters/tiny-lora.toml:21: key `lora.rank`: expected an integer, got the '
                                     'string "8"')]),
     "adapter: base licence not SPDX": (toml(ADP, 'license = "Apache-2.0"', 'license = "Apache 2"'), "render",
-                                       [("adapters/tiny-lora.toml:16: key `base_model.license`: `Apache 2` is not an "
+                                       [("adapters/tiny-lora.toml:17: key `base_model.license`: `Apache 2` is not an "
                                         "SPDX licence id (did you mean `Apache-2.0`?)")]),
     "adapter: unknown source": (toml(ADP, '"acme-fw"', '"acme-fw",\n    "nope"'), "render",
                                 [("adapters/tiny-lora.toml:6: key `sources[1]`: unknown source `nope`: no "
                                  "sources/nope.toml (known: acme-fw)")]),
     "adapter: out of range": (toml(ADP, "dropout = 0.0", "dropout = 1.5"), "render",
-                              ["adapters/tiny-lora.toml:22: key `lora.dropout`: expected a number less than 1"]),
+                              ["adapters/tiny-lora.toml:23: key `lora.dropout`: expected a number less than 1"]),
     "adapter: float for integer": (toml(ADP, "iters = 10", "iters = 10.0"), "render",
-                                   [("adapters/tiny-lora.toml:30: key `training.iters`: expected an integer, got the "
+                                   [("adapters/tiny-lora.toml:31: key `training.iters`: expected an integer, got the "
                                     "number 10.0")]),
     "adapter: bool as string": (toml(ADP, 'continuous_training = false', 'continuous_training = "no"'),
                                 "render", [("adapters/tiny-lora.toml:11: key `continuous_training`: expected true or "
                                            'false, got the string "no"')]),
     "adapter: misspelt nested key": (toml(ADP, 'license = "Apache-2.0"', 'licence = "Apache-2.0"'), "render",
-                                     [("adapters/tiny-lora.toml:16: key `base_model.licence`: unknown key `licence` "
+                                     [("adapters/tiny-lora.toml:17: key `base_model.licence`: unknown key `licence` "
                                       "(did you mean `license`?)")]),
     "adapter: pattern": (toml(ADP, 'hub_repo = "test-lab/tiny-lora"', 'hub_repo = "tiny-lora"'), "render",
                          ["adapters/tiny-lora.toml:2: key `hub_repo`: expected a string matching"]),
     "adapter: several files at once": (lambda r: (toml(ADP, "rank = 4", 'rank = "8"')(r),
                                                   toml(SRC, 'license = "MIT"', 'license = "Apache2"')(r)), "render",
                                        ["2 problems:", "sources/acme-fw.toml:4: key `license`",
-                                        "adapters/tiny-lora.toml:20: key `lora.rank`"]),
+                                        "adapters/tiny-lora.toml:21: key `lora.rank`"]),
     # ---------------------------------------------------------------- records (JSONL)
     "record: not JSON": (data_line("{not json"), "render", ["part-000.jsonl:2: not valid JSON"]),
     "record: not an object": (data_line("[1, 2]"), "manifest", ["part-000.jsonl:2: expected a JSON object per line"]),

@@ -528,11 +528,12 @@ def _citation(provider: str, adapter: Adapter, version: str, date: dt.date) -> s
 
 
 def _hub_metadata(adapter: Adapter, used: list[Source], run: RunFacts) -> dict[str, object]:
-    """The Hub's conventions for an adapter: `library_name` names the format at the repo's root (PEFT's when an
-    exact PEFT form exists, else mlx-lm's); the other format is a tag, as the Hub reads a library from tags."""
+    """The Hub's conventions for an adapter: `license` is the adapter's own, as declared (the base model's
+    is its own card's); `library_name` names the format at the repo's root (PEFT's when an exact PEFT form
+    exists, else mlx-lm's); the other format is a tag, as the Hub reads a library from tags."""
     from kiki_bot.core.licences import hub_license
 
-    lic, name = hub_license(adapter.base_model.license)
+    lic, name = hub_license(adapter.license)
     datasets = sorted({d for s in used if (d := s.hub_dataset_id)})
     meta: dict[str, object] = {
         "license": lic,

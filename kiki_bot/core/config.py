@@ -317,6 +317,9 @@ class Adapter(Strict):
     name: str = Field(pattern=NAME)
     description: str = Field(min_length=1)
     hub_repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    license: licences.LicenceId = Field(min_length=1, description=(
+        "SPDX id of the adapter's own licence (`LicenseRef-<name>` for a custom one): the Hub card's `license:`. "
+        "Declared, never the base model's by default."))
     languages: list[str] = Field(min_length=1)
     sources: list[str] = Field(min_length=1)
     pipeline_tag: str = "text-generation"
