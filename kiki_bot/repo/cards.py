@@ -40,13 +40,14 @@ class Report:
     placeholders: list[str] = field(default_factory=list)
     reserved: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    periods: list[str] = field(default_factory=list)  # records accessed outside their source's declared period
     pending_retrain: list[str] = field(default_factory=list)  # notices: data changed by recorded purges only
     rendered: Rendered | None = None
 
     @property
     def problems(self) -> list[str]:
         return [*self.drift, *self.template, *self.metadata, *self.licences, *self.manifests, *self.ledger,
-                *self.reappeared, *self.placeholders, *self.reserved, *self.stale]
+                *self.reappeared, *self.placeholders, *self.reserved, *self.stale, *self.periods]
 
     def as_json(self) -> dict:
         """The `card check --json` entry: the findings, not the rendered card they came from."""
@@ -201,6 +202,7 @@ def check(project: Project, adapter: Adapter) -> Report:
     report.placeholders = skeleton.placeholders(project.root, adapter.name)
     report.reappeared = [f"removed content is back: {r}" for r in fresh.figures.reappeared]
     report.manifests = [p for s in adapter.sources for p in manifests.mismatches(project.data_dir / s)]
+    report.periods = outside_period(project, adapter, fresh.figures, entries)
     # Every earlier version with figures from data (an imported one has none), the newest first
     report.stale = pst_rules.stale_figures(
         typed_text(project, adapter),
@@ -225,6 +227,34 @@ def check(project: Project, adapter: Adapter) -> Report:
     report.template = pst_rules.check_body(readme)
     report.metadata = pst_rules.check_metadata(render.metadata(readme))
     return report
+
+
+def outside_period(project: Project, adapter: Adapter, figs: figures.DataFigures,
+                   entries: list[ledger.Entry]) -> list[str]:
+    """Sources with records accessed outside their declared `collected_from`..`collected_to`: sections 2.1,
+    2.2.2 and 2.6 describe each source by that period, so such a record makes the card untrue. The figures'
+    first and last access dates say whether to look; only then are that source's records read, to count
+    them and name the first (removed records, which the figures leave out, are left out here too)."""
+    from kiki_bot.repo.records import data_files, iter_source_file
+
+    rule, found = None, []
+    for s in project.adapter_sources(adapter):
+        f = figs.sources.get(s.id)
+        if f is None or f.first_access is None or f.last_access is None or (
+                s.collected_from <= f.first_access and f.last_access <= s.collected_to):
+            continue
+        rule = rule or trainset.rule(project, entries)
+        outside = (rec for path in data_files(project.data_dir / s.id) for rec in iter_source_file(path, s.id)
+                   if not s.collected_from <= rec.provenance.access_date <= s.collected_to
+                   and not rule.of_record(rec).removed)
+        first = next(outside)
+        n = 1 + sum(1 for _ in outside)
+        found.append(f"source {s.id}: {n:,} record{'s' if n != 1 else ''} accessed outside its declared period "
+                     f"{s.collected_from} to {s.collected_to}, the first {first.file}:{first.line} "
+                     f"(record {s.id}#{first.provenance.record_idx}, accessed {first.provenance.access_date}): "
+                     f"the card describes the source by that period (correct `collected_from`/`collected_to` in "
+                     f"sources/{s.id}.toml or the records' `_provenance.access_date`)")
+    return found
 
 
 def typed_text(project: Project, adapter: Adapter) -> list[tuple[str, str]]:
