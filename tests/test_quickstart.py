@@ -11,6 +11,7 @@ commit, is put ahead on the path), and the edits the README asks for in an edito
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -85,6 +86,10 @@ def edit(repo: Path, base: Path) -> None:
                 [record("example-source", i, f"int f{i}(void) {{ return {i}; }}", repo="example-org/example-firmware",
                         origin=f"https://github.com/example-org/example-firmware/blob/main/src/f{i}.c")
                  for i in range(20)])
+    source = repo / "sources" / "example-source.toml"  # where they come from: collected on 2025-10-02
+    doc = tomllib.loads(source.read_text())
+    doc.update(collected_from=dt.date(2025, 10, 2), collected_to=dt.date(2025, 10, 2))
+    source.write_text(tomli_w.dumps(doc))
 
 
 def event(cli, where: Path, name: str, payload: dict):
