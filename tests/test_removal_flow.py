@@ -96,6 +96,10 @@ def test_triage_answers_once_and_records_nothing(env, gh, cli):
     assert "| 2 | `https://github.com/octo-dev/fw/blob/v1/src/f1.c` | " in comment.body
     assert "acme-fw: 17" in comment.body and "tiny-lora (17 records" in comment.body
     assert "**2026-03-31 10:00** (UTC), 30 days" in comment.body
+    from rendering import to_html  # the commands to type show as code, not as escaped backticks
+
+    shown = to_html(comment.body)
+    assert "<code>/kiki approve</code>" in shown and "<code>/kiki reject &lt;reason&gt;</code>" in shown, shown
     assert labels(gh, number) == {"removal-request", "awaiting-approval"}
     assert not (env / "compliance" / "removals.jsonl").exists()
     # Delivered again, and again as `labeled`: still one comment, same labels.
