@@ -21,7 +21,7 @@ from kiki_bot import render
 from kiki_bot.context import Context
 from kiki_bot.core import ledger
 from kiki_bot.core.errors import BadInput, CheckFailed
-from kiki_bot.core.escape import cell, code, md
+from kiki_bot.core.escape import Markup, cell, code, md
 from kiki_bot.core.issueform import (
     CONTENT, GITHUB_BODY_LIMIT, FieldError, RemovalRequest, parse_removal_request,
 )
@@ -201,12 +201,13 @@ def triage(ctx: Context, number: int, body: str | None, opened: dt.datetime, log
                       _per_selector(matched.result, len(selectors)))
     need = ctx.project.config.policy.approve_permission
     self_ok = ctx.project.config.policy.auto_approve_owner and not owns_all(login, selectors)
-    next_step = (f"a maintainer (permission `{need}` or higher) approves with a comment `/kiki approve`, or "
-                 f"declines with `/kiki reject <reason>`." +
-                 (" As every identifier is under your own GitHub login, you may approve it yourself with "
-                  "`/kiki approve`." if self_ok else "") +
-                 " Approved records are removed from the data at once and every affected adapter is retrained "
-                 "and republished before the deadline.")
+    approve = code("/kiki approve")  # the bot's own Markdown: code spans, so the commands copy as typed
+    next_step = Markup(f"a maintainer (permission {code(need)} or higher) approves with a comment {approve}, or "
+                       f"declines with {code('/kiki reject <reason>')}." +
+                       (f" As every identifier is under your own GitHub login, you may approve it yourself with "
+                        f"{approve}." if self_ok else "") +
+                       " Approved records are removed from the data at once and every affected adapter is "
+                       "retrained and republished before the deadline.")
     text = _request_comment(ctx, triaged, parsed, dict(matched.result.counts), uncovered_notes(matched.result),
                             "received, awaiting approval.", next_step)
     if len(text) > GITHUB_BODY_LIMIT:  # GitHub would refuse the answer, and so the request's one record
