@@ -237,12 +237,8 @@ def test_a_licence_notice_the_declared_licence_does_not_cover_is_flagged_and_ref
         assert cli("card", "check", "-C", project).code == 0, covered
 
 
-# ---------------------------------------------------------------- point 9: no stale typed text
-def test_typed_text_stating_a_figure_of_an_earlier_version_is_flagged(tmp_path, cli):
-    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": adapter(["acme-fw"], limitations=(
-        "Trained on about 20 short snippets; not for production."))})
-    assert cli(*RENDER, repo).code == 0
-    assert cli("card", "check", "-C", repo).code == 0  # true of this version: not stale yet
+def _publish_then_shrink(cli, repo):
+    """Publish v0.1.0, then draft v0.1.1 on 18 records instead of 20: `card check --json`, which must fail."""
     from factory import mark_published
 
     mark_published(repo, "tiny-lora")
@@ -252,6 +248,16 @@ def test_typed_text_stating_a_figure_of_an_earlier_version_is_flagged(tmp_path, 
     assert cli("card", "render", "--version", "0.1.1", "--date", "2026-06-01", "-C", repo).code == 0
     res = cli("card", "check", "--json", "-C", repo)
     assert res.code == 1
+    return res
+
+
+# ---------------------------------------------------------------- point 9: no stale typed text
+def test_typed_text_stating_a_figure_of_an_earlier_version_is_flagged(tmp_path, cli):
+    repo = make_project(tmp_path / "repo", adapters={"tiny-lora": adapter(["acme-fw"], limitations=(
+        "Trained on about 20 short snippets; not for production."))})
+    assert cli(*RENDER, repo).code == 0
+    assert cli("card", "check", "-C", repo).code == 0  # true of this version: not stale yet
+    res = _publish_then_shrink(cli, repo)
     assert res.json()["tiny-lora"]["stale"] == [
         "adapters/tiny-lora.toml: key `limitations`: states '20', the records of acme-fw of v0.1.0; the data "
         "has changed since: leave figures to the sections computed from it"]
@@ -264,15 +270,7 @@ def test_every_typed_text_of_a_source_is_read_for_stale_figures(tmp_path, cli):
     repo = make_project(tmp_path / "repo", sources={"acme-fw": source(
         name="Acme firmware", content_types=["C source code (20 functions)"])})
     assert cli(*RENDER, repo).code == 0
-    from factory import mark_published
-
-    mark_published(repo, "tiny-lora")
-    write_jsonl(repo / "data" / "acme-fw" / "part-000.jsonl",
-                [record("acme-fw", i, f"int f{i}(void) {{ return {i}; }}") for i in range(18)])
-    manifests.refresh(repo / "data" / "acme-fw")
-    assert cli("card", "render", "--version", "0.1.1", "--date", "2026-06-01", "-C", repo).code == 0
-    res = cli("card", "check", "--json", "-C", repo)
-    assert res.code == 1
+    res = _publish_then_shrink(cli, repo)
     [stale] = res.json()["tiny-lora"]["stale"]
     assert stale.startswith("sources/acme-fw.toml: key `content_types[0]`: states '20', the records of acme-fw of v0.1.0")
 
