@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,13 +283,10 @@ def since_published(project: Project, adapter: Adapter, card: Card, figs: figure
     drift, since a published version's card is never rewritten (DESIGN.md section 7, invariant 5)."""
     version, seq = card.header.version, card.header.ledger_seq
     later = [e for e in entries if e.event == "purged" and e.seq > seq and adapter.name in (e.adapters or ())]
-    removed: dict[str, set[int]] = {}
-    for e in later:
-        for source, idx, _ in e.records or ():
-            removed.setdefault(source, set()).add(idx)
+    removed = Counter(source for source, _ in ledger.purged_keys(later))
     was, problems = card.fingerprint.sources, []
     for sid in sorted(set(was) | set(figs.sources)):
-        (r0, t0), gone = was.get(sid, (0, 0)), len(removed.get(sid, ()))
+        (r0, t0), gone = was.get(sid, (0, 0)), removed[sid]
         r1, t1 = (figs.sources[sid].records, figs.sources[sid].tokens) if sid in figs.sources else (0, 0)
         if r1 != r0 - gone or t1 > t0 or (not gone and t1 != t0):
             problems.append(f"source {sid}: {r0:,} records ({t0:,} tokens) in published v{version}, {r1:,} ({t1:,}) "
@@ -310,7 +308,7 @@ def since_published(project: Project, adapter: Adapter, card: Card, figs: figure
                     f"<newer>`)", *problems]
     if not removed:
         return [], []
-    count = sum(len(v) for v in removed.values())
+    count = sum(removed.values())
     requests = ", ".join(sorted({e.request.id for e in later}))
     return [f"v{version}: pending retrain: {count:,} record(s) removed since it was published ({requests}); the "
             "next release trains without them"], []
